@@ -1,0 +1,485 @@
+// Tokenizers loaded from a Hugging Face model folder, offline.
+//
+// The tokenization itself is tokenizers.js (`@huggingface/tokenizers`, the library inside
+// transformers.js). Folders that carry only the "slow" tokenizer files get an equivalent
+// tokenizer.json built here, the way `transformers`' converters do it:
+//   - GPT-2: vocab.json + merges.txt  -> byte-level BPE
+//   - BERT / DistilBERT: vocab.txt     -> WordPiece (lower-cased per `do_lower_case`)
+// Nothing is ever downloaded.
+
+import { readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { DataError, FormatError } from './errors.ts';
+import { ByteLevelBPE } from './bytelevel-bpe.ts';
+
+export interface EncodeOptions {
+  /** Add the model's special tokens ([CLS] … [SEP] for WordPiece). Default: false for
+   * byte-level BPE (GPT-2 adds nothing anyway), true otherwise. */
+  addSpecialTokens?: boolean;
+}
+
+export interface TextTokenizer {
+  encode(text: string, opts?: EncodeOptions): number[];
+  decode(ids: number[], opts?: { skipSpecialTokens?: boolean }): string;
+  readonly vocabSize: number;
+  readonly eosTokenId: number | null;
+  readonly bosTokenId: number | null;
+  readonly padTokenId: number | null;
+  readonly kind: 'bpe' | 'wordpiece' | 'other';
+}
+
+/** A loaded tokenizer with a few extras beyond the trainer's contract. */
+export interface LoadedTokenizer extends TextTokenizer {
+  readonly unkTokenId: number | null;
+  /** Which files it was built from, e.g. ['tokenizer.json', 'tokenizer_config.json']. */
+  readonly sourceFiles: string[];
+  /** Stable fingerprint of the tokenizer's definition (for cache keys). */
+  readonly fingerprint: string;
+  tokenToId(token: string): number | undefined;
+  idToToken(id: number): string | undefined;
+}
+
+export const TOKENIZER_FILES = ['tokenizer.json', 'vocab.json + merges.txt', 'vocab.txt'] as const;
+
+type Json = Record<string, unknown>;
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+async function readJson(path: string): Promise<Json> {
+  const text = await readFile(path, 'utf8');
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+      throw new FormatError(path, 'expected a JSON object', 1, 1);
+    }
+    return v as Json;
+  } catch (e) {
+    if (e instanceof FormatError) throw e;
+    const { line, column } = jsonErrorPosition(text, e);
+    throw new FormatError(path, `invalid JSON (${(e as Error).message})`, line, column);
+  }
+}
+
+/** Line and column of a JSON.parse error, when the engine says where. */
+export function jsonErrorPosition(text: string, e: unknown): { line?: number; column?: number } {
+  const msg = e instanceof Error ? e.message : String(e);
+  const m = /position (\d+)/.exec(msg);
+  if (!m) {
+    const lc = /line (\d+) column (\d+)/.exec(msg);
+    return lc ? { line: Number(lc[1]), column: Number(lc[2]) } : {};
+  }
+  const pos = Number(m[1]);
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < pos && i < text.length; i++) {
+    if (text.charCodeAt(i) === 10) {
+      line++;
+      lineStart = i + 1;
+    }
+  }
+  return { line, column: pos - lineStart + 1 };
+}
+
+/** A special token in a config is either a string or an AddedToken dict {content, ...}. */
+function tokenContent(v: unknown): string | null {
+  if (typeof v === 'string') return v;
+  if (v && typeof v === 'object' && typeof (v as Json).content === 'string') return (v as Json).content as string;
+  return null;
+}
+
+function fnv1a(s: string, h = 0x811c9dc5): number {
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+function bytesHash(buf: Buffer): string {
+  // Cheap, stable fingerprint: FNV-1a over the bytes in two lanes plus the length.
+  let a = 0x811c9dc5;
+  let b = 0x1b873593;
+  for (let i = 0; i < buf.length; i++) {
+    a = Math.imul(a ^ buf[i]!, 0x01000193) >>> 0;
+    b = Math.imul(b ^ buf[i]!, 0x5bd1e995) >>> 0;
+  }
+  return `${a.toString(16).padStart(8, '0')}${b.toString(16).padStart(8, '0')}${buf.length.toString(16)}`;
+}
+
+interface Built {
+  json: Json;
+  config: Json;
+  kind: 'bpe' | 'wordpiece' | 'other';
+  files: string[];
+  fingerprint: string;
+}
+
+async function loadConfigs(dir: string): Promise<{ config: Json; specialMap: Json; files: string[] }> {
+  const files: string[] = [];
+  let config: Json = {};
+  let specialMap: Json = {};
+  const cfgPath = join(dir, 'tokenizer_config.json');
+  if (await exists(cfgPath)) {
+    config = await readJson(cfgPath);
+    files.push('tokenizer_config.json');
+  }
+  const smPath = join(dir, 'special_tokens_map.json');
+  if (await exists(smPath)) {
+    specialMap = await readJson(smPath);
+    files.push('special_tokens_map.json');
+  }
+  return { config, specialMap, files };
+}
+
+/** The special-token fields, taking tokenizer_config.json first, then special_tokens_map.json. */
+function specialToken(config: Json, specialMap: Json, name: string): string | null {
+  if (Object.hasOwn(config, name)) return tokenContent(config[name]);
+  if (Object.hasOwn(specialMap, name)) return tokenContent(specialMap[name]);
+  return null;
+}
+
+function addedTokensFromConfig(config: Json, vocab: Record<string, number>): Json[] {
+  const out: Json[] = [];
+  const seen = new Set<number>();
+  const dec = config.added_tokens_decoder;
+  if (dec && typeof dec === 'object') {
+    for (const [idStr, t] of Object.entries(dec as Record<string, unknown>)) {
+      const content = tokenContent(t);
+      if (content === null) continue;
+      const o = (t ?? {}) as Json;
+      const id = Number(idStr);
+      seen.add(id);
+      out.push({
+        id,
+        content,
+        single_word: !!o.single_word,
+        lstrip: !!o.lstrip,
+        rstrip: !!o.rstrip,
+        normalized: o.normalized === undefined ? true : !!o.normalized,
+        special: o.special === undefined ? true : !!o.special,
+      });
+    }
+  }
+  return out.filter((t) => vocab[t.content as string] === undefined || vocab[t.content as string] === t.id || seen.has(t.id as number));
+}
+
+async function buildFromTokenizerJson(dir: string): Promise<Built> {
+  const path = join(dir, 'tokenizer.json');
+  const raw = await readFile(path);
+  let json: Json;
+  try {
+    json = JSON.parse(raw.toString('utf8')) as Json;
+  } catch (e) {
+    const { line, column } = jsonErrorPosition(raw.toString('utf8'), e);
+    throw new FormatError(path, `invalid JSON (${(e as Error).message})`, line, column);
+  }
+  const model = json.model as Json | undefined;
+  if (!model || typeof model !== 'object') {
+    throw new FormatError(path, 'no "model" section: this is not a Hugging Face tokenizer.json', 1, 1);
+  }
+  const { config, specialMap, files } = await loadConfigs(dir);
+  // Fill special tokens the config does not name from special_tokens_map.json.
+  for (const name of ['bos_token', 'eos_token', 'unk_token', 'pad_token', 'sep_token', 'cls_token', 'mask_token']) {
+    if (!Object.hasOwn(config, name) && Object.hasOwn(specialMap, name)) config[name] = specialMap[name];
+  }
+  // A GPT-2-style tokenizer.json with no configs: GPT2Tokenizer's defaults.
+  const added = (json.added_tokens as Json[] | undefined) ?? [];
+  if (added.some((t) => t.content === '<|endoftext|>') && !Object.hasOwn(config, 'eos_token')) {
+    for (const name of ['bos_token', 'eos_token', 'unk_token']) {
+      if (!Object.hasOwn(config, name)) config[name] = '<|endoftext|>';
+    }
+  }
+  const type = String(model.type ?? '');
+  const kind = type === 'BPE' ? 'bpe' : type === 'WordPiece' ? 'wordpiece' : 'other';
+  return {
+    json,
+    config,
+    kind,
+    files: ['tokenizer.json', ...files],
+    fingerprint: `tokenizer.json:${bytesHash(raw)}:${fnv1a(JSON.stringify(config)).toString(16)}`,
+  };
+}
+
+function parseMerges(path: string, text: string): string[] {
+  const merges: string[] = [];
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (i === 0 && line.startsWith('#version')) continue;
+    if (line.trim() === '') continue;
+    const parts = line.split(' ');
+    if (parts.length !== 2 || !parts[0] || !parts[1]) {
+      throw new FormatError(path, `expected two space-separated symbols, got ${JSON.stringify(line.slice(0, 60))}`, i + 1, 1);
+    }
+    merges.push(line);
+  }
+  return merges;
+}
+
+async function buildFromVocabMerges(dir: string): Promise<Built> {
+  const vocabPath = join(dir, 'vocab.json');
+  const mergesPath = join(dir, 'merges.txt');
+  const vocab = (await readJson(vocabPath)) as Record<string, number>;
+  for (const [k, v] of Object.entries(vocab)) {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+      throw new FormatError(vocabPath, `token ${JSON.stringify(k)} has id ${JSON.stringify(v)}; expected a non-negative integer`);
+    }
+  }
+  const mergesRaw = await readFile(mergesPath);
+  const merges = parseMerges(mergesPath, mergesRaw.toString('utf8'));
+  const { config, specialMap, files } = await loadConfigs(dir);
+  for (const name of ['bos_token', 'eos_token', 'unk_token', 'pad_token']) {
+    if (!Object.hasOwn(config, name) && Object.hasOwn(specialMap, name)) config[name] = specialMap[name];
+  }
+  // GPT2Tokenizer's defaults: bos = eos = unk = <|endoftext|>.
+  if (vocab['<|endoftext|>'] !== undefined) {
+    for (const name of ['bos_token', 'eos_token', 'unk_token']) {
+      if (!Object.hasOwn(config, name)) config[name] = '<|endoftext|>';
+    }
+  }
+  let added = addedTokensFromConfig(config, vocab);
+  if (added.length === 0 && vocab['<|endoftext|>'] !== undefined) {
+    added = [
+      { id: vocab['<|endoftext|>'], content: '<|endoftext|>', single_word: false, lstrip: false, rstrip: false, normalized: true, special: true },
+    ];
+  }
+  const unk = tokenContent(config.unk_token);
+  const addPrefixSpace = !!config.add_prefix_space;
+  const json: Json = {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: added,
+    normalizer: null,
+    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: addPrefixSpace, trim_offsets: true, use_regex: true },
+    post_processor: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      // GPT-2's byte-level vocabulary covers every byte; a toy vocabulary may not, and then the
+      // configured unk token stands in for the missing symbols.
+      unk_token: unk !== null && vocab[unk] !== undefined ? unk : null,
+      continuing_subword_prefix: '',
+      end_of_word_suffix: '',
+      fuse_unk: false,
+      byte_fallback: false,
+      vocab,
+      merges,
+    },
+  };
+  if (config.clean_up_tokenization_spaces === undefined) config.clean_up_tokenization_spaces = true;
+  const vocabRaw = await readFile(vocabPath);
+  return {
+    json,
+    config,
+    kind: 'bpe',
+    files: ['vocab.json', 'merges.txt', ...files],
+    fingerprint: `vocab.json+merges.txt:${bytesHash(vocabRaw)}:${bytesHash(mergesRaw)}:${fnv1a(JSON.stringify(config)).toString(16)}`,
+  };
+}
+
+async function buildFromVocabTxt(dir: string): Promise<Built> {
+  const vocabPath = join(dir, 'vocab.txt');
+  const raw = await readFile(vocabPath);
+  const lines = raw.toString('utf8').split(/\r?\n/);
+  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  if (lines.length === 0) throw new FormatError(vocabPath, 'the vocabulary is empty', 1, 1);
+  const vocab: Record<string, number> = {};
+  lines.forEach((tok, i) => {
+    // BERT's load_vocab keeps the first id of a duplicated token? No: later lines overwrite.
+    vocab[tok] = i;
+  });
+  const { config, specialMap, files } = await loadConfigs(dir);
+  const pick = (name: string, dflt: string): string => {
+    const v = tokenContent(config[name]) ?? tokenContent(specialMap[name]);
+    return v ?? dflt;
+  };
+  const unk = pick('unk_token', '[UNK]');
+  const sep = pick('sep_token', '[SEP]');
+  const cls = pick('cls_token', '[CLS]');
+  const pad = pick('pad_token', '[PAD]');
+  const mask = pick('mask_token', '[MASK]');
+  config.unk_token = unk;
+  config.sep_token = sep;
+  config.cls_token = cls;
+  config.pad_token = pad;
+  config.mask_token = mask;
+  if (vocab[unk] === undefined) throw new FormatError(vocabPath, `the unknown token ${unk} is not in the vocabulary`);
+  const lowercase = config.do_lower_case === undefined ? true : !!config.do_lower_case;
+  const stripAccents = config.strip_accents === undefined ? null : (config.strip_accents as boolean | null);
+  const added: Json[] = [];
+  for (const t of [pad, unk, cls, sep, mask]) {
+    if (vocab[t] !== undefined) {
+      added.push({ id: vocab[t], content: t, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+    }
+  }
+  added.sort((a, b) => (a.id as number) - (b.id as number));
+  const special = (t: string): Json => ({ id: t, ids: [vocab[t]], tokens: [t] });
+  const hasClsSep = vocab[cls] !== undefined && vocab[sep] !== undefined;
+  const json: Json = {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: added,
+    normalizer: {
+      type: 'BertNormalizer',
+      clean_text: true,
+      handle_chinese_chars: config.tokenize_chinese_chars === undefined ? true : !!config.tokenize_chinese_chars,
+      strip_accents: stripAccents,
+      lowercase,
+    },
+    pre_tokenizer: { type: 'BertPreTokenizer' },
+    post_processor: hasClsSep
+      ? {
+          type: 'TemplateProcessing',
+          single: [{ SpecialToken: { id: cls, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: sep, type_id: 0 } }],
+          pair: [
+            { SpecialToken: { id: cls, type_id: 0 } },
+            { Sequence: { id: 'A', type_id: 0 } },
+            { SpecialToken: { id: sep, type_id: 0 } },
+            { Sequence: { id: 'B', type_id: 1 } },
+            { SpecialToken: { id: sep, type_id: 1 } },
+          ],
+          special_tokens: { [cls]: special(cls), [sep]: special(sep) },
+        }
+      : null,
+    decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
+    model: { type: 'WordPiece', unk_token: unk, continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab },
+  };
+  if (config.clean_up_tokenization_spaces === undefined) config.clean_up_tokenization_spaces = true;
+  config.do_lower_case = lowercase;
+  return {
+    json,
+    config,
+    kind: 'wordpiece',
+    files: ['vocab.txt', ...files],
+    fingerprint: `vocab.txt:${bytesHash(raw)}:${fnv1a(JSON.stringify(config)).toString(16)}`,
+  };
+}
+
+class HFTextTokenizer implements LoadedTokenizer {
+  readonly vocabSize: number;
+  readonly eosTokenId: number | null;
+  readonly bosTokenId: number | null;
+  readonly padTokenId: number | null;
+  readonly unkTokenId: number | null;
+  readonly kind: 'bpe' | 'wordpiece' | 'other';
+  readonly sourceFiles: string[];
+  readonly fingerprint: string;
+  private readonly tk: Tokenizer;
+  private readonly defaultAddSpecial: boolean;
+  private readonly fast: ByteLevelBPE | null;
+
+  constructor(built: Built) {
+    this.tk = new Tokenizer(built.json, built.config);
+    this.kind = built.kind;
+    this.sourceFiles = built.files;
+    this.fingerprint = built.fingerprint;
+    const vocab = this.tk.get_vocab(true);
+    let max = -1;
+    for (const id of vocab.values()) if (id > max) max = id;
+    this.vocabSize = max + 1;
+    const idOf = (name: string): number | null => {
+      const content = tokenContent(built.config[name]);
+      if (content === null) return null;
+      return this.tk.token_to_id(content) ?? null;
+    };
+    this.eosTokenId = idOf('eos_token');
+    this.bosTokenId = idOf('bos_token');
+    this.padTokenId = idOf('pad_token');
+    this.unkTokenId = idOf('unk_token');
+    this.defaultAddSpecial = built.kind !== 'bpe';
+    this.fast = ByteLevelBPE.fromTokenizerJson(built.json);
+  }
+
+  encode(text: string, opts?: EncodeOptions): number[] {
+    const add = opts?.addSpecialTokens ?? this.defaultAddSpecial;
+    if (this.fast && !add) return this.fast.encode(text);
+    const ids = this.tk.encode(text, { add_special_tokens: add }).ids;
+    // A toy vocabulary without an unk token can leave holes; never hand out undefined ids.
+    for (let i = 0; i < ids.length; i++) {
+      if (ids[i] === undefined || ids[i] === null) return ids.filter((x) => x !== undefined && x !== null);
+    }
+    return ids;
+  }
+
+  /** The reference path (tokenizers.js), bypassing the byte-level fast path. */
+  encodeReference(text: string, opts?: EncodeOptions): number[] {
+    const add = opts?.addSpecialTokens ?? this.defaultAddSpecial;
+    return this.tk.encode(text, { add_special_tokens: add }).ids.filter((x) => x !== undefined && x !== null);
+  }
+
+  decode(ids: number[], opts?: { skipSpecialTokens?: boolean }): string {
+    return this.tk.decode(ids, { skip_special_tokens: opts?.skipSpecialTokens ?? false });
+  }
+
+  tokenToId(token: string): number | undefined {
+    return this.tk.token_to_id(token);
+  }
+
+  idToToken(id: number): string | undefined {
+    return this.tk.id_to_token(id);
+  }
+}
+
+const cache = new Map<string, Promise<LoadedTokenizer>>();
+
+/**
+ * Load the tokenizer of a Hugging Face model folder, offline. Looks for, in order:
+ * `tokenizer.json`; `vocab.json` + `merges.txt` (GPT-2 byte-level BPE); `vocab.txt` (WordPiece).
+ * `tokenizer_config.json` and `special_tokens_map.json` are read when present.
+ */
+export async function loadTokenizer(modelDir: string): Promise<LoadedTokenizer> {
+  const dir = resolve(modelDir);
+  let st;
+  try {
+    st = await stat(dir);
+  } catch {
+    throw new DataError(`tokenizer folder ${dir} does not exist`, dir);
+  }
+  if (!st.isDirectory()) throw new DataError(`${dir} is not a folder (expected a model folder with tokenizer files)`, dir);
+  let built: Built;
+  if (await exists(join(dir, 'tokenizer.json'))) {
+    built = await buildFromTokenizerJson(dir);
+  } else if ((await exists(join(dir, 'vocab.json'))) && (await exists(join(dir, 'merges.txt')))) {
+    built = await buildFromVocabMerges(dir);
+  } else if (await exists(join(dir, 'vocab.txt'))) {
+    built = await buildFromVocabTxt(dir);
+  } else {
+    const partial = (await exists(join(dir, 'vocab.json')))
+      ? ' (vocab.json is there but merges.txt is missing)'
+      : (await exists(join(dir, 'merges.txt')))
+        ? ' (merges.txt is there but vocab.json is missing)'
+        : '';
+    throw new DataError(
+      `no tokenizer files in ${dir}${partial}: looked for tokenizer.json, vocab.json + merges.txt (GPT-2 BPE), vocab.txt (WordPiece)`,
+      dir,
+    );
+  }
+  try {
+    return new HFTextTokenizer(built);
+  } catch (e) {
+    if (e instanceof DataError) throw e;
+    throw new DataError(`cannot build the tokenizer from ${built.files.map((f) => join(dir, f)).join(', ')}: ${(e as Error).message}`, dir);
+  }
+}
+
+/** Like loadTokenizer, but shares one instance per folder within the process. */
+export function loadTokenizerCached(modelDir: string): Promise<LoadedTokenizer> {
+  const dir = resolve(modelDir);
+  let p = cache.get(dir);
+  if (!p) {
+    p = loadTokenizer(dir);
+    cache.set(dir, p);
+    p.catch(() => cache.delete(dir));
+  }
+  return p;
+}

@@ -1,0 +1,89 @@
+// Sessions over onnxruntime-node. CPU by default (intra-op threads = cores); WebGPU through the
+// execution provider bundled in the package; CUDA only where its binaries were installed.
+
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import type { DType } from './graph.ts';
+
+export type Device = 'cpu' | 'webgpu' | 'cuda';
+export const DEVICES: readonly Device[] = ['cpu', 'webgpu', 'cuda'];
+
+export type Feed = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array;
+
+export interface SessionOptions {
+  device?: Device;
+  threads?: number;
+  /** ORT graph optimizations; 'all' fuses MatMul+Transpose, LayerNorm, GELU, ... */
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+}
+
+const ortType: Record<DType, ort.Tensor.Type> = {
+  float32: 'float32', float64: 'float64', float16: 'float16', int64: 'int64', int32: 'int32', bool: 'bool', uint8: 'uint8', int8: 'int8',
+};
+
+function ortBinaryDir(): string {
+  const require = createRequire(import.meta.url);
+  const pkg = path.dirname(require.resolve('onnxruntime-node/package.json'));
+  return path.join(pkg, 'bin', 'napi-v6', process.platform, process.arch);
+}
+
+/** Throws a message naming what is missing when the device cannot be used here. */
+export function checkDevice(device: Device): void {
+  if (!DEVICES.includes(device)) throw new Error(`unknown device "${device}": use one of ${DEVICES.join(', ')}`);
+  const backends = ort.listSupportedBackends();
+  if (device === 'cuda') {
+    const lib = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
+    if (!existsSync(path.join(ortBinaryDir(), lib))) {
+      throw new Error(`device cuda: ONNX Runtime's CUDA execution provider is not installed (${lib} is missing from ${ortBinaryDir()}). ` +
+        'It ships separately from the npm package; install onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12 on a machine with CUDA 12 and network access, or use --device cpu.');
+    }
+  }
+  if (device === 'webgpu' && !backends.some((b) => b.name === 'webgpu')) {
+    throw new Error(`device webgpu: this onnxruntime-node build (${process.platform}/${process.arch}) has no WebGPU execution provider; use --device cpu.`);
+  }
+}
+
+export class Session {
+  private constructor(
+    private readonly inner: ort.InferenceSession,
+    readonly device: Device,
+  ) {}
+
+  static async create(model: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
+    const device = opts.device ?? 'cpu';
+    checkDevice(device);
+    const so: ort.InferenceSession.SessionOptions = {
+      executionProviders: device === 'cpu' ? ['cpu'] : [device, 'cpu'],
+      intraOpNumThreads: opts.threads ?? availableParallelism(),
+      interOpNumThreads: 1,
+      graphOptimizationLevel: opts.optimization ?? 'all',
+      executionMode: 'sequential',
+      logSeverityLevel: 3,
+    };
+    try {
+      return new Session(await ort.InferenceSession.create(model, so), device);
+    } catch (e) {
+      const msg = (e as Error).message;
+      if (device === 'webgpu') {
+        throw new Error(`device webgpu: could not start ONNX Runtime's WebGPU execution provider (${msg}). It needs a Vulkan (Linux), Metal (macOS) or D3D12 (Windows) driver; on a Linux machine without a GPU install Mesa's lavapipe (mesa-vulkan-drivers) and set XDG_RUNTIME_DIR, or use --device cpu.`);
+      }
+      throw new Error(`ONNX Runtime rejected the graph: ${msg}`);
+    }
+  }
+
+  get inputNames(): readonly string[] { return this.inner.inputNames; }
+  get outputNames(): readonly string[] { return this.inner.outputNames; }
+
+  async run(feeds: Record<string, { dtype: DType; shape: number[]; data: Feed }>, fetch?: string[]): Promise<Record<string, ort.Tensor>> {
+    const f: Record<string, ort.Tensor> = {};
+    for (const [k, v] of Object.entries(feeds)) f[k] = new ort.Tensor(ortType[v.dtype], v.data as never, v.shape);
+    return (fetch ? await this.inner.run(f, fetch) : await this.inner.run(f)) as Record<string, ort.Tensor>;
+  }
+
+  async release(): Promise<void> {
+    await this.inner.release();
+  }
+}

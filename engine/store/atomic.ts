@@ -1,0 +1,59 @@
+// Atomic file replacement: readers (and a crash at any moment) see either the old content or the
+// new one, never a torn file. Write a temp file in the same folder (same filesystem, so rename is
+// atomic), fsync it, rename it over the target, then fsync the folder so the rename is durable.
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export type FileData = Uint8Array | string | Uint8Array[];
+
+export function writeFileAtomic(target: string, data: FileData): void {
+  const dir = path.dirname(target);
+  const tmp = path.join(dir, `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const chunks = typeof data === 'string' ? [Buffer.from(data, 'utf8')] : Array.isArray(data) ? data : [data];
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(tmp, 'wx', 0o644);
+    // Chunks go out one after another: a 500 MB checkpoint is never concatenated in memory.
+    for (const chunk of chunks) writeAll(fd, chunk);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(tmp, target);
+  } catch (err) {
+    if (fd !== undefined) {
+      try { fs.closeSync(fd); } catch { /* already failing: keep the first error */ }
+    }
+    try { fs.rmSync(tmp, { force: true }); } catch { /* best effort */ }
+    throw err;
+  }
+  fsyncDir(dir);
+}
+
+/** Pretty JSON (2 spaces) with a trailing newline, written atomically. */
+export function writeJsonAtomic(target: string, value: unknown): void {
+  writeFileAtomic(target, JSON.stringify(value, null, 2) + '\n');
+}
+
+function writeAll(fd: number, chunk: Uint8Array): void {
+  let offset = 0;
+  while (offset < chunk.byteLength) {
+    // writeSync may write less than asked (and caps one call near 2 GB).
+    const n = fs.writeSync(fd, chunk, offset, Math.min(chunk.byteLength - offset, 1 << 30));
+    offset += n;
+  }
+}
+
+function fsyncDir(dir: string): void {
+  // Windows cannot open or fsync a directory; the rename is still atomic there.
+  if (process.platform === 'win32') return;
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch {
+    // Some filesystems refuse fsync on directories (EINVAL); the data itself is synced.
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}

@@ -1,0 +1,13 @@
+// The one error type of every parser in the project: the message always names the file (or
+// buffer label) and the problem, so a user can act on it without a stack trace.
+export class FormatError extends Error {
+  readonly file: string;
+  readonly problem: string;
+
+  constructor(file: string, problem: string) {
+    super(`${file}: ${problem}`);
+    this.name = 'FormatError';
+    this.file = file;
+    this.problem = problem;
+  }
+}
