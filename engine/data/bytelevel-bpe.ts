@@ -43,6 +43,13 @@ export class ByteLevelBPE {
   private readonly addPrefixSpace: boolean;
   private readonly addedRe: RegExp | null;
   private readonly addedIds: Map<string, number>;
+  /** Integer merge table, when every byte symbol and every merge result is in the vocabulary
+   * (true of GPT-2): pair key a * stride + b -> index into mergeRank / mergeId. */
+  private readonly pairIndex: Map<number, number> | null = null;
+  private readonly mergeRank: Int32Array | null = null;
+  private readonly mergeId: Int32Array | null = null;
+  private readonly byteId: Int32Array | null = null;
+  private readonly stride: number;
   private cache = new Map<string, number[]>();
   private readonly cacheLimit = 200_000;
   private readonly encoder = new TextEncoder();
@@ -61,6 +68,42 @@ export class ByteLevelBPE {
     this.addedIds = new Map(added.map((t) => [t.content, t.id]));
     const contents = [...this.addedIds.keys()].filter((c) => c.length > 0).sort((a, b) => b.length - a.length);
     this.addedRe = contents.length ? new RegExp(contents.map(escapeRegex).join('|'), 'g') : null;
+    let maxId = 0;
+    for (const id of vocab.values()) if (id > maxId) maxId = id;
+    this.stride = maxId + 1;
+    const byteId = new Int32Array(256);
+    let ok = true;
+    for (let b = 0; b < 256 && ok; b++) {
+      const id = vocab.get(BYTE_TO_UNICODE[b]!);
+      if (id === undefined) ok = false;
+      else byteId[b] = id;
+    }
+    if (ok) {
+      const pairIndex = new Map<number, number>();
+      const mergeRank = new Int32Array(ranks.size);
+      const mergeId = new Int32Array(ranks.size);
+      let k = 0;
+      for (const [key, rank] of ranks) {
+        const sp = key.indexOf(' ');
+        const a = vocab.get(key.slice(0, sp));
+        const b = vocab.get(key.slice(sp + 1));
+        const merged = vocab.get(key.slice(0, sp) + key.slice(sp + 1));
+        if (a === undefined || b === undefined || merged === undefined) {
+          ok = false;
+          break;
+        }
+        pairIndex.set(a * this.stride + b, k);
+        mergeRank[k] = rank;
+        mergeId[k] = merged;
+        k++;
+      }
+      if (ok) {
+        this.pairIndex = pairIndex;
+        this.mergeRank = mergeRank;
+        this.mergeId = mergeId;
+        this.byteId = byteId;
+      }
+    }
   }
 
   /** Build from a tokenizer.json object when it has the GPT-2 byte-level shape; else null. */
@@ -147,6 +190,7 @@ export class ByteLevelBPE {
   }
 
   private bpeIds(piece: string): number[] {
+    if (this.pairIndex !== null) return this.bpeIdsFast(piece);
     // bytes -> printable unicode symbols
     const word: string[] = [];
     let ascii = true;
@@ -184,5 +228,45 @@ export class ByteLevelBPE {
       else if (this.unkId !== undefined) ids.push(this.unkId);
     }
     return ids;
+  }
+
+  /** The same merges over integer ids (every symbol and merge result is in the vocabulary). */
+  private bpeIdsFast(piece: string): number[] {
+    const byteId = this.byteId!;
+    const pairIndex = this.pairIndex!;
+    const mergeRank = this.mergeRank!;
+    const mergeId = this.mergeId!;
+    const stride = this.stride;
+    let word: number[] = [];
+    let ascii = true;
+    for (let i = 0; i < piece.length; i++) {
+      if (piece.charCodeAt(i) > 0x7f) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) {
+      for (let i = 0; i < piece.length; i++) word.push(byteId[piece.charCodeAt(i)]!);
+    } else {
+      const bytes = this.encoder.encode(piece);
+      word = new Array<number>(bytes.length);
+      for (let i = 0; i < bytes.length; i++) word[i] = byteId[bytes[i]!]!;
+    }
+    while (word.length > 1) {
+      let best = 0x7fffffff;
+      let at = -1;
+      let bestK = -1;
+      for (let i = 0; i < word.length - 1; i++) {
+        const k = pairIndex.get(word[i]! * stride + word[i + 1]!);
+        if (k !== undefined && mergeRank[k]! < best) {
+          best = mergeRank[k]!;
+          at = i;
+          bestK = k;
+        }
+      }
+      if (at < 0) break;
+      word.splice(at, 2, mergeId[bestK]!);
+    }
+    return word;
   }
 }

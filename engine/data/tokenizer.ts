@@ -406,7 +406,7 @@ class HFTextTokenizer implements LoadedTokenizer {
     const ids = this.tk.encode(text, { add_special_tokens: add }).ids;
     // A toy vocabulary without an unk token can leave holes; never hand out undefined ids.
     for (let i = 0; i < ids.length; i++) {
-      if (ids[i] === undefined || ids[i] === null) return ids.filter((x) => x !== undefined && x !== null);
+      if (ids[i] === undefined || ids[i] === null) return ids.filter((x: number | undefined | null) => x !== undefined && x !== null);
     }
     return ids;
   }
@@ -414,7 +414,7 @@ class HFTextTokenizer implements LoadedTokenizer {
   /** The reference path (tokenizers.js), bypassing the byte-level fast path. */
   encodeReference(text: string, opts?: EncodeOptions): number[] {
     const add = opts?.addSpecialTokens ?? this.defaultAddSpecial;
-    return this.tk.encode(text, { add_special_tokens: add }).ids.filter((x) => x !== undefined && x !== null);
+    return this.tk.encode(text, { add_special_tokens: add }).ids.filter((x: number | undefined | null) => x !== undefined && x !== null);
   }
 
   decode(ids: number[], opts?: { skipSpecialTokens?: boolean }): string {

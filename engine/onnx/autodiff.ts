@@ -93,6 +93,25 @@ const rules: Record<string, Rule> = {
     const x = n.inputs[0]!;
     return [g.where(g.compare('Greater', x, g.scalar(0, x.dtype)), dy!, g.scalar(0, x.dtype))];
   },
+  FastGelu: (g, n, [dy]) => {
+    // d/dx of 0.5 x (1 + tanh u), u = c (x + k x³): 0.5 (1 + t) + 0.5 x (1 - t²) c (1 + 3k x²)
+    const x = n.inputs[0]!;
+    const c = Math.sqrt(2 / Math.PI), k = 0.044715;
+    const s = (v: number) => g.scalar(v, x.dtype);
+    const x2 = g.mul(x, x);
+    const t = g.tanh(g.mul(g.mul(x, g.add(s(1), g.mul(s(k), x2))), s(c)));
+    const left = g.mul(s(0.5), g.add(s(1), t));
+    const right = g.mul(g.mul(g.mul(s(0.5 * c), x), g.sub(s(1), g.mul(t, t))), g.add(s(1), g.mul(s(3 * k), x2)));
+    return [g.mul(dy!, g.add(left, right))];
+  },
+  Gelu: (g, n, [dy]) => {
+    // d/dx of x Φ(x) = Φ(x) + x φ(x)
+    const x = n.inputs[0]!;
+    const s = (v: number) => g.scalar(v, x.dtype);
+    const cdf = g.mul(s(0.5), g.add(s(1), g.erf(g.mul(x, s(Math.SQRT1_2)))));
+    const pdf = g.mul(s(1 / Math.sqrt(2 * Math.PI)), g.exp(g.mul(s(-0.5), g.mul(x, x))));
+    return [g.mul(dy!, g.add(cdf, g.mul(x, pdf)))];
+  },
   Where: (g, n, [dy], need) => {
     const [c, a, b] = n.inputs as Value[];
     const zero = g.scalar(0, dy!.dtype);

@@ -155,6 +155,14 @@ export class Graph {
   erf(x: Value): Value { return this.unary('Erf', x); }
   sigmoid(x: Value): Value { return this.unary('Sigmoid', x); }
   relu(x: Value): Value { return this.unary('Relu', x); }
+  /** GPT-2's gelu_new: 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³))), ORT's fused FastGelu kernel. */
+  geluTanh(x: Value): Value {
+    return this.node('FastGelu', [x], [{ dtype: x.dtype, shape: x.shape }], {}, 'com.microsoft')[0];
+  }
+  /** The exact GELU, x Φ(x) (BERT family), ORT's fused Gelu kernel. */
+  geluErf(x: Value): Value {
+    return this.node('Gelu', [x], [{ dtype: x.dtype, shape: x.shape }], {}, 'com.microsoft')[0];
+  }
   identity(x: Value, name?: string): Value {
     const out = this.value(name ?? this.fresh('identity'), x.dtype, x.shape);
     this.nodes.push({ op: 'Identity', domain: '', inputs: [x], outputs: [out], attrs: {} });

@@ -24,6 +24,9 @@ const cases: Record<string, Parameters<typeof gradCheck>> = {
   Sigmoid: [[{ shape: [4] }], (g, [a]) => g.sigmoid(a)],
   Relu: [[{ shape: [4], data: [-1, -0.3, 0.2, 1.5] }], (g, [a]) => g.relu(a)],
   Where: [[{ shape: [4], bool: true, data: [1, 0, 0, 1] }, { shape: [4] }, { shape: [1] }], (g, [c, a, b]) => g.where(c, a, b)],
+  // Fused GELU kernels exist in float32 only.
+  FastGelu: [[{ shape: [6], range: [-3, 3] }], (g, [a]) => g.cast(g.geluTanh(g.cast(a, 'float32')), 'float64'), 1e-2],
+  Gelu: [[{ shape: [6], range: [-3, 3] }], (g, [a]) => g.cast(g.geluErf(g.cast(a, 'float32')), 'float64'), 1e-2],
   Cast: [[{ shape: [3] }], (g, [a]) => g.cast(g.cast(a, 'float32'), 'float64'), 1e-2],
   MatMul: [[{ shape: [2, 3, 4] }, { shape: [4, 5] }], (g, [a, b]) => g.matmul(a, b)],
   FusedMatMul: [[{ shape: [2, 4, 3] }, { shape: [2, 5, 4] }], (g, [a, b]) => g.matmulT(a, b, true, true, 0.5)],
