@@ -48,9 +48,15 @@ export interface SafetensorsFile {
 
 interface ByteSource {
   size: number;
-  /** Exactly `length` bytes at `position`, in a fresh buffer. */
-  read(position: number, length: number): Uint8Array;
+  /** Fills `target` with the bytes at `position` (exactly target.length of them). */
+  readInto(position: number, target: Uint8Array): void;
   close(): void;
+}
+
+function readFresh(src: ByteSource, position: number, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  src.readInto(position, out);
+  return out;
 }
 
 export function openSafetensors(path: string): SafetensorsFile {
@@ -74,21 +80,19 @@ export function openSafetensors(path: string): SafetensorsFile {
   let closed = false;
   const source: ByteSource = {
     size,
-    read(position, length) {
+    readInto(position, out) {
       if (closed) throw new Error(`${path}: file is closed`);
-      const out = new Uint8Array(length);
       let done = 0;
-      while (done < length) {
+      while (done < out.length) {
         let n: number;
         try {
-          n = fs.readSync(fd, out, done, Math.min(length - done, 1 << 30), position + done);
+          n = fs.readSync(fd, out, done, Math.min(out.length - done, 1 << 30), position + done);
         } catch (err) {
           throw new FormatError(path, `cannot read: ${(err as Error).message}`);
         }
         if (n === 0) throw new FormatError(path, 'unexpected end of file (was it truncated while open?)');
         done += n;
       }
-      return out;
     },
     close() {
       if (!closed) { closed = true; fs.closeSync(fd); }
@@ -107,11 +111,7 @@ export function parseSafetensors(bytes: Uint8Array, label: string): SafetensorsF
   const source: ByteSource = {
     size: bytes.byteLength,
     // A copy (never Buffer#slice, which shares memory) so typed-array views are aligned.
-    read: (position, length) => {
-      const out = new Uint8Array(length);
-      out.set(bytes.subarray(position, position + length));
-      return out;
-    },
+    readInto: (position, out) => out.set(bytes.subarray(position, position + out.length)),
     close: () => {},
   };
   return fromSource(source, label);
@@ -119,7 +119,7 @@ export function parseSafetensors(bytes: Uint8Array, label: string): SafetensorsF
 
 function fromSource(src: ByteSource, label: string): SafetensorsFile {
   if (src.size < 8) throw new FormatError(label, `file is ${src.size} bytes, too short for a safetensors file (at least 8)`);
-  const prefix = src.read(0, 8);
+  const prefix = readFresh(src, 0, 8);
   const view = new DataView(prefix.buffer, prefix.byteOffset, 8);
   const lo = view.getUint32(0, true);
   const hi = view.getUint32(4, true);
@@ -133,7 +133,7 @@ function fromSource(src: ByteSource, label: string): SafetensorsFile {
   }
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(src.read(8, headerLength));
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(readFresh(src, 8, headerLength));
   } catch (err) {
     if (err instanceof FormatError) throw err;
     throw new FormatError(label, 'header is not valid UTF-8');
@@ -148,7 +148,18 @@ function fromSource(src: ByteSource, label: string): SafetensorsFile {
   };
   const readBytes = (name: string): Uint8Array => {
     const t = info(name);
-    return src.read(dataOffset + t.begin, t.end - t.begin);
+    return readFresh(src, dataOffset + t.begin, t.end - t.begin);
+  };
+  /** Half-precision to float32 in one buffer: the halves are read into its upper half and
+   * widened front to back (element i is written at bytes 4i..4i+4, never past unread input),
+   * so a large F16 tensor costs no second allocation. */
+  const widen = (t: TensorInfo, convert: (src: Uint16Array, dst: Float32Array) => void): Float32Array => {
+    const n = (t.end - t.begin) / 2;
+    const buffer = new ArrayBuffer(n * 4);
+    src.readInto(dataOffset + t.begin, new Uint8Array(buffer, n * 2, n * 2));
+    const out = new Float32Array(buffer);
+    convert(new Uint16Array(buffer, n * 2, n), out);
+    return out;
   };
   return {
     path: label,
@@ -158,13 +169,11 @@ function fromSource(src: ByteSource, label: string): SafetensorsFile {
     readBytes,
     readFloat32(name) {
       const t = info(name);
-      const bytes = readBytes(name);
-      const n = (t.end - t.begin) / DTYPE_SIZES[t.dtype];
       switch (t.dtype) {
-        case 'F32': return new Float32Array(bytes.buffer, 0, n);
-        case 'F16': return f16ToFloat32(new Uint16Array(bytes.buffer, 0, n));
-        case 'BF16': return bf16ToFloat32(new Uint16Array(bytes.buffer, 0, n));
-        case 'F64': return Float32Array.from(new Float64Array(bytes.buffer, 0, n));
+        case 'F32': return new Float32Array(readBytes(name).buffer);
+        case 'F16': return widen(t, f16Into);
+        case 'BF16': return widen(t, bf16Into);
+        case 'F64': return Float32Array.from(new Float64Array(readBytes(name).buffer));
         default:
           throw new FormatError(label, `tensor "${name}" is ${t.dtype}, expected a floating-point tensor (F32, F16, BF16 or F64)`);
       }
@@ -286,17 +295,28 @@ function halfTable(): Float32Array {
 }
 
 export function f16ToFloat32(half: Uint16Array): Float32Array {
-  const table = halfTable();
   const out = new Float32Array(half.length);
-  for (let i = 0; i < half.length; i++) out[i] = table[half[i]!]!;
+  f16Into(half, out);
   return out;
 }
 
 export function bf16ToFloat32(bf: Uint16Array): Float32Array {
   const out = new Float32Array(bf.length);
-  const bits = new Uint32Array(out.buffer);
-  for (let i = 0; i < bf.length; i++) bits[i] = bf[i]! << 16;
+  bf16Into(bf, out);
   return out;
+}
+
+// Front-to-back on purpose: readFloat32 runs these with src overlapping the upper half of dst.
+function f16Into(src: Uint16Array, dst: Float32Array): void {
+  const table = halfTable();
+  const n = src.length;
+  for (let i = 0; i < n; i++) dst[i] = table[src[i]!]!;
+}
+
+function bf16Into(src: Uint16Array, dst: Float32Array): void {
+  const bits = new Uint32Array(dst.buffer, dst.byteOffset, dst.length);
+  const n = src.length;
+  for (let i = 0; i < n; i++) bits[i] = src[i]! << 16;
 }
 
 /** float32 -> IEEE half, round to nearest even; overflow gives ±inf, NaN stays NaN. */

@@ -1,0 +1,43 @@
+// `lora-studio`: one command per file in cli/commands, each a thin shell over the engine.
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<(argv: string[]) => Promise<number>> }> = {
+  info: { summary: 'architecture and trainable parameters of a model folder', load: async () => (await import('./commands/info.ts')).infoCommand },
+  train: { summary: 'fine-tune with LoRA or fully; writes a PEFT adapter or an HF model folder', load: async () => (await import('./commands/train.ts')).trainCommand },
+  eval: { summary: 'perplexity of a model (and adapter) on a text file', load: async () => (await import('./commands/eval.ts')).evalCommand },
+  data: { summary: 'inspect a dataset (aclImdb folder, CSV, JSONL, TXT, parquet, Markdown)', load: async () => (await import('./commands/data.ts')).dataCommand },
+  adapter: { summary: 'inspect a PEFT adapter folder', load: async () => (await import('./commands/adapter.ts')).adapterCommand },
+  serve: { summary: 'the studio in a browser, on 127.0.0.1 with a per-session token', load: async () => (await import('./commands/serve.ts')).serveCommand },
+};
+
+export function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
+  return [
+    'Usage: lora-studio <command> [options]',
+    '',
+    'Commands:',
+    ...Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(width)}  ${c.summary}`),
+    '',
+    'Run `lora-studio <command> --help` for the options of a command.',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    console.log(usage());
+    return 0;
+  }
+  const entry = COMMANDS[cmd];
+  if (!entry) {
+    console.error(`lora-studio: unknown command "${cmd}"\n\n${usage()}`);
+    return 2;
+  }
+  let run: (argv: string[]) => Promise<number>;
+  try {
+    run = await entry.load();
+  } catch (e) {
+    console.error(`lora-studio ${cmd}: not available in this build (${(e as Error).message})`);
+    return 1;
+  }
+  return run(rest);
+}

@@ -1,0 +1,208 @@
+// Streaming UTF-8 text reading with exact positions for bad bytes.
+//
+// Files are read in chunks (never whole), decoded with the platform's TextDecoder, a leading
+// BOM dropped, and CRLF handled by the line splitter. Invalid UTF-8 does not stop the read:
+// the bad sequence becomes U+FFFD and its line and column are recorded so that an importer can
+// skip (and report) exactly the rows it touched.
+
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+
+export interface BadBytes {
+  line: number;
+  column: number;
+  /** The first offending byte, e.g. 0xff. */
+  byte: number;
+}
+
+/** Byte offsets (within buf[0, end)) where an invalid UTF-8 sequence starts. */
+export function findInvalidUtf8(buf: Uint8Array, end = buf.length): number[] {
+  const bad: number[] = [];
+  let i = 0;
+  while (i < end) {
+    const b = buf[i]!;
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    let need: number;
+    let min: number;
+    if (b >= 0xc2 && b <= 0xdf) {
+      need = 1;
+      min = 0x80;
+    } else if (b >= 0xe0 && b <= 0xef) {
+      need = 2;
+      min = 0x800;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      need = 3;
+      min = 0x10000;
+    } else {
+      bad.push(i);
+      i++;
+      continue;
+    }
+    let cp = b & (need === 1 ? 0x1f : need === 2 ? 0x0f : 0x07);
+    let ok = true;
+    let j = 1;
+    for (; j <= need; j++) {
+      if (i + j >= end) {
+        ok = false;
+        break;
+      }
+      const c = buf[i + j]!;
+      if ((c & 0xc0) !== 0x80) {
+        ok = false;
+        break;
+      }
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    if (ok && (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))) ok = false;
+    if (!ok) {
+      bad.push(i);
+      i += Math.max(1, j);
+      continue;
+    }
+    i += need + 1;
+  }
+  return bad;
+}
+
+/** Length of the longest prefix of buf that does not end inside a UTF-8 sequence. */
+function completePrefix(buf: Uint8Array): number {
+  const n = buf.length;
+  // Look back at most 3 bytes for a lead byte whose sequence runs past the end.
+  for (let back = 1; back <= 3 && back <= n; back++) {
+    const b = buf[n - back]!;
+    if ((b & 0xc0) === 0x80) continue; // continuation: keep looking for the lead
+    const len = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+    return len > back ? n - back : n;
+  }
+  return n;
+}
+
+export interface TextChunk {
+  text: string;
+  /** 1-based line number of the first character of `text`. */
+  line: number;
+}
+
+export interface ReadTextOptions {
+  chunkSize?: number;
+  /** Called after each chunk with bytes read so far and the file size. */
+  onBytes?: (done: number, total: number) => void;
+}
+
+/** Reads a file as decoded text chunks; `bad` collects invalid UTF-8 positions as they are found. */
+export class TextFileReader {
+  readonly path: string;
+  readonly bad: BadBytes[] = [];
+  /** Lines (1-based) that contain invalid UTF-8. */
+  readonly badLines = new Set<number>();
+  bytesRead = 0;
+  size = 0;
+  private readonly opts: ReadTextOptions;
+
+  constructor(path: string, opts: ReadTextOptions = {}) {
+    this.path = path;
+    this.opts = opts;
+  }
+
+  async *chunks(): AsyncGenerator<TextChunk> {
+    this.size = (await stat(this.path)).size;
+    const fatal = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+    const lenient = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
+    let carry: Uint8Array | null = null;
+    let line = 1;
+    let column = 1; // column of the next character
+    let first = true;
+    const stream = createReadStream(this.path, { highWaterMark: this.opts.chunkSize ?? 1 << 20 });
+    const process = (bytes: Uint8Array, final: boolean): TextChunk | null => {
+      let buf = bytes;
+      if (carry) {
+        const joined = new Uint8Array(carry.length + bytes.length);
+        joined.set(carry, 0);
+        joined.set(bytes, carry.length);
+        buf = joined;
+        carry = null;
+      }
+      if (first) {
+        if (buf.length < 3 && !final) {
+          carry = buf;
+          return null;
+        }
+        first = false;
+        if (buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) buf = buf.subarray(3);
+      }
+      const end = final ? buf.length : completePrefix(buf);
+      if (end < buf.length) carry = buf.slice(end);
+      const piece = buf.subarray(0, end);
+      let text: string;
+      try {
+        text = fatal.decode(piece);
+      } catch {
+        text = lenient.decode(piece);
+        for (const off of findInvalidUtf8(piece)) {
+          const prefix = lenient.decode(piece.subarray(0, off));
+          let nl = 0;
+          let last = -1;
+          for (let k = prefix.indexOf('\n'); k >= 0; k = prefix.indexOf('\n', k + 1)) {
+            nl++;
+            last = k;
+          }
+          const l = line + nl;
+          const c = nl === 0 ? column + prefix.length : prefix.length - last;
+          this.bad.push({ line: l, column: c, byte: piece[off]! });
+          this.badLines.add(l);
+        }
+      }
+      const startLine = line;
+      let last = -1;
+      for (let k = text.indexOf('\n'); k >= 0; k = text.indexOf('\n', k + 1)) {
+        line++;
+        last = k;
+      }
+      column = last < 0 ? column + text.length : text.length - last;
+      return { text, line: startLine };
+    };
+    for await (const chunk of stream) {
+      const bytes = chunk as Buffer;
+      this.bytesRead += bytes.length;
+      const out = process(bytes, false);
+      this.opts.onBytes?.(this.bytesRead, this.size);
+      if (out && out.text.length) yield out;
+    }
+    const out = process(new Uint8Array(0), true);
+    if (out && out.text.length) yield out;
+  }
+}
+
+export interface Line {
+  text: string;
+  /** 1-based line number. */
+  line: number;
+}
+
+/** Splits text chunks into lines (without the \n or \r\n), yielding arrays of lines. */
+export async function* linesOf(chunks: AsyncIterable<TextChunk>): AsyncGenerator<Line[]> {
+  let rest = '';
+  let restLine = 1;
+  for await (const { text, line } of chunks) {
+    const s = rest.length ? rest + text : text;
+    let lineNo = rest.length ? restLine : line;
+    const out: Line[] = [];
+    let start = 0;
+    for (let k = s.indexOf('\n'); k >= 0; k = s.indexOf('\n', start)) {
+      const end = k > start && s.charCodeAt(k - 1) === 13 ? k - 1 : k;
+      out.push({ text: s.slice(start, end), line: lineNo });
+      lineNo++;
+      start = k + 1;
+    }
+    rest = s.slice(start);
+    restLine = lineNo;
+    if (out.length) yield out;
+  }
+  if (rest.length) {
+    const t = rest.endsWith('\r') ? rest.slice(0, -1) : rest;
+    yield [{ text: t, line: restLine }];
+  }
+}

@@ -1,0 +1,92 @@
+// The trainer's options, events and result: what the CLI, the web bridge and the app exchange.
+
+import type { Device } from '../onnx/runtime.ts';
+
+export type Method = 'lora' | 'full';
+export type Schedule = 'constant' | 'linear' | 'cosine';
+
+export interface LoraOptions {
+  r: number;
+  alpha: number;
+  dropout: number;
+  bias: 'none' | 'all' | 'lora_only';
+  /** Module names (suffix match), a regex string, or 'all-linear'. Empty = the model's default. */
+  targets: string[] | string;
+  useRslora: boolean;
+  init: 'kaiming' | 'gaussian';
+}
+
+export interface TrainOptions {
+  model: string;
+  /** A data file (plain text for now), or pre-tokenized documents. */
+  data: string | { documents: number[][] };
+  method: Method;
+  out?: string;
+  lora: LoraOptions;
+  lr: number;
+  epochs: number;
+  /** Overrides epochs when > 0. */
+  maxSteps: number;
+  batchSize: number;
+  gradAccum: number;
+  maxLength: number;
+  warmupSteps: number;
+  warmupRatio: number;
+  weightDecay: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  maxGradNorm: number;
+  schedule: Schedule;
+  seed: number;
+  logEvery: number;
+  device: Device;
+  threads?: number;
+}
+
+export const DEFAULT_LORA: LoraOptions = { r: 8, alpha: 16, dropout: 0.05, bias: 'none', targets: [], useRslora: false, init: 'kaiming' };
+
+export const DEFAULT_TRAIN: Omit<TrainOptions, 'model' | 'data'> = {
+  method: 'lora',
+  lora: DEFAULT_LORA,
+  lr: 2e-4,
+  epochs: 1,
+  maxSteps: 0,
+  batchSize: 4,
+  gradAccum: 1,
+  maxLength: 128,
+  warmupSteps: 0,
+  warmupRatio: 0,
+  weightDecay: 0.01,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  maxGradNorm: 1.0,
+  schedule: 'linear',
+  seed: 42,
+  logEvery: 10,
+  device: 'cpu',
+};
+
+export type TrainEvent =
+  | { type: 'start'; totalSteps: number; trainableParams: number; allParams: number; examples: number; tokensPerStep: number }
+  | { type: 'step'; step: number; totalSteps: number; epoch: number; loss: number; lr: number; gradNorm: number; tokensPerS: number; elapsedS: number; etaS: number }
+  | { type: 'log'; level: 'info' | 'warn'; message: string }
+  | { type: 'done'; result: TrainResult };
+
+export interface TrainResult {
+  steps: number;
+  finalLoss: number;
+  trainableParams: number;
+  allParams: number;
+  tokensPerS: number;
+  peakRssMb: number;
+  wallS: number;
+  stopped: 'completed' | 'cancelled';
+  out?: string;
+}
+
+export interface TrainHooks {
+  onEvent?: (e: TrainEvent) => void;
+  signal?: AbortSignal;
+}
