@@ -1,0 +1,87 @@
+import { DEVICES, type Device } from '../../engine/onnx/runtime.ts';
+import { train } from '../../engine/train/trainer.ts';
+import { DEFAULT_TRAIN, type Schedule, type TrainEvent } from '../../engine/train/types.ts';
+import { LORA_FLAGS, LORA_HELP, UsageError, int, loraFromFlags, num, parse, required, runCommand } from '../args.ts';
+
+const d = DEFAULT_TRAIN;
+const HELP = `Usage: lora-studio train --model DIR --data FILE --method lora|full --out DIR [options] [--json]
+
+Fine-tunes a causal LM. LoRA writes a PEFT adapter (adapter_config.json + adapter_model.safetensors)
+to --out; full fine-tuning writes a Hugging Face model folder.
+
+Training options:
+  --lr X                learning rate (default ${d.lr})
+  --epochs N            passes over the data (default ${d.epochs})
+  --max-steps N         optimizer steps; overrides --epochs
+  --batch-size N        sequences per micro-batch (default ${d.batchSize})
+  --grad-accum N        micro-batches per optimizer step (default ${d.gradAccum})
+  --max-length N        tokens per sequence (default ${d.maxLength})
+  --warmup-steps N      linear warmup steps (default 0)
+  --warmup-ratio X      warmup as a fraction of the steps (default 0)
+  --weight-decay X      AdamW weight decay, not on biases and LayerNorm weights (default ${d.weightDecay})
+  --max-grad-norm X     gradient clipping (default ${d.maxGradNorm}; 0 = off)
+  --schedule constant|linear|cosine (default ${d.schedule})
+  --seed N              shuffling, LoRA init and dropout (default ${d.seed})
+  --log-every N         progress every N steps (default ${d.logEvery})
+  --device cpu|webgpu|cuda (default cpu)
+  --threads N           CPU threads (default: all cores)
+
+${LORA_HELP}`;
+
+export async function trainCommand(argv: string[]): Promise<number> {
+  return runCommand('train', HELP, async () => {
+    const { values: v } = parse(argv, {
+      model: { type: 'string' }, data: { type: 'string' }, method: { type: 'string' }, out: { type: 'string' },
+      lr: { type: 'string' }, epochs: { type: 'string' }, 'max-steps': { type: 'string' }, 'batch-size': { type: 'string' },
+      'grad-accum': { type: 'string' }, 'max-length': { type: 'string' }, 'warmup-steps': { type: 'string' }, 'warmup-ratio': { type: 'string' },
+      'weight-decay': { type: 'string' }, 'max-grad-norm': { type: 'string' }, schedule: { type: 'string' }, seed: { type: 'string' },
+      'log-every': { type: 'string' }, device: { type: 'string' }, threads: { type: 'string' }, task: { type: 'string' },
+      ...LORA_FLAGS,
+    });
+    if (v.help) { console.log(HELP); return 0; }
+    const method = (v.method ?? 'lora') as string;
+    if (method !== 'lora' && method !== 'full') throw new UsageError(`--method must be lora or full, got "${method}"`);
+    const schedule = (v.schedule ?? d.schedule) as Schedule;
+    if (!['constant', 'linear', 'cosine'].includes(schedule)) throw new UsageError(`--schedule must be constant, linear or cosine, got "${schedule}"`);
+    const device = (v.device ?? 'cpu') as Device;
+    if (!DEVICES.includes(device)) throw new UsageError(`--device must be one of ${DEVICES.join(', ')}, got "${device}"`);
+    if (v.task && v.task !== 'causal-lm') throw new UsageError(`--task ${v.task} is not available in this build (causal-lm only)`);
+    const json = Boolean(v.json);
+    const ac = new AbortController();
+    process.once('SIGINT', () => { console.error('stopping after this step (Ctrl-C again to kill)'); ac.abort(); });
+    const onEvent = (e: TrainEvent) => {
+      if (e.type === 'start') {
+        const line = `trainable params: ${e.trainableParams.toLocaleString('en-US')} || all params: ${e.allParams.toLocaleString('en-US')} || trainable%: ${((100 * e.trainableParams) / e.allParams).toFixed(4)}`;
+        if (json) console.error(line); else console.log(`${line}\n${e.examples} sequences, ${e.totalSteps} steps`);
+      } else if (e.type === 'step') {
+        const msg = `step ${e.step}/${e.totalSteps}  epoch ${e.epoch.toFixed(2)}  loss ${e.loss.toFixed(4)}  lr ${e.lr.toExponential(2)}  grad_norm ${e.gradNorm.toFixed(3)}  ${Math.round(e.tokensPerS)} tok/s  elapsed ${e.elapsedS.toFixed(1)}s  eta ${e.etaS.toFixed(1)}s`;
+        if (json) console.error(msg); else console.log(msg);
+      } else if (e.type === 'log') console.error(e.message);
+    };
+    const r = await train({
+      model: required(v, 'model'), data: required(v, 'data'), method, out: required(v, 'out'),
+      lora: loraFromFlags(v),
+      lr: num(v.lr, 'lr', d.lr, (x) => x > 0),
+      epochs: num(v.epochs, 'epochs', d.epochs, (x) => x > 0),
+      maxSteps: int(v['max-steps'], 'max-steps', 0, 0),
+      batchSize: int(v['batch-size'], 'batch-size', d.batchSize),
+      gradAccum: int(v['grad-accum'], 'grad-accum', d.gradAccum),
+      maxLength: int(v['max-length'], 'max-length', d.maxLength, 2),
+      warmupSteps: int(v['warmup-steps'], 'warmup-steps', 0, 0),
+      warmupRatio: num(v['warmup-ratio'], 'warmup-ratio', 0, (x) => x >= 0 && x < 1),
+      weightDecay: num(v['weight-decay'], 'weight-decay', d.weightDecay, (x) => x >= 0),
+      maxGradNorm: num(v['max-grad-norm'], 'max-grad-norm', d.maxGradNorm, (x) => x >= 0),
+      schedule, seed: int(v.seed, 'seed', d.seed, 0), logEvery: int(v['log-every'], 'log-every', d.logEvery), device,
+      threads: v.threads ? int(v.threads, 'threads', 1) : undefined,
+    }, { onEvent, signal: ac.signal });
+    if (json) {
+      console.log(JSON.stringify({
+        steps: r.steps, final_loss: r.finalLoss, trainable_params: r.trainableParams, all_params: r.allParams,
+        tokens_per_s: r.tokensPerS, peak_rss_mb: r.peakRssMb, wall_s: r.wallS, stopped: r.stopped, out: r.out,
+      }));
+    } else {
+      console.log(`${r.stopped === 'cancelled' ? 'stopped' : 'done'}: ${r.steps} steps, final loss ${r.finalLoss.toFixed(4)}, ${Math.round(r.tokensPerS)} tok/s, peak RSS ${Math.round(r.peakRssMb)} MB, ${r.wallS.toFixed(1)} s → ${r.out}`);
+    }
+    return 0;
+  });
+}

@@ -1,0 +1,166 @@
+// The Stanford Large Movie Review Dataset layout:
+//   aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt   (and train/unsup/<id>_0.txt)
+// Label from the folder (neg = 0, pos = 1, as in Hugging Face's `imdb`), rating from the file
+// name, `<br />` turned into newlines. PATH may be the aclImdb folder, its parent, or one split
+// folder (aclImdb/train).
+
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, join, relative } from 'node:path';
+import { DataError } from '../errors.ts';
+import { findInvalidUtf8 } from '../text-stream.ts';
+import type { ImportContext, ImportOptions, RawExample } from '../types.ts';
+
+const SPLITS = ['train', 'test', 'unsup'] as const;
+const FILE_RE = /^(\d+)_(\d+)\.txt$/;
+const BR_RE = /<br\s*\/?>/gi;
+
+async function isDir(p: string): Promise<boolean> {
+  try {
+    return (await stat(p)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** The aclImdb root (the folder holding train/ and test/), or a split folder; null if neither. */
+export async function findAclImdbRoot(path: string): Promise<{ root: string; splitDir?: string } | null> {
+  if ((await isDir(join(path, 'pos'))) && (await isDir(join(path, 'neg')))) return { root: join(path, '..'), splitDir: path };
+  for (const base of [path, join(path, 'aclImdb')]) {
+    for (const s of ['train', 'test']) {
+      if ((await isDir(join(base, s, 'pos'))) || (await isDir(join(base, s, 'neg')))) return { root: base };
+    }
+  }
+  return null;
+}
+
+export async function isAclImdb(path: string): Promise<boolean> {
+  return (await findAclImdbRoot(path)) !== null;
+}
+
+/** Review text as stored -> plain text: `<br />` -> newline. */
+export function cleanReview(text: string): string {
+  return text.replace(BR_RE, '\n').trim();
+}
+
+interface FileJob {
+  path: string;
+  label?: 'neg' | 'pos';
+  rating: number;
+  id: number;
+}
+
+export async function* importAclImdb(path: string, opts: ImportOptions, ctx: ImportContext): AsyncGenerator<RawExample[]> {
+  const found = await findAclImdbRoot(path);
+  if (!found) {
+    let entries: string[] = [];
+    try {
+      entries = (await readdir(path)).slice(0, 12);
+    } catch {
+      /* reported below */
+    }
+    throw new DataError(
+      `${path} is not an aclImdb folder: expected train/pos, train/neg, test/pos, test/neg with <id>_<rating>.txt files` +
+        ` (found: ${entries.length ? entries.join(', ') : 'nothing'})`,
+      path,
+    );
+  }
+  let split = opts.split ?? 'train';
+  if (split === 'unsupervised') split = 'unsup';
+  if (!(SPLITS as readonly string[]).includes(split)) {
+    throw new DataError(`aclImdb split must be one of ${SPLITS.join(', ')}; got ${JSON.stringify(split)}`, path);
+  }
+  let dirs: { dir: string; label?: 'neg' | 'pos' }[];
+  if (found.splitDir) {
+    dirs = [
+      { dir: join(found.splitDir, 'neg'), label: 'neg' },
+      { dir: join(found.splitDir, 'pos'), label: 'pos' },
+    ];
+    ctx.notes.push(`aclImdb split folder ${found.splitDir}`);
+  } else if (split === 'unsup') {
+    dirs = [{ dir: join(found.root, 'train', 'unsup') }];
+  } else {
+    dirs = [
+      { dir: join(found.root, split, 'neg'), label: 'neg' },
+      { dir: join(found.root, split, 'pos'), label: 'pos' },
+    ];
+  }
+  for (const d of dirs) {
+    if (!(await isDir(d.dir))) {
+      throw new DataError(
+        `${found.root} is not a complete aclImdb folder: ${relative(found.root, d.dir) || d.dir} is missing (split ${JSON.stringify(split)})`,
+        d.dir,
+      );
+    }
+  }
+  const jobs: FileJob[] = [];
+  for (const d of dirs) {
+    const names = await readdir(d.dir);
+    const good: FileJob[] = [];
+    for (const name of names) {
+      const m = FILE_RE.exec(name);
+      if (!m) {
+        ctx.skipped.add(join(d.dir, name), 'not an aclImdb review file (expected <id>_<rating>.txt)', 'bad file name');
+        continue;
+      }
+      good.push({ path: join(d.dir, name), label: d.label, id: Number(m[1]), rating: Number(m[2]) });
+    }
+    good.sort((a, b) => a.id - b.id);
+    jobs.push(...good);
+  }
+  if (dirs.some((d) => d.label)) {
+    ctx.hasLabels = true;
+    ctx.labelNames = ['neg', 'pos'];
+  }
+  ctx.notes.push(`aclImdb ${found.splitDir ? basename(found.splitDir) : split}: ${jobs.length} review files`);
+  const total = jobs.length;
+  const fatal = new TextDecoder('utf-8', { fatal: true });
+  const batchSize = 256;
+  const concurrency = 32;
+  let done = 0;
+  for (let start = 0; start < jobs.length; start += batchSize) {
+    const batch = jobs.slice(start, start + batchSize);
+    const bufs: (Buffer | Error)[] = new Array(batch.length);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < batch.length) {
+        const k = next++;
+        try {
+          bufs[k] = await readFile(batch[k]!.path);
+        } catch (e) {
+          bufs[k] = e as Error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, batch.length) }, worker));
+    const out: RawExample[] = [];
+    for (let k = 0; k < batch.length; k++) {
+      const job = batch[k]!;
+      const buf = bufs[k]!;
+      if (buf instanceof Error) {
+        ctx.skipped.add(job.path, `cannot read (${buf.message})`, 'unreadable file');
+        continue;
+      }
+      let raw: string;
+      try {
+        raw = fatal.decode(buf);
+      } catch {
+        const off = findInvalidUtf8(buf)[0] ?? 0;
+        const before = new TextDecoder().decode(buf.subarray(0, off));
+        const line = before.split('\n').length;
+        const col = before.length - before.lastIndexOf('\n');
+        ctx.skipped.add(`${job.path}:${line}:${col}`, `invalid UTF-8 (byte 0x${buf[off]!.toString(16).padStart(2, '0')})`, 'invalid UTF-8');
+        continue;
+      }
+      if (raw.charCodeAt(0) === 0xfeff) raw = raw.slice(1);
+      const text = cleanReview(raw);
+      if (!text) {
+        ctx.skipped.add(job.path, 'empty review', 'empty');
+        continue;
+      }
+      out.push({ text, label: job.label, rating: job.rating, where: job.path });
+    }
+    done += batch.length;
+    ctx.onProgress?.({ done, total, phase: 'read' });
+    if (out.length) yield out;
+  }
+}

@@ -1,0 +1,283 @@
+// CSV / TSV with a text column and an optional label column, through csv-parse (streaming).
+// Handles quoted multi-line fields, a BOM, CRLF, ragged rows (reported and skipped), files
+// without a header (UCI sentiment, SMS Spam Collection) and files with one (Kaggle's
+// "IMDB Dataset.csv": review,sentiment).
+
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { parse, type Info } from 'csv-parse';
+import { DataError, FormatError } from '../errors.ts';
+import { labelKey, KNOWN_LABEL_SETS } from '../labels.ts';
+import { TextFileReader, type TextChunk } from '../text-stream.ts';
+import type { ImportContext, ImportOptions, RawExample } from '../types.ts';
+import { LABEL_COLUMN_NAMES, preferredColumn, resolveColumn, TEXT_COLUMN_NAMES } from './columns.ts';
+
+const KNOWN_LABEL_VALUES = new Set(KNOWN_LABEL_SETS.flat());
+const SNIFF_ROWS = 64;
+
+/** Pick the delimiter from the extension, else from the first lines. */
+export function sniffDelimiter(path: string, head: string): string {
+  const lower = path.toLowerCase();
+  if (lower.endsWith('.tsv') || lower.endsWith('.tab')) return '\t';
+  const lines = head.split('\n').slice(0, 20).filter((l) => l.trim().length > 0);
+  if (lines.length === 0) return ',';
+  let best = ',';
+  let bestScore = -1;
+  for (const d of ['\t', ',', ';', '|']) {
+    const counts = lines.map((l) => countOutsideQuotes(l, d));
+    const withIt = counts.filter((c) => c > 0).length;
+    // Prefer a delimiter present on (nearly) every line with a steady count.
+    const mode = modeOf(counts);
+    const steady = counts.filter((c) => c === mode).length;
+    const score = mode > 0 ? steady * 2 + withIt : 0;
+    if (score > bestScore) {
+      best = d;
+      bestScore = score;
+    }
+  }
+  return bestScore > 0 ? best : lower.endsWith('.csv') ? ',' : '\t';
+}
+
+function countOutsideQuotes(line: string, d: string): number {
+  let n = 0;
+  let q = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (c === '"') q = !q;
+    else if (c === d && !q) n++;
+  }
+  // unbalanced quotes (free text with a stray "): count naively instead
+  if (q) return line.split(d).length - 1;
+  return n;
+}
+
+function modeOf(xs: number[]): number {
+  const m = new Map<number, number>();
+  for (const x of xs) m.set(x, (m.get(x) ?? 0) + 1);
+  let best = 0;
+  let bestN = -1;
+  for (const [x, n] of m) if (n > bestN || (n === bestN && x > best)) [best, bestN] = [x, n];
+  return best;
+}
+
+/** Does the first row look like a header rather than data? */
+export function looksLikeHeader(first: string[], rest: string[][]): boolean {
+  const cells = first.map((c) => c.trim());
+  const lower = cells.map((c) => c.toLowerCase());
+  if (lower.some((c) => TEXT_COLUMN_NAMES.includes(c) || LABEL_COLUMN_NAMES.includes(c))) return true;
+  if (cells.some((c) => c === '' || c.length > 64 || /^-?\d+(\.\d+)?$/.test(c) || KNOWN_LABEL_VALUES.has(c.toLowerCase()))) return false;
+  if (new Set(lower).size !== lower.length) return false;
+  // A column that is numeric / label-like below a non-numeric first cell: a header.
+  for (let j = 0; j < cells.length; j++) {
+    const below = rest.map((r) => (r[j] ?? '').trim()).filter((x) => x !== '');
+    if (below.length && below.every((x) => /^-?\d+(\.\d+)?$/.test(x) || KNOWN_LABEL_VALUES.has(x.toLowerCase()))) return true;
+    // much longer text below a short first cell
+    const mean = below.reduce((a, x) => a + x.length, 0) / Math.max(1, below.length);
+    if (below.length && mean > 4 * Math.max(8, cells[j]!.length)) return true;
+  }
+  return false;
+}
+
+/** Without names, the text column is the one with the longest cells; the label column the one
+ * with the fewest distinct short values. */
+function inferColumns(rows: string[][], width: number): { text: number; label: number } {
+  let text = 0;
+  let bestLen = -1;
+  for (let j = 0; j < width; j++) {
+    const mean = rows.reduce((a, r) => a + (r[j]?.length ?? 0), 0) / Math.max(1, rows.length);
+    if (mean > bestLen) {
+      bestLen = mean;
+      text = j;
+    }
+  }
+  let label = -1;
+  let bestDistinct = Infinity;
+  for (let j = 0; j < width; j++) {
+    if (j === text) continue;
+    const vals = rows.map((r) => (r[j] ?? '').trim());
+    if (vals.some((v) => v.length > 32)) continue;
+    const distinct = new Set(vals.map((v) => v.toLowerCase())).size;
+    const known = vals.every((v) => KNOWN_LABEL_VALUES.has(v.toLowerCase()));
+    const score = known ? distinct - 1000 : distinct;
+    if (distinct <= Math.max(2, rows.length / 2) && score < bestDistinct) {
+      bestDistinct = score;
+      label = j;
+    }
+  }
+  return { text, label };
+}
+
+async function* normalizedChunks(reader: TextFileReader): AsyncGenerator<string> {
+  // csv-parse counts lines reliably on LF only: turn CRLF into LF (also inside quoted fields).
+  let pendingCR = false;
+  for await (const { text } of reader.chunks() as AsyncIterable<TextChunk>) {
+    let s = pendingCR ? '\r' + text : text;
+    pendingCR = s.endsWith('\r');
+    if (pendingCR) s = s.slice(0, -1);
+    yield s.indexOf('\r\n') >= 0 ? s.replace(/\r\n/g, '\n') : s;
+  }
+  if (pendingCR) yield '\r';
+}
+
+export async function* importCsv(path: string, opts: ImportOptions, ctx: ImportContext): AsyncGenerator<RawExample[]> {
+  const reader = new TextFileReader(path, {
+    onBytes: (done, total) => ctx.onProgress?.({ done, total, phase: 'read' }),
+  });
+  // Sniff the delimiter from the head of the file.
+  let delimiter = opts.delimiter;
+  if (delimiter === undefined) {
+    const { open } = await import('node:fs/promises');
+    const fh = await open(path, 'r');
+    try {
+      const buf = Buffer.alloc(64 * 1024);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+      delimiter = sniffDelimiter(path, buf.subarray(0, bytesRead).toString('utf8').replace(/^\ufeff/, '').replace(/\r\n/g, '\n'));
+    } finally {
+      await fh.close();
+    }
+  }
+  const quote = opts.quote === undefined ? (delimiter === '\t' ? false : '"') : opts.quote;
+  ctx.notes.push(`delimiter ${JSON.stringify(delimiter)}, quote ${quote === false ? 'none' : JSON.stringify(quote)}`);
+
+  const parser = parse({
+    delimiter,
+    quote: quote === false ? false : quote,
+    info: true,
+    relax_column_count: true,
+    relax_quotes: true,
+    skip_empty_lines: true,
+    skip_records_with_error: true,
+  });
+  let lastLine = 0;
+  parser.on('skip', (err: Error & { lines?: number; code?: string }) => {
+    const line = err.lines ?? lastLine + 1;
+    const what =
+      err.code === 'CSV_QUOTE_NOT_CLOSED'
+        ? `unclosed quote (the quoted field opened after line ${lastLine} runs to the end of the file)`
+        : err.message.replace(/ at line \d+/, '');
+    ctx.skipped.add(`${path}:${line}`, what, err.code ?? 'CSV error');
+  });
+  const feeding = pipeline(Readable.from(normalizedChunks(reader)), parser).catch((e: unknown) => e as Error);
+
+  let header: string[] | null = null;
+  let width = -1;
+  let textCol = -1;
+  let labelCol = -1;
+  let decided = false;
+  const pending: { record: string[]; first: number; last: number }[] = [];
+
+  const decide = (): void => {
+    decided = true;
+    if (pending.length === 0) return;
+    const rows = pending.map((p) => p.record);
+    const first = rows[0]!;
+    const hasHeader =
+      opts.header ??
+      ((opts.textColumn !== undefined && !/^\d+$/.test(opts.textColumn) && first.some((c) => c.trim().toLowerCase() === opts.textColumn!.toLowerCase())) ||
+        looksLikeHeader(first, rows.slice(1)));
+    if (hasHeader) {
+      header = first.map((c) => c.trim());
+      pending.shift();
+    }
+    width = header ? header.length : modeOf(rows.map((r) => r.length));
+    const body = pending.map((p) => p.record).filter((r) => r.length === width);
+    const inferred = inferColumns(body.length ? body : rows, width);
+    if (opts.textColumn !== undefined) textCol = resolveColumn(path, header, width, opts.textColumn, 'text');
+    else if (header) {
+      textCol = preferredColumn(header, TEXT_COLUMN_NAMES);
+      if (textCol < 0) textCol = width === 1 ? 0 : inferred.text;
+    } else textCol = inferred.text;
+    if (opts.labelColumn !== undefined) labelCol = resolveColumn(path, header, width, opts.labelColumn, 'label');
+    else if (header) {
+      labelCol = preferredColumn(header, LABEL_COLUMN_NAMES, textCol);
+      if (labelCol < 0 && width === 2) labelCol = 1 - textCol;
+    } else labelCol = inferred.label === textCol ? -1 : inferred.label;
+    ctx.hasLabels = labelCol >= 0;
+    const name = (j: number): string => (header ? JSON.stringify(header[j]) : `#${j}`);
+    ctx.notes.push(
+      `${header ? 'header row' : 'no header'}; ${width} columns; text column ${name(textCol)}` +
+        (labelCol >= 0 ? `, label column ${name(labelCol)}` : ', no label column'),
+    );
+  };
+
+  const convert = (p: { record: string[]; first: number; last: number }): RawExample | null => {
+    const where = `${path}:${p.first}`;
+    if (p.record.length !== width) {
+      ctx.skipped.add(where, `expected ${width} fields, got ${p.record.length}`, 'ragged row');
+      return null;
+    }
+    for (let l = p.first; l <= p.last; l++) {
+      if (reader.badLines.has(l)) {
+        const b = reader.bad.find((x) => x.line === l)!;
+        ctx.skipped.add(`${path}:${b.line}:${b.column}`, `invalid UTF-8 (byte 0x${b.byte.toString(16).padStart(2, '0')})`, 'invalid UTF-8');
+        return null;
+      }
+    }
+    const text = p.record[textCol]!.trim();
+    if (!text) {
+      ctx.skipped.add(where, 'empty text', 'empty text');
+      return null;
+    }
+    if (labelCol < 0) return { text, where };
+    const label = p.record[labelCol]!.trim();
+    if (!label) {
+      ctx.skipped.add(where, 'empty label', 'empty label');
+      return null;
+    }
+    return { text, label, where };
+  };
+
+  let batch: RawExample[] = [];
+  try {
+    for await (const item of parser as AsyncIterable<{ record: string[]; info: Info }>) {
+      const last = item.info.lines;
+      const rec = { record: item.record, first: lastLine + 1, last };
+      // a record's first line: the line after the previous record (blank lines aside)
+      if (item.record.length === 1 && item.record[0] === '') {
+        lastLine = last;
+        continue;
+      }
+      lastLine = last;
+      if (!decided) {
+        pending.push(rec);
+        if (pending.length >= SNIFF_ROWS) {
+          decide();
+          for (const p of pending) {
+            const ex = convert(p);
+            if (ex) batch.push(ex);
+          }
+          pending.length = 0;
+        }
+        continue;
+      }
+      const ex = convert(rec);
+      if (ex) batch.push(ex);
+      if (batch.length >= 1024) {
+        yield batch;
+        batch = [];
+      }
+    }
+  } catch (e) {
+    const err = e as Error & { lines?: number };
+    if (err instanceof DataError) throw err;
+    throw new FormatError(path, err.message.replace(/ at line \d+/, ''), err.lines);
+  }
+  const failed = await feeding;
+  if (failed instanceof Error) {
+    if (failed instanceof DataError) throw failed;
+    const err = failed as Error & { lines?: number };
+    throw new FormatError(path, err.message, err.lines);
+  }
+  if (!decided) {
+    decide();
+    for (const p of pending) {
+      const ex = convert(p);
+      if (ex) batch.push(ex);
+    }
+  }
+  if (batch.length) yield batch;
+  for (const b of reader.bad.slice(0, 1)) {
+    ctx.notes.push(`invalid UTF-8 first at ${path}:${b.line}:${b.column}`);
+  }
+  void labelKey;
+}

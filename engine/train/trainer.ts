@@ -1,0 +1,205 @@
+// The causal-LM trainer: LoRA or full fine-tuning through the same loop. Data → fixed-size
+// blocks → seeded shuffling per epoch → micro-batches → step graph → clipping → AdamW → events.
+
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { type LoraConfig, defaultLoraConfig } from '../lora/config.ts';
+import { type Plan, fullPlan, loraPlan } from '../lora/peft-model.ts';
+import { type LoadedGPT2, gpt2ParamShapes, loadGPT2 } from '../models/gpt2.ts';
+import { loadTokenizer } from '../data/tokenizer.ts';
+import { saveAdapter } from '../store/adapter.ts';
+import { writeJsonAtomic } from '../store/atomic.ts';
+import { writeSafetensors } from '../store/safetensors.ts';
+import { Rng } from '../util/rng.ts';
+import { makeBatch } from './batch.ts';
+import { AdamW, clipScale, globalNorm } from './optimizer.ts';
+import { lrAt, warmupSteps } from './schedule.ts';
+import { runAccumulated } from './step.ts';
+import { buildStepGraph } from './step-graph.ts';
+import { DEFAULT_TRAIN, type LoraOptions, type TrainEvent, type TrainHooks, type TrainOptions, type TrainResult } from './types.ts';
+
+export const peakRssMb = (): number => process.resourceUsage().maxRSS / 1024;
+
+/** The PEFT config a run's LoRA options stand for. */
+export function toLoraConfig(lora: LoraOptions, baseModel: string | null): LoraConfig {
+  return defaultLoraConfig({
+    r: lora.r,
+    loraAlpha: lora.alpha,
+    loraDropout: lora.dropout,
+    bias: lora.bias,
+    targetModules: lora.targets,
+    useRslora: lora.useRslora,
+    initLoraWeights: lora.init === 'gaussian' ? 'gaussian' : true,
+    fanInFanOut: true, // GPT-2's Conv1D stores (in, out)
+    taskType: 'CAUSAL_LM',
+    baseModelNameOrPath: baseModel,
+  });
+}
+
+export function makePlan(o: TrainOptions, model: LoadedGPT2): { plan: Plan; lora: LoraConfig | null } {
+  if (o.method === 'full') return { plan: fullPlan(model.config), lora: null };
+  const lora = toLoraConfig(o.lora, model.dir);
+  const plan = loraPlan(model.config, lora);
+  const rng = Rng.derive(o.seed, 3);
+  for (const l of plan.layers) l.init(rng, o.lora.init);
+  return { plan, lora };
+}
+
+/** Token blocks of at most T tokens: consecutive windows of one document, or packed documents. */
+export async function loadBlocks(o: TrainOptions, T: number, modelDir: string): Promise<number[][]> {
+  let docs: number[][];
+  let eos: number | null = null;
+  if (typeof o.data !== 'string') {
+    docs = o.data.documents;
+  } else {
+    const tok = await loadTokenizer(modelDir);
+    eos = tok.eosTokenId;
+    const file = o.data;
+    if (!existsSync(file)) throw new Error(`${file}: data file not found`);
+    if (/\.(txt|text)$/i.test(file) || !/\.[a-z0-9]+$/i.test(path.basename(file))) {
+      docs = [tok.encode(await readFile(file, 'utf8'))];
+    } else {
+      const { loadDataset } = await import('../data/index.ts');
+      const ds = await loadDataset(file, {});
+      docs = ds.examples.map((e) => tok.encode(e.text));
+    }
+  }
+  const blocks: number[][] = [];
+  if (docs.length === 1) {
+    const d = docs[0];
+    for (let i = 0; i + 1 < d.length; i += T) blocks.push(d.slice(i, i + T));
+  } else {
+    const stream: number[] = [];
+    docs.forEach((d, i) => {
+      if (i > 0 && eos !== null) stream.push(eos);
+      for (const t of d) stream.push(t);
+    });
+    for (let i = 0; i + 1 < stream.length; i += T) blocks.push(stream.slice(i, i + T));
+  }
+  if (blocks.length === 0) throw new Error(`${typeof o.data === 'string' ? o.data : 'data'}: fewer than 2 tokens, nothing to train on`);
+  return blocks;
+}
+
+export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 'model' | 'data'>, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const o: TrainOptions = { ...DEFAULT_TRAIN, ...partial, lora: { ...DEFAULT_TRAIN.lora, ...partial.lora } };
+  validate(o);
+  const emit = (e: TrainEvent) => hooks.onEvent?.(e);
+  const t0 = performance.now();
+  const model = loadGPT2(o.model);
+  const T = Math.min(o.maxLength, model.config.nPositions);
+  const { plan, lora } = makePlan(o, model);
+  const blocks = await loadBlocks(o, T, o.model);
+  const B = o.batchSize;
+  const batchesPerEpoch = Math.ceil(blocks.length / B);
+  const stepsPerEpoch = Math.max(1, Math.floor(batchesPerEpoch / o.gradAccum));
+  const totalSteps = o.maxSteps > 0 ? o.maxSteps : Math.ceil(o.epochs * stepsPerEpoch);
+  const warmup = warmupSteps(totalSteps, o.warmupSteps, o.warmupRatio);
+
+  const sg = await buildStepGraph(model, plan, B, T, { device: o.device, threads: o.threads });
+  const opt = new AdamW(sg.trainables, { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay });
+  emit({ type: 'start', totalSteps, trainableParams: plan.trainableParams, allParams: plan.allParams, examples: blocks.length, tokensPerStep: B * T * o.gradAccum });
+
+  let order: number[] = [];
+  let orderEpoch = -1;
+  const microBatch = (k: number): number[][] => {
+    const epoch = Math.floor(k / batchesPerEpoch);
+    if (epoch !== orderEpoch) {
+      order = Rng.derive(o.seed, 1, epoch).shuffle([...blocks.keys()]);
+      orderEpoch = epoch;
+    }
+    const i = (k % batchesPerEpoch) * B;
+    return order.slice(i, i + B).map((j) => blocks[j]);
+  };
+
+  let loss = NaN, step = 0, tokensAfterFirst = 0, timeAfterFirst = 0;
+  let stopped: TrainResult['stopped'] = 'completed';
+  try {
+    for (step = 0; step < totalSteps; step++) {
+      if (hooks.signal?.aborted) { stopped = 'cancelled'; break; }
+      const ts = performance.now();
+      const batches = Array.from({ length: o.gradAccum }, (_, a) => makeBatch(microBatch(step * o.gradAccum + a), B, T));
+      const out = await runAccumulated(sg, batches, Rng.derive(o.seed, 2, step));
+      loss = out.loss;
+      if (!Number.isFinite(loss)) {
+        throw new Error(`training diverged: the loss is ${loss} at step ${step + 1}. Lower the learning rate (now ${o.lr}) or check the data.`);
+      }
+      const norm = globalNorm(out.grads);
+      const lr = lrAt(o.schedule, o.lr, step, totalSteps, warmup);
+      opt.update(out.grads, lr, clipScale(norm, o.maxGradNorm));
+      const dt = (performance.now() - ts) / 1000;
+      const tokens = batches.reduce((s, b) => s + b.tokens, 0);
+      if (step > 0) { tokensAfterFirst += tokens; timeAfterFirst += dt; }
+      const done = step + 1;
+      if (done % o.logEvery === 0 || done === totalSteps || done === 1) {
+        const elapsedS = (performance.now() - t0) / 1000;
+        const perStep = step > 0 ? timeAfterFirst / step : dt;
+        emit({
+          type: 'step', step: done, totalSteps, epoch: (done * o.gradAccum) / batchesPerEpoch, loss, lr, gradNorm: norm,
+          tokensPerS: step > 0 ? tokensAfterFirst / timeAfterFirst : tokens / dt, elapsedS, etaS: perStep * (totalSteps - done),
+        });
+      }
+    }
+  } finally {
+    await sg.session.release();
+  }
+
+  if (o.out) saveResult(o, model, plan, lora);
+  const result: TrainResult = {
+    steps: step,
+    finalLoss: loss,
+    trainableParams: plan.trainableParams,
+    allParams: plan.allParams,
+    tokensPerS: timeAfterFirst > 0 ? tokensAfterFirst / timeAfterFirst : 0,
+    peakRssMb: peakRssMb(),
+    wallS: (performance.now() - t0) / 1000,
+    stopped,
+    out: o.out,
+  };
+  emit({ type: 'done', result });
+  return result;
+}
+
+function validate(o: TrainOptions): void {
+  const bad = (m: string) => { throw new Error(`invalid training options: ${m}`); };
+  if (o.method !== 'lora' && o.method !== 'full') bad(`method must be lora or full, got ${o.method}`);
+  if (!(o.lr > 0)) bad(`lr must be > 0, got ${o.lr}`);
+  for (const k of ['batchSize', 'gradAccum', 'maxLength', 'logEvery'] as const) if (!Number.isInteger(o[k]) || o[k] < 1) bad(`${k} must be a positive integer, got ${o[k]}`);
+  if (o.maxLength < 2) bad('maxLength must be at least 2');
+  if (!(o.epochs > 0) && !(o.maxSteps > 0)) bad('give epochs > 0 or maxSteps > 0');
+  if (!['constant', 'linear', 'cosine'].includes(o.schedule)) bad(`schedule must be constant, linear or cosine, got ${o.schedule}`);
+  if (o.lora.dropout < 0 || o.lora.dropout >= 1) bad(`LoRA dropout must be in [0, 1), got ${o.lora.dropout}`);
+  if (!Number.isInteger(o.lora.r) || o.lora.r < 1) bad(`LoRA r must be a positive integer, got ${o.lora.r}`);
+  if (o.warmupRatio < 0 || o.warmupRatio >= 1) bad(`warmup ratio must be in [0, 1), got ${o.warmupRatio}`);
+  if (o.weightDecay < 0) bad(`weight decay must be >= 0, got ${o.weightDecay}`);
+}
+
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'vocab.json', 'merges.txt', 'special_tokens_map.json', 'vocab.txt', 'generation_config.json'];
+
+/** LoRA → a PEFT adapter folder; full → a Hugging Face model folder (config, weights, tokenizer). */
+function saveResult(o: TrainOptions, model: LoadedGPT2, plan: Plan, lora: LoraConfig | null): void {
+  const out = o.out!;
+  mkdirSync(out, { recursive: true });
+  if (lora) {
+    const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+    for (const l of plan.layers) {
+      tensors.set(`base_model.model.${l.aName}`, { shape: l.aShape, data: l.A });
+      tensors.set(`base_model.model.${l.bName}`, { shape: l.bShape, data: l.B });
+    }
+    // bias = all | lora_only: PEFT saves the trained biases next to the LoRA weights.
+    for (const n of plan.trainableBase) {
+      const w = model.weights.get(n)!;
+      tensors.set(`base_model.model.${n}`, { shape: w.shape, data: w.data });
+    }
+    saveAdapter(out, lora, tensors);
+    return;
+  }
+  writeJsonAtomic(path.join(out, 'config.json'), model.config.raw);
+  writeSafetensors(path.join(out, 'model.safetensors'), gpt2ParamShapes(model.config).map(([name, shape]) => ({
+    name, dtype: 'F32' as const, shape, data: model.weights.get(name)!.data,
+  })), { format: 'pt' });
+  for (const f of TOKENIZER_FILES) {
+    const src = path.join(model.dir, f);
+    if (existsSync(src)) copyFileSync(src, path.join(out, f));
+  }
+}
