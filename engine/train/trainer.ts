@@ -65,19 +65,20 @@ export async function loadBlocks(o: TrainOptions, T: number, modelDir: string): 
       docs = ds.examples.map((e) => tok.encode(e.text));
     }
   }
-  const blocks: number[][] = [];
-  if (docs.length === 1) {
-    const d = docs[0];
-    for (let i = 0; i + 1 < d.length; i += T) blocks.push(d.slice(i, i + T));
-  } else {
-    const stream: number[] = [];
+  let stream: number[] = docs[0] ?? [];
+  if (docs.length > 1) {
+    stream = [];
     docs.forEach((d, i) => {
       if (i > 0 && eos !== null) stream.push(eos);
       for (const t of d) stream.push(t);
     });
-    for (let i = 0; i + 1 < stream.length; i += T) blocks.push(stream.slice(i, i + T));
   }
-  if (blocks.length === 0) throw new Error(`${typeof o.data === 'string' ? o.data : 'data'}: fewer than 2 tokens, nothing to train on`);
+  if (stream.length < 2) throw new Error(`${typeof o.data === 'string' ? o.data : 'data'}: fewer than 2 tokens, nothing to train on`);
+  // Like HF's group_texts: full blocks only, the remainder dropped — unless the whole text is
+  // shorter than one block, which then trains as one short block.
+  if (stream.length < T) return [stream];
+  const blocks: number[][] = [];
+  for (let i = 0; i + T <= stream.length; i += T) blocks.push(stream.slice(i, i + T));
   return blocks;
 }
 

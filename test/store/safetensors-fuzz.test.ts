@@ -69,9 +69,9 @@ function jsonEdit(rng: Rng): Uint8Array {
     const entry = header[name];
     if (typeof entry !== 'object' || entry === null) continue;
     switch (int(rng, 9)) {
-      case 0: entry.data_offsets[int(rng, 2)] = randomValue(rng, entry.data_offsets[0]); break;
-      case 1: entry.data_offsets = rng() < 0.5 ? [entry.data_offsets[1], entry.data_offsets[0]] : randomValue(rng, 0); break;
-      case 2: if (Array.isArray(entry.shape) && entry.shape.length > 0) entry.shape[int(rng, entry.shape.length)] = randomValue(rng, entry.shape[0]); break;
+      case 0: if (Array.isArray(entry.data_offsets)) entry.data_offsets[int(rng, 2)] = randomValue(rng, Number(entry.data_offsets[0]) || 0); break;
+      case 1: entry.data_offsets = rng() < 0.5 && Array.isArray(entry.data_offsets) ? [...entry.data_offsets].reverse() : randomValue(rng, 0); break;
+      case 2: if (Array.isArray(entry.shape) && entry.shape.length > 0) entry.shape[int(rng, entry.shape.length)] = randomValue(rng, Number(entry.shape[0]) || 0); break;
       case 3: entry.shape = pick(rng, [[2 ** 53, 2 ** 53], [2 ** 26, 2 ** 26, 2 ** 26, 0], [0, 2 ** 60], [1e308, 1e308], [...Array(200)].map(() => 2), [], [-0], [2 ** 31, 2 ** 31]] as unknown[]); break;
       case 4: entry.dtype = pick(rng, DTYPES); break;
       case 5: delete entry[pick(rng, ['dtype', 'shape', 'data_offsets'])]; break;
@@ -177,7 +177,7 @@ describe('safetensors fuzzing', () => {
     const counts: Record<string, { cases: number; parsed: number }> = {};
     const file = path.join(tmp, 'fuzz.safetensors');
     for (let i = 0; i < CASES; i++) {
-      const rng = mulberry32(SEED + i);
+      const rng = mulberry32(SEED ^ Math.imul(i + 1, 0x9e3779b1)); // independent stream per case
       const name = pick(rng, names);
       let bytes = MUTATORS[name]!(rng);
       const plusByte = rng() < 0.1 && bytes.length > 0;

@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parse, type Info } from 'csv-parse';
 import { DataError, FormatError } from '../errors.ts';
-import { labelKey, KNOWN_LABEL_SETS } from '../labels.ts';
+import { KNOWN_LABEL_SETS } from '../labels.ts';
 import { TextFileReader, type TextChunk } from '../text-stream.ts';
 import type { ImportContext, ImportOptions, RawExample } from '../types.ts';
 import { LABEL_COLUMN_NAMES, preferredColumn, resolveColumn, TEXT_COLUMN_NAMES } from './columns.ts';
@@ -111,7 +111,7 @@ async function* normalizedChunks(reader: TextFileReader): AsyncGenerator<string>
   // csv-parse counts lines reliably on LF only: turn CRLF into LF (also inside quoted fields).
   let pendingCR = false;
   for await (const { text } of reader.chunks() as AsyncIterable<TextChunk>) {
-    let s = pendingCR ? '\r' + text : text;
+    let s: string = pendingCR ? '\r' + text : text;
     pendingCR = s.endsWith('\r');
     if (pendingCR) s = s.slice(0, -1);
     yield s.indexOf('\r\n') >= 0 ? s.replace(/\r\n/g, '\n') : s;
@@ -279,5 +279,4 @@ export async function* importCsv(path: string, opts: ImportOptions, ctx: ImportC
   for (const b of reader.bad.slice(0, 1)) {
     ctx.notes.push(`invalid UTF-8 first at ${path}:${b.line}:${b.column}`);
   }
-  void labelKey;
 }

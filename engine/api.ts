@@ -1,0 +1,702 @@
+// THE contract of LoRA Studio: every request, response and event that crosses a process
+// boundary (renderer ⇄ Electron main ⇄ engine utility process; browser ⇄ `lora-studio serve` ⇄
+// engine child process), each with a runtime schema. Nothing here imports Node or Electron: the
+// renderer bundles this file too.
+//
+// Wire format (JSON over WebSocket, structured clone over Electron IPC):
+//   client → host   { type: 'request', id, method, params }
+//   host → client   { type: 'response', id, ok: true, result } | { type: 'response', id, ok: false, error }
+//   host → client   { type: 'event', event }
+// An invalid message is answered with a clear error (code 'invalid_request' or 'invalid_params'),
+// never a crash.
+
+import type { TrainEvent, TrainResult } from './train/types.ts';
+
+// ---------------------------------------------------------------------------------------------
+// A small schema library: runtime validation with static types inferred from the schemas.
+
+export interface Schema<T> {
+  /** Human-readable description used in error messages, e.g. "an integer ≥ 1". */
+  readonly expected: string;
+  /** Appends problems to `issues`; returns the (possibly defaulted) value when valid. */
+  check(value: unknown, path: string, issues: string[]): T;
+  readonly optional?: boolean;
+}
+
+export type Infer<S> = S extends Schema<infer T> ? T : never;
+
+type Shape = Record<string, Schema<unknown>>;
+type OptionalKeys<S extends Shape> = { [K in keyof S]: S[K] extends { optional: true } ? K : never }[keyof S];
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+export type InferShape<S extends Shape> = Simplify<
+  { [K in Exclude<keyof S, OptionalKeys<S>>]: Infer<S[K]> } & { [K in OptionalKeys<S>]?: Infer<S[K]> }
+>;
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return v.length > 40 ? `a string ("${v.slice(0, 37)}…")` : `"${v}"`;
+  if (typeof v === 'number') return String(v);
+  return typeof v === 'object' ? 'an object' : typeof v;
+}
+
+const at = (path: string) => (path ? `${path}: ` : '');
+
+/** A leaf schema: a predicate. */
+function leaf<T>(expected: string, test: (v: unknown) => boolean): Schema<T> {
+  return {
+    expected,
+    check(v, path, issues) {
+      if (!test(v)) issues.push(`${at(path)}expected ${expected}, got ${describe(v)}`);
+      return v as T;
+    },
+  };
+}
+
+interface NumberOpts { min?: number; max?: number; int?: boolean; exclusiveMin?: boolean; finite?: boolean }
+
+export const s = {
+  string(opts: { min?: number; max?: number; pattern?: RegExp } = {}): Schema<string> {
+    const parts = ['a string'];
+    if (opts.min) parts.push(opts.min === 1 ? '(not empty)' : `of at least ${opts.min} characters`);
+    if (opts.max !== undefined) parts.push(`of at most ${opts.max} characters`);
+    if (opts.pattern) parts.push(`matching ${opts.pattern}`);
+    return leaf<string>(parts.join(' '), (v) =>
+      typeof v === 'string' && v.length >= (opts.min ?? 0) && v.length <= (opts.max ?? Infinity) && (!opts.pattern || opts.pattern.test(v)),
+    );
+  },
+  number(opts: NumberOpts = {}): Schema<number> {
+    let d = opts.int ? 'an integer' : opts.finite ? 'a finite number' : 'a number';
+    if (opts.min !== undefined) d += ` ${opts.exclusiveMin ? '>' : '≥'} ${opts.min}`;
+    if (opts.max !== undefined) d += `${opts.min !== undefined ? ' and' : ''} ≤ ${opts.max}`;
+    return leaf<number>(d, (v) => {
+      if (typeof v !== 'number') return false;
+      if ((opts.int || opts.finite || opts.min !== undefined || opts.max !== undefined) && !Number.isFinite(v)) return false;
+      if (opts.int && !Number.isInteger(v)) return false;
+      if (opts.min !== undefined && (opts.exclusiveMin ? v <= opts.min : v < opts.min)) return false;
+      if (opts.max !== undefined && v > opts.max) return false;
+      return true;
+    });
+  },
+  int(opts: Omit<NumberOpts, 'int'> = {}): Schema<number> {
+    return s.number({ ...opts, int: true });
+  },
+  boolean(): Schema<boolean> {
+    return leaf<boolean>('true or false', (v) => typeof v === 'boolean');
+  },
+  null(): Schema<null> {
+    return leaf<null>('null', (v) => v === null);
+  },
+  literal<const L extends string | number | boolean>(value: L): Schema<L> {
+    return leaf<L>(JSON.stringify(value), (v) => v === value);
+  },
+  enum<const L extends readonly string[]>(values: L): Schema<L[number]> {
+    return leaf<L[number]>(`one of ${values.map((x) => JSON.stringify(x)).join(', ')}`, (v) => typeof v === 'string' && values.includes(v));
+  },
+  array<T>(item: Schema<T>, opts: { max?: number } = {}): Schema<T[]> {
+    return {
+      expected: `a list of ${item.expected}`,
+      check(v, path, issues) {
+        if (!Array.isArray(v)) {
+          issues.push(`${at(path)}expected a list, got ${describe(v)}`);
+          return v as T[];
+        }
+        if (opts.max !== undefined && v.length > opts.max) {
+          issues.push(`${at(path)}expected at most ${opts.max} items, got ${v.length}`);
+          return v as T[];
+        }
+        return v.map((x, i) => item.check(x, `${path}[${i}]`, issues));
+      },
+    };
+  },
+  record<T>(value: Schema<T>): Schema<Record<string, T>> {
+    return {
+      expected: `an object of ${value.expected}`,
+      check(v, path, issues) {
+        if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+          issues.push(`${at(path)}expected an object, got ${describe(v)}`);
+          return v as Record<string, T>;
+        }
+        const out: Record<string, T> = {};
+        for (const [k, x] of Object.entries(v)) out[k] = value.check(x, path ? `${path}.${k}` : k, issues);
+        return out;
+      },
+    };
+  },
+  /** A strict object: unknown keys are errors (they are usually typos). */
+  object<S extends Shape>(shape: S): Schema<InferShape<S>> & { shape: S } {
+    return {
+      shape,
+      expected: 'an object',
+      check(v, path, issues) {
+        if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+          issues.push(`${at(path)}expected an object, got ${describe(v)}`);
+          return v as InferShape<S>;
+        }
+        const o = v as Record<string, unknown>;
+        const out: Record<string, unknown> = {};
+        for (const k of Object.keys(o)) {
+          if (!(k in shape)) issues.push(`${at(path)}unknown field "${k}" (expected ${Object.keys(shape).map((x) => `"${x}"`).join(', ') || 'no fields'})`);
+        }
+        for (const [k, sc] of Object.entries(shape)) {
+          const p = path ? `${path}.${k}` : k;
+          if (o[k] === undefined) {
+            if (!sc.optional) issues.push(`${p}: missing (expected ${sc.expected})`);
+            continue;
+          }
+          out[k] = sc.check(o[k], p, issues);
+        }
+        return out as InferShape<S>;
+      },
+    };
+  },
+  optional<T>(inner: Schema<T>): Schema<T | undefined> & { optional: true } {
+    return { expected: inner.expected, optional: true, check: (v, p, i) => (v === undefined ? undefined : inner.check(v, p, i)) };
+  },
+  nullable<T>(inner: Schema<T>): Schema<T | null> {
+    return { expected: `${inner.expected} or null`, check: (v, p, i) => (v === null ? null : inner.check(v, p, i)) };
+  },
+  union<const U extends readonly Schema<unknown>[]>(options: U): Schema<Infer<U[number]>> {
+    const expected = options.map((o) => o.expected).join(' or ');
+    return {
+      expected,
+      check(v, path, issues) {
+        let best: string[] | null = null;
+        for (const o of options) {
+          const local: string[] = [];
+          const r = o.check(v, path, local);
+          if (local.length === 0) return r as Infer<U[number]>;
+          if (!best || local.length < best.length) best = local;
+        }
+        issues.push(...(options.length > 1 && best && best.length > 1 ? [`${at(path)}expected ${expected}, got ${describe(v)}`] : best ?? []));
+        return v as Infer<U[number]>;
+      },
+    };
+  },
+  /** A union of objects told apart by a literal `type` (or another) field: precise errors. */
+  tagged<const K extends string, const M extends Record<string, Schema<unknown>>>(key: K, variants: M): Schema<Infer<M[keyof M]>> {
+    const names = Object.keys(variants);
+    return {
+      expected: `an object with ${key} ${names.map((n) => `"${n}"`).join(' | ')}`,
+      check(v, path, issues) {
+        if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+          issues.push(`${at(path)}expected an object, got ${describe(v)}`);
+          return v as Infer<M[keyof M]>;
+        }
+        const tag = (v as Record<string, unknown>)[key];
+        const variant = typeof tag === 'string' && Object.hasOwn(variants, tag) ? variants[tag] : undefined;
+        if (!variant) {
+          issues.push(`${path ? `${path}.` : ''}${key}: expected one of ${names.map((n) => `"${n}"`).join(', ')}, got ${describe(tag)}`);
+          return v as Infer<M[keyof M]>;
+        }
+        return variant.check(v, path, issues) as Infer<M[keyof M]>;
+      },
+    };
+  },
+  /** Any JSON value (used for opaque, already-validated payloads such as model configs). */
+  json(): Schema<unknown> {
+    return leaf<unknown>('a JSON value', () => true);
+  },
+};
+
+export class ValidationError extends Error {
+  constructor(readonly what: string, readonly issues: string[]) {
+    super(`invalid ${what}: ${issues.slice(0, 8).join('; ')}${issues.length > 8 ? `; and ${issues.length - 8} more` : ''}`);
+    this.name = 'ValidationError';
+  }
+}
+
+/** Validates `value`; throws a ValidationError listing every problem. */
+export function parse<T>(sc: Schema<T>, value: unknown, what: string, path = ''): T {
+  const issues: string[] = [];
+  const out = sc.check(value, path, issues);
+  if (issues.length) throw new ValidationError(what, issues);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+export const ERROR_CODES = [
+  'invalid_request', // the envelope is malformed
+  'invalid_params', // the params don't match the method's schema
+  'unknown_method',
+  'unavailable', // the feature is not in this build yet, or not in this shell (dialogs in a browser)
+  'not_found', // a file, folder or run that does not exist
+  'failed', // the engine reported an error (message says what)
+  'engine_crashed', // the engine process stopped while handling the request; it restarts by itself
+  'busy',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export const ApiErrorSchema = s.object({ code: s.enum(ERROR_CODES), message: s.string(), details: s.optional(s.array(s.string())) });
+export type ApiErrorData = Infer<typeof ApiErrorSchema>;
+
+export class ApiError extends Error {
+  constructor(readonly code: ErrorCode, message: string, readonly details?: string[]) {
+    super(message);
+    this.name = 'ApiError';
+  }
+  toJSON(): ApiErrorData {
+    return this.details ? { code: this.code, message: this.message, details: this.details } : { code: this.code, message: this.message };
+  }
+  static from(e: unknown): ApiError {
+    if (e instanceof ApiError) return e;
+    if (e instanceof ValidationError) return new ApiError('invalid_params', e.message, e.issues);
+    const err = e as { code?: unknown; message?: unknown };
+    if (err && typeof err === 'object' && err.code === 'ENOENT') return new ApiError('not_found', String(err.message ?? e));
+    return new ApiError('failed', err && typeof err === 'object' && typeof err.message === 'string' ? err.message : String(e));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared shapes
+
+const path = () => s.string({ min: 1, max: 4096 });
+export const RUN_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const runId = () => s.string({ pattern: RUN_ID });
+
+export const METHODS_OF_TRAINING = ['lora', 'full'] as const;
+export const SCHEDULES = ['constant', 'linear', 'cosine'] as const;
+export const DEVICES = ['cpu', 'webgpu', 'cuda'] as const;
+export const LORA_BIASES = ['none', 'all', 'lora_only'] as const;
+export const DATASET_FORMATS = ['auto', 'aclimdb', 'csv', 'jsonl', 'txt', 'parquet', 'md'] as const;
+
+export const LoraOptionsSchema = s.object({
+  r: s.int({ min: 1, max: 4096 }),
+  alpha: s.number({ min: 0, exclusiveMin: true }),
+  dropout: s.number({ min: 0, max: 0.99 }),
+  bias: s.enum(LORA_BIASES),
+  /** Module names (suffix match), a regex string, or 'all-linear'. Empty = the model's default. */
+  targets: s.union([s.array(s.string({ min: 1, max: 512 }), { max: 10_000 }), s.string({ min: 1, max: 512 })]),
+  useRslora: s.boolean(),
+  init: s.enum(['kaiming', 'gaussian']),
+});
+export const PartialLoraOptionsSchema = s.object({
+  r: s.optional(LoraOptionsSchema.shape.r),
+  alpha: s.optional(LoraOptionsSchema.shape.alpha),
+  dropout: s.optional(LoraOptionsSchema.shape.dropout),
+  bias: s.optional(LoraOptionsSchema.shape.bias),
+  targets: s.optional(LoraOptionsSchema.shape.targets),
+  useRslora: s.optional(LoraOptionsSchema.shape.useRslora),
+  init: s.optional(LoraOptionsSchema.shape.init),
+});
+
+/** Where the training text comes from, and how to read it (the Datasets view's mapping). */
+export const DatasetSpecSchema = s.object({
+  path: path(),
+  format: s.optional(s.enum(DATASET_FORMATS)),
+  textColumn: s.optional(s.string({ min: 1, max: 256 })),
+  labelColumn: s.optional(s.string({ min: 1, max: 256 })),
+  split: s.optional(s.string({ min: 1, max: 64 })),
+  template: s.optional(s.string({ max: 10_000 })),
+});
+export type DatasetSpec = Infer<typeof DatasetSpecSchema>;
+
+/** A training run as the Configure view describes it (engine/train/types.ts TrainOptions). */
+export const RunConfigSchema = s.object({
+  model: path(),
+  dataset: DatasetSpecSchema,
+  method: s.enum(METHODS_OF_TRAINING),
+  /** Output folder (adapter for LoRA, HF model folder for full). Default: the project's runs folder. */
+  out: s.optional(path()),
+  lora: LoraOptionsSchema,
+  lr: s.number({ min: 0, exclusiveMin: true, max: 10 }),
+  epochs: s.number({ min: 0, max: 10_000 }),
+  maxSteps: s.int({ min: 0, max: 10_000_000 }),
+  batchSize: s.int({ min: 1, max: 4096 }),
+  gradAccum: s.int({ min: 1, max: 4096 }),
+  maxLength: s.int({ min: 2, max: 131_072 }),
+  warmupSteps: s.int({ min: 0 }),
+  warmupRatio: s.number({ min: 0, max: 0.99 }),
+  weightDecay: s.number({ min: 0, max: 10 }),
+  maxGradNorm: s.number({ min: 0 }),
+  schedule: s.enum(SCHEDULES),
+  seed: s.int({ min: 0, max: 2 ** 32 - 1 }),
+  logEvery: s.int({ min: 1, max: 1_000_000 }),
+  device: s.enum(DEVICES),
+  threads: s.optional(s.int({ min: 1, max: 1024 })),
+  /** A label for the runs table. */
+  name: s.optional(s.string({ max: 200 })),
+});
+export type RunConfig = Infer<typeof RunConfigSchema>;
+
+const finite = () => s.number({ finite: true });
+const num = () => s.number(); // may be NaN (e.g. a loss before the first step)
+
+export const TrainResultSchema = s.object({
+  steps: s.int({ min: 0 }),
+  finalLoss: num(),
+  trainableParams: s.int({ min: 0 }),
+  allParams: s.int({ min: 0 }),
+  tokensPerS: num(),
+  peakRssMb: num(),
+  wallS: num(),
+  stopped: s.enum(['completed', 'cancelled']),
+  out: s.optional(s.string()),
+});
+
+export const TrainEventSchema = s.tagged('type', {
+  start: s.object({
+    type: s.literal('start'),
+    totalSteps: s.int({ min: 0 }),
+    trainableParams: s.int({ min: 0 }),
+    allParams: s.int({ min: 0 }),
+    examples: s.int({ min: 0 }),
+    tokensPerStep: s.int({ min: 0 }),
+  }),
+  step: s.object({
+    type: s.literal('step'),
+    step: s.int({ min: 0 }),
+    totalSteps: s.int({ min: 0 }),
+    epoch: num(),
+    loss: num(),
+    lr: num(),
+    gradNorm: num(),
+    tokensPerS: num(),
+    elapsedS: num(),
+    etaS: num(),
+  }),
+  log: s.object({ type: s.literal('log'), level: s.enum(['info', 'warn']), message: s.string() }),
+  done: s.object({ type: s.literal('done'), result: TrainResultSchema }),
+});
+
+// The schemas above must describe exactly the trainer's own types: a compile-time check.
+type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+const sameTrainEvent: Equals<Infer<typeof TrainEventSchema>, TrainEvent> = true;
+const sameTrainResult: Equals<Infer<typeof TrainResultSchema>, TrainResult> = true;
+void sameTrainEvent;
+void sameTrainResult;
+
+export const RUN_STATUSES = ['starting', 'running', 'completed', 'cancelled', 'failed'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+export const RunPointSchema = s.object({
+  step: s.int({ min: 0 }),
+  epoch: num(),
+  loss: num(),
+  lr: num(),
+  gradNorm: num(),
+  tokensPerS: num(),
+  elapsedS: num(),
+  etaS: num(),
+});
+export type RunPoint = Infer<typeof RunPointSchema>;
+
+export const RunSummarySchema = s.object({
+  runId: runId(),
+  name: s.string(),
+  status: s.enum(RUN_STATUSES),
+  config: RunConfigSchema,
+  out: s.nullable(s.string()),
+  startedAt: s.string(),
+  endedAt: s.nullable(s.string()),
+  step: s.int({ min: 0 }),
+  totalSteps: s.nullable(s.int({ min: 0 })),
+  lastLoss: s.nullable(num()),
+  trainableParams: s.nullable(s.int({ min: 0 })),
+  allParams: s.nullable(s.int({ min: 0 })),
+  result: s.nullable(TrainResultSchema),
+  error: s.nullable(s.string()),
+});
+export type RunSummary = Infer<typeof RunSummarySchema>;
+
+export const RunDetailSchema = s.object({
+  run: RunSummarySchema,
+  points: s.array(RunPointSchema),
+  logs: s.array(s.object({ level: s.enum(['info', 'warn', 'error']), message: s.string(), at: s.string() })),
+});
+export type RunDetail = Infer<typeof RunDetailSchema>;
+
+export const ModelInfoSchema = s.object({
+  dir: s.string(),
+  architecture: s.string(),
+  config: s.record(s.union([s.number(), s.string(), s.boolean(), s.null()])),
+  linearModules: s.array(s.object({ name: s.string(), inFeatures: s.int({ min: 0 }), outFeatures: s.int({ min: 0 }) })),
+  defaultTargets: s.array(s.string()),
+  method: s.enum(METHODS_OF_TRAINING),
+  trainableParams: s.int({ min: 0 }),
+  allParams: s.int({ min: 0 }),
+  line: s.string(),
+  /** Which tokenizer files the folder has (null: none, so the model can't read text). */
+  tokenizer: s.nullable(s.string()),
+});
+export type ModelInfo = Infer<typeof ModelInfoSchema>;
+
+export const HistogramSchema = s.object({ edges: s.array(finite()), counts: s.array(s.int({ min: 0 })) });
+export type Histogram = Infer<typeof HistogramSchema>;
+
+export const DatasetPreviewSchema = s.object({
+  path: s.string(),
+  format: s.string(),
+  examples: s.int({ min: 0 }),
+  skipped: s.object({ count: s.int({ min: 0 }), examples: s.array(s.string()) }),
+  labelNames: s.nullable(s.array(s.string())),
+  labels: s.array(s.object({ name: s.string(), count: s.int({ min: 0 }) })),
+  sample: s.array(s.object({ text: s.string(), label: s.nullable(s.string()) })),
+  /** Column or field names, for the column mapping (null: the format has none). */
+  columns: s.nullable(s.array(s.string())),
+  chars: s.object({ mean: finite(), min: s.int({ min: 0 }), max: s.int({ min: 0 }), total: s.int({ min: 0 }) }),
+  tokens: s.nullable(
+    s.object({
+      sampled: s.int({ min: 0 }),
+      total: s.int({ min: 0 }),
+      mean: finite(),
+      max: s.int({ min: 0 }),
+      p95: s.int({ min: 0 }),
+      histogram: HistogramSchema,
+    }),
+  ),
+  notes: s.array(s.string()),
+});
+export type DatasetPreview = Infer<typeof DatasetPreviewSchema>;
+
+export const FEATURES = ['models', 'datasets', 'train', 'eval', 'generate', 'projects', 'experiments', 'dialogs'] as const;
+export type Feature = (typeof FEATURES)[number];
+
+export const AppInfoSchema = s.object({
+  version: s.string(),
+  node: s.string(),
+  platform: s.string(),
+  shell: s.enum(['electron', 'serve', 'test']),
+  features: s.object(Object.fromEntries(FEATURES.map((f) => [f, s.boolean()])) as Record<Feature, Schema<boolean>>),
+  project: s.nullable(s.string()),
+  defaultOutDir: s.string(),
+});
+export type AppInfo = Infer<typeof AppInfoSchema>;
+
+export const ProjectInfoSchema = s.object({ dir: s.string(), name: s.string() });
+export type ProjectInfo = Infer<typeof ProjectInfoSchema>;
+
+export const FsEntrySchema = s.object({ name: s.string(), path: s.string(), kind: s.enum(['dir', 'file']), size: s.nullable(s.int({ min: 0 })) });
+export const FsListingSchema = s.object({ dir: s.string(), parent: s.nullable(s.string()), entries: s.array(FsEntrySchema), truncated: s.boolean() });
+export type FsListing = Infer<typeof FsListingSchema>;
+
+export const PerplexityResultSchema = s.object({ perplexity: num(), meanNll: num(), tokens: s.int({ min: 0 }), windows: s.optional(s.int({ min: 0 })) });
+export type PerplexityResultData = Infer<typeof PerplexityResultSchema>;
+
+const empty = s.object({});
+
+// ---------------------------------------------------------------------------------------------
+// The operations
+
+function op<P extends Schema<unknown>, R extends Schema<unknown>>(summary: string, params: P, result: R) {
+  return { summary, params, result };
+}
+
+export const API = {
+  'app.info': op('versions, the shell, which features this build has, the open project', empty, AppInfoSchema),
+
+  'fs.list': op(
+    'list a folder (for the path pickers when there is no native dialog)',
+    s.object({ dir: s.optional(path()), showHidden: s.optional(s.boolean()) }),
+    FsListingSchema,
+  ),
+
+  'dialog.open': op(
+    'native open dialog (Electron only)',
+    s.object({
+      kind: s.enum(['file', 'folder']),
+      title: s.optional(s.string({ max: 200 })),
+      defaultPath: s.optional(path()),
+      filters: s.optional(s.array(s.object({ name: s.string({ max: 100 }), extensions: s.array(s.string({ min: 1, max: 20 }), { max: 50 }) }), { max: 20 })),
+    }),
+    s.object({ path: s.nullable(s.string()) }),
+  ),
+  'dialog.save': op(
+    'native save dialog (Electron only)',
+    s.object({ title: s.optional(s.string({ max: 200 })), defaultPath: s.optional(path()) }),
+    s.object({ path: s.nullable(s.string()) }),
+  ),
+
+  'projects.current': op('the open project, if any', empty, s.object({ project: s.nullable(ProjectInfoSchema) })),
+  'projects.open': op('open an existing project folder', s.object({ dir: path() }), ProjectInfoSchema),
+  'projects.create': op('create a project folder (and its parents) and open it', s.object({ dir: path() }), ProjectInfoSchema),
+
+  'models.inspect': op(
+    'architecture, parameter counts and LoRA-targetable modules of a local Hugging Face model folder',
+    s.object({ dir: path(), method: s.optional(s.enum(METHODS_OF_TRAINING)), lora: s.optional(PartialLoraOptionsSchema) }),
+    ModelInfoSchema,
+  ),
+
+  'datasets.preview': op(
+    'import a dataset: format, counts, label balance, a sample, and (with a model) token statistics',
+    s.object({
+      dataset: DatasetSpecSchema,
+      model: s.optional(path()),
+      maxLength: s.optional(s.int({ min: 2, max: 131_072 })),
+      sample: s.optional(s.int({ min: 0, max: 200 })),
+    }),
+    DatasetPreviewSchema,
+  ),
+
+  'runs.start': op(
+    'start a training run in the background; progress comes as run.* events',
+    s.object({ config: RunConfigSchema, runId: s.optional(runId()) }),
+    s.object({ runId: runId() }),
+  ),
+  'runs.stop': op('stop a run (it stops after the current step)', s.object({ runId: runId() }), s.object({ stopping: s.boolean() })),
+  'runs.list': op('the runs of this session, newest first', empty, s.object({ runs: s.array(RunSummarySchema) })),
+  'runs.get': op('one run with its metrics so far', s.object({ runId: runId() }), RunDetailSchema),
+
+  'eval.perplexity': op(
+    'perplexity of a model (with an optional LoRA adapter) on a text file',
+    s.object({
+      model: path(),
+      adapter: s.optional(path()),
+      text: path(),
+      maxLength: s.optional(s.int({ min: 2, max: 131_072 })),
+      lines: s.optional(s.boolean()),
+    }),
+    PerplexityResultSchema,
+  ),
+
+  'generate.text': op(
+    'generate a continuation of a prompt (base model and, with an adapter, fine-tuned)',
+    s.object({
+      model: path(),
+      adapter: s.optional(path()),
+      prompt: s.string({ max: 100_000 }),
+      maxNewTokens: s.int({ min: 1, max: 4096 }),
+      temperature: s.number({ min: 0, max: 10 }),
+      topK: s.int({ min: 0, max: 100_000 }),
+      topP: s.number({ min: 0, max: 1 }),
+      seed: s.optional(s.int({ min: 0, max: 2 ** 32 - 1 })),
+    }),
+    s.object({ text: s.string(), tokens: s.int({ min: 0 }) }),
+  ),
+
+  'experiments.compare': op(
+    'LoRA vs full fine-tuning, side by side (from saved runs)',
+    s.object({ runIds: s.array(runId(), { max: 100 }) }),
+    s.object({ runs: s.array(RunSummarySchema) }),
+  ),
+} as const;
+
+export type Api = typeof API;
+export type MethodName = keyof Api;
+export type Params<M extends MethodName> = Infer<Api[M]['params']>;
+export type Result<M extends MethodName> = Infer<Api[M]['result']>;
+export const METHOD_NAMES = Object.keys(API) as MethodName[];
+
+export function isMethod(name: unknown): name is MethodName {
+  return typeof name === 'string' && Object.hasOwn(API, name);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+export const StudioEventSchema = s.tagged('type', {
+  /** A trainer event of one run. */
+  'run.event': s.object({ type: s.literal('run.event'), runId: runId(), event: TrainEventSchema }),
+  /** A run changed status (started, finished, failed, interrupted by an engine crash). */
+  'run.status': s.object({ type: s.literal('run.status'), runId: runId(), status: s.enum(RUN_STATUSES), error: s.nullable(s.string()) }),
+  /** The engine process: ready, crashed (and restarting), or gave up restarting. */
+  'engine.status': s.object({ type: s.literal('engine.status'), status: s.enum(['ready', 'crashed', 'failed']), message: s.string() }),
+  /** The project changed (opened or created elsewhere, e.g. through the app menu). */
+  'project.changed': s.object({ type: s.literal('project.changed'), project: s.nullable(ProjectInfoSchema) }),
+  /** The app menu asked the renderer to do something (Electron). */
+  'menu.command': s.object({ type: s.literal('menu.command'), command: s.enum(['open-model', 'open-dataset', 'open-project', 'new-project', 'navigate']), view: s.optional(s.string({ max: 40 })) }),
+});
+export type StudioEvent = Infer<typeof StudioEventSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Envelopes
+
+export const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+export const RequestMessageSchema = s.object({
+  type: s.literal('request'),
+  id: s.string({ pattern: REQUEST_ID }),
+  method: s.string({ min: 1, max: 64 }),
+  params: s.optional(s.json()),
+});
+export type RequestMessage = { type: 'request'; id: string; method: string; params?: unknown };
+
+export const ResponseMessageSchema = s.union([
+  s.object({ type: s.literal('response'), id: s.string(), ok: s.literal(true), result: s.optional(s.json()) }),
+  s.object({ type: s.literal('response'), id: s.string(), ok: s.literal(false), error: ApiErrorSchema }),
+]);
+export type ResponseMessage =
+  | { type: 'response'; id: string; ok: true; result?: unknown }
+  | { type: 'response'; id: string; ok: false; error: ApiErrorData };
+
+export const EventMessageSchema = s.object({ type: s.literal('event'), event: StudioEventSchema });
+export type EventMessage = { type: 'event'; event: StudioEvent };
+export type ServerMessage = ResponseMessage | EventMessage;
+
+/**
+ * Checks a request envelope and its params. Returns the typed request, or the error response to
+ * send back (with the request's id when it had a usable one).
+ */
+export function parseRequest(raw: unknown): { ok: true; id: string; method: MethodName; params: unknown } | { ok: false; response: ResponseMessage } {
+  const id = raw && typeof raw === 'object' && typeof (raw as { id?: unknown }).id === 'string' && REQUEST_ID.test((raw as { id: string }).id) ? (raw as { id: string }).id : '';
+  const fail = (e: ApiError) => ({ ok: false as const, response: { type: 'response' as const, id, ok: false as const, error: e.toJSON() } });
+  let req: Infer<typeof RequestMessageSchema>;
+  try {
+    req = parse(RequestMessageSchema, raw, 'request');
+  } catch (e) {
+    return fail(new ApiError('invalid_request', (e as Error).message, (e as ValidationError).issues));
+  }
+  if (!isMethod(req.method)) {
+    return fail(new ApiError('unknown_method', `unknown method "${req.method}" (known: ${METHOD_NAMES.join(', ')})`));
+  }
+  try {
+    const params = parse(API[req.method].params as Schema<unknown>, req.params ?? {}, `params of ${req.method}`);
+    return { ok: true, id: req.id, method: req.method, params };
+  } catch (e) {
+    return fail(ApiError.from(e));
+  }
+}
+
+export function parseParams<M extends MethodName>(method: M, params: unknown): Params<M> {
+  return parse(API[method].params as unknown as Schema<Params<M>>, params ?? {}, `params of ${method}`);
+}
+
+export function parseResult<M extends MethodName>(method: M, result: unknown): Result<M> {
+  return parse(API[method].result as unknown as Schema<Result<M>>, result, `result of ${method}`);
+}
+
+export function parseServerMessage(raw: unknown): ServerMessage {
+  if (raw && typeof raw === 'object' && (raw as { type?: unknown }).type === 'event') return parse(EventMessageSchema, raw, 'event message');
+  return parse(ResponseMessageSchema, raw, 'response message') as ResponseMessage;
+}
+
+// JSON cannot carry NaN or ±Infinity (a loss before the first step is NaN): encode them losslessly.
+const NONFINITE = '$nonfinite';
+
+export function encodeMessage(msg: unknown): string {
+  return JSON.stringify(msg, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? { [NONFINITE]: String(v) } : v));
+}
+
+export function decodeMessage(text: string): unknown {
+  return JSON.parse(text, (_k, v) => {
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      const keys = Object.keys(v);
+      if (keys.length === 1 && keys[0] === NONFINITE) {
+        const x = (v as Record<string, unknown>)[NONFINITE];
+        if (x === 'NaN') return NaN;
+        if (x === 'Infinity') return Infinity;
+        if (x === '-Infinity') return -Infinity;
+      }
+    }
+    return v;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the renderer sees as `window.studio` (Electron preload, or the WebSocket client in a browser)
+
+export interface StudioApi {
+  invoke<M extends MethodName>(method: M, params: Params<M>): Promise<Result<M>>;
+  /** Subscribes to events; returns the unsubscribe function. */
+  on(listener: (event: StudioEvent) => void): () => void;
+  /** 'electron' in the desktop app, 'browser' over `lora-studio serve`. */
+  readonly shell: 'electron' | 'browser';
+}
+
+/** Electron IPC channel names. */
+export const IPC = { invoke: 'studio:invoke', event: 'studio:event' } as const;
+
+/** Max serialized size of one message (both directions). */
+export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;

@@ -1,0 +1,88 @@
+// Which importer a path needs, from the layout, the extension and the first bytes.
+
+import { open, readdir, stat } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { DataError } from './errors.ts';
+import { isAclImdb } from './importers/aclimdb.ts';
+import type { DatasetFormat } from './types.ts';
+
+async function head(path: string, n = 64 * 1024): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(n);
+    const { bytesRead } = await fh.read(buf, 0, n, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+async function hasFiles(dir: string, exts: string[], depth = 0): Promise<boolean> {
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    if (e.isFile() && exts.includes(extname(e.name).toLowerCase())) return true;
+    if (e.isDirectory() && depth < 2 && (await hasFiles(`${dir}/${e.name}`, exts, depth + 1))) return true;
+  }
+  return false;
+}
+
+/** Guess the format of a text file from its first lines: jsonl, csv (TSV included) or txt. */
+export function sniffText(text: string): 'jsonl' | 'csv' | 'txt' {
+  const s = text.replace(/^\ufeff/, '');
+  const trimmed = s.trimStart();
+  if (trimmed.startsWith('[')) return 'jsonl';
+  const lines = s.split(/\r?\n/).filter((l) => l.trim() !== '');
+  // drop a possibly cut last line
+  if (lines.length > 1) lines.pop();
+  if (lines.length === 0) return 'txt';
+  const jsonish = lines.filter((l) => l.trimStart().startsWith('{')).length;
+  if (jsonish >= Math.max(1, lines.length * 0.8)) return 'jsonl';
+  // tab-separated with the same number of tabs on (nearly) every line
+  const tabs = lines.map((l) => l.split('\t').length - 1);
+  const withTabs = tabs.filter((t) => t > 0);
+  if (withTabs.length >= lines.length * 0.9) {
+    const mode = withTabs.sort((a, b) => a - b)[Math.floor(withTabs.length / 2)]!;
+    if (tabs.filter((t) => t === mode).length >= lines.length * 0.9) return 'csv';
+  }
+  return 'txt';
+}
+
+export async function detectFormat(path: string): Promise<DatasetFormat> {
+  let st;
+  try {
+    st = await stat(path);
+  } catch {
+    throw new DataError(`${path} does not exist`, path);
+  }
+  if (st.isDirectory()) {
+    if (await isAclImdb(path)) return 'aclimdb';
+    if (await hasFiles(path, ['.parquet'])) return 'parquet';
+    const entries = await readdir(path);
+    if (entries.some((e) => /\.(md|markdown)$/i.test(e))) return 'md';
+    throw new DataError(
+      `${path}: cannot tell the dataset format of this folder: expected an aclImdb folder (train|test/pos|neg/*.txt), ` +
+        `parquet files or Markdown recipes (found: ${entries.slice(0, 10).join(', ') || 'nothing'})`,
+      path,
+    );
+  }
+  if (st.size === 0) throw new DataError(`${path} is empty`, path);
+  const ext = extname(path).toLowerCase();
+  const buf = await head(path);
+  if (buf.length >= 4 && buf.subarray(0, 4).toString('latin1') === 'PAR1') return 'parquet';
+  switch (ext) {
+    case '.parquet':
+      return 'parquet';
+    case '.jsonl':
+    case '.ndjson':
+    case '.json':
+      return 'jsonl';
+    case '.csv':
+    case '.tsv':
+    case '.tab':
+      return 'csv';
+    case '.md':
+    case '.markdown':
+      return 'md';
+    default:
+      return sniffText(buf.toString('utf8'));
+  }
+}

@@ -1,0 +1,173 @@
+// The data layer's entry points for the trainer, the CLI and the app.
+//
+//   loadDataset(path, opts)        -> examples with resolved labels, skipped-row report
+//   streamDataset(path, opts)      -> the same, batch by batch (raw labels), for big inputs
+//   tokenizeDataset(examples, tk)  -> token ids, cached on disk
+//   packForCausalLM / padBatch     -> training tensors
+
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { detectFormat } from './detect.ts';
+import { DataError } from './errors.ts';
+import { importAclImdb } from './importers/aclimdb.ts';
+import { importCsv } from './importers/csv.ts';
+import { importJsonl } from './importers/jsonl.ts';
+import { importMarkdown } from './importers/markdown.ts';
+import { importParquet } from './importers/parquet.ts';
+import { importTxt } from './importers/txt.ts';
+import { labelKey, planLabels } from './labels.ts';
+import { TemplateError } from './template.ts';
+import { newContext, type DatasetFormat, type Example, type ImportContext, type ImportOptions, type RawExample } from './types.ts';
+
+export { loadTokenizer, loadTokenizerCached, type TextTokenizer, type LoadedTokenizer, type EncodeOptions } from './tokenizer.ts';
+export { packForCausalLM, padBatch, trainValidationSplit, datasetStats, labelBalance, lengthHistogram, truncate, shuffled, mulberry32, IGNORE_INDEX } from './preprocess.ts';
+export type { PackOptions, PaddedBatch, PadOptions, SplitOptions, DatasetStats } from './preprocess.ts';
+export { tokenizeDataset, TokenizedDataset, contentHash, cacheKey, defaultCacheDir, tokenizerIdentity, type TokenizeOptions } from './cache.ts';
+export { DataError, FormatError } from './errors.ts';
+export { detectFormat } from './detect.ts';
+export { RECIPE_TEMPLATE, compileTemplate, TemplateError } from './template.ts';
+export { SkipReport, type DatasetFormat, type Example, type ImportOptions, type Progress, type ProgressFn, type RawExample } from './types.ts';
+
+export const DATASET_FORMATS: readonly DatasetFormat[] = ['aclimdb', 'csv', 'jsonl', 'txt', 'parquet', 'md'];
+
+export interface LoadDatasetOptions {
+  format?: 'auto' | DatasetFormat;
+  textColumn?: string;
+  labelColumn?: string;
+  split?: string;
+  template?: string;
+  onProgress?: (p: { done: number; total?: number; phase: string }) => void;
+  /** CSV/TSV and text extras (see ImportOptions). */
+  delimiter?: string;
+  quote?: string | false;
+  header?: boolean;
+  txtMode?: 'auto' | 'lines' | 'paragraphs';
+  labelNames?: string[];
+}
+
+export interface LoadedDataset {
+  format: string;
+  examples: Example[];
+  /** Class names, index = label value; present when the data has labels. */
+  labelNames?: string[];
+  skipped: { count: number; examples: string[] };
+  /** How the data was read (delimiter, columns, template…), for `data inspect`. */
+  notes?: string[];
+}
+
+function importerFor(format: DatasetFormat) {
+  switch (format) {
+    case 'aclimdb':
+      return importAclImdb;
+    case 'csv':
+      return importCsv;
+    case 'jsonl':
+      return importJsonl;
+    case 'txt':
+      return importTxt;
+    case 'parquet':
+      return importParquet;
+    case 'md':
+      return importMarkdown;
+  }
+}
+
+async function checkPath(path: string, format: DatasetFormat): Promise<void> {
+  let st;
+  try {
+    st = await stat(path);
+  } catch {
+    throw new DataError(`${path} does not exist`, path);
+  }
+  const dirOk = format === 'aclimdb' || format === 'parquet' || format === 'md';
+  if (st.isDirectory() && !dirOk) throw new DataError(`${path} is a folder; the ${format} format needs a file`, path);
+  if (!st.isDirectory() && format === 'aclimdb') throw new DataError(`${path} is a file; an aclImdb dataset is a folder (aclImdb/train/pos/…)`, path);
+  if (st.isFile() && st.size === 0) throw new DataError(`${path} is empty`, path);
+}
+
+/**
+ * Stream a dataset batch by batch (labels are raw values; loadDataset resolves them).
+ * The context collects skipped rows, notes and label names as the stream goes.
+ */
+export async function streamDataset(
+  path: string,
+  opts: LoadDatasetOptions = {},
+): Promise<{ format: DatasetFormat; ctx: ImportContext; batches: AsyncGenerator<RawExample[]> }> {
+  const abs = resolve(path);
+  if (opts.format && opts.format !== 'auto' && !DATASET_FORMATS.includes(opts.format)) {
+    throw new DataError(`unknown format ${JSON.stringify(opts.format)}; use one of auto, ${DATASET_FORMATS.join(', ')}`);
+  }
+  opts.onProgress?.({ done: 0, phase: 'detect' });
+  const format = !opts.format || opts.format === 'auto' ? await detectFormat(abs) : opts.format;
+  await checkPath(abs, format);
+  const ctx = newContext(opts.onProgress);
+  const importOpts: ImportOptions = { ...opts, format };
+  return { format, ctx, batches: importerFor(format)(abs, importOpts, ctx) };
+}
+
+/** Load a whole dataset: import, map labels to class indices, report what was skipped. */
+export async function loadDataset(path: string, opts: LoadDatasetOptions = {}): Promise<LoadedDataset> {
+  const abs = resolve(path);
+  const { format, ctx, batches } = await streamDataset(abs, opts);
+  const raw: RawExample[] = [];
+  try {
+    for await (const batch of batches) for (const ex of batch) raw.push(ex);
+  } catch (e) {
+    if (e instanceof TemplateError) throw new DataError(e.message, abs);
+    throw e;
+  }
+  if (raw.length === 0) {
+    if (ctx.skipped.count > 0) {
+      throw new DataError(
+        `${abs}: no usable examples; ${ctx.skipped.count} row(s) skipped, first: ${ctx.skipped.examples.slice(0, 3).join('; ')}`,
+        abs,
+      );
+    }
+    throw new DataError(`${abs}: no examples found (the ${format} importer read nothing)`, abs);
+  }
+  let labelNames: string[] | undefined;
+  let examples: Example[];
+  const labelled = raw.some((r) => r.label !== undefined);
+  if (labelled) {
+    opts.onProgress?.({ done: 0, total: raw.length, phase: 'labels' });
+    const counts = new Map<string, number>();
+    const spelling = new Map<string, string>();
+    for (const r of raw) {
+      if (r.label === undefined) continue;
+      const k = labelKey(r.label);
+      counts.set(k, (counts.get(k) ?? 0) + 1);
+      if (!spelling.has(k)) spelling.set(k, String(r.label));
+    }
+    const plan = planLabels(counts, { labelNames: opts.labelNames ?? ctx.labelNames, spelling, where: abs, column: opts.labelColumn });
+    labelNames = plan.names;
+    examples = [];
+    const expected = plan.names.join(', ');
+    for (const r of raw) {
+      if (r.label === undefined) {
+        examples.push(r.rating !== undefined ? { text: r.text, rating: r.rating } : { text: r.text });
+        continue;
+      }
+      const idx = plan.index.get(labelKey(r.label));
+      if (idx === undefined) {
+        ctx.skipped.add(r.where, `unknown label value ${JSON.stringify(String(r.label))} (expected one of: ${expected})`, 'unknown label');
+        continue;
+      }
+      const ex: Example = { text: r.text, label: idx };
+      if (r.rating !== undefined) ex.rating = r.rating;
+      examples.push(ex);
+    }
+    if (examples.length === 0) {
+      throw new DataError(`${abs}: no usable examples; ${ctx.skipped.count} row(s) skipped, first: ${ctx.skipped.examples.slice(0, 3).join('; ')}`, abs);
+    }
+  } else {
+    examples = raw.map((r) => (r.rating !== undefined ? { text: r.text, rating: r.rating } : { text: r.text }));
+  }
+  const out: LoadedDataset = {
+    format,
+    examples,
+    skipped: { count: ctx.skipped.count, examples: [...ctx.skipped.examples] },
+    notes: ctx.notes,
+  };
+  if (labelNames) out.labelNames = labelNames;
+  return out;
+}

@@ -1,0 +1,106 @@
+import { writeFileSync, readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadGPT2 } from '../../engine/models/gpt2.ts';
+import { openSafetensors } from '../../engine/store/safetensors.ts';
+import { perplexity } from '../../engine/train/eval.ts';
+import { train } from '../../engine/train/trainer.ts';
+import type { TrainEvent } from '../../engine/train/types.ts';
+import { SAMPLE_TEXT, hasSharedData, makeTinyGPT2, tempDir } from '../helpers/tiny-model.ts';
+
+const d = hasSharedData ? describe : describe.skip;
+if (!hasSharedData) console.warn('skipping trainer tests: ../shared/data/gpt2-tokenizer is absent');
+
+d('trainer (tiny random GPT-2 with the GPT-2 tokenizer)', () => {
+  const root = tempDir();
+  const model = makeTinyGPT2(path.join(root, 'model'));
+  const data = path.join(root, 'recipes.txt');
+  writeFileSync(data, SAMPLE_TEXT);
+
+  it('LoRA: the loss goes down, events carry the fields, the adapter is in PEFT layout', async () => {
+    const events: TrainEvent[] = [];
+    const out = path.join(root, 'adapter');
+    const r = await train({
+      model, data, method: 'lora', out, maxSteps: 40, batchSize: 4, maxLength: 32, lr: 5e-2, logEvery: 5, schedule: 'constant',
+      lora: { r: 4, alpha: 32, dropout: 0.1, bias: 'none', targets: ['c_attn', 'c_proj'], useRslora: false, init: 'kaiming' },
+    }, { onEvent: (e) => events.push(e) });
+    const steps = events.filter((e) => e.type === 'step');
+    expect(steps.length).toBeGreaterThan(5);
+    const first = steps[0], last = steps.at(-1)!;
+    if (first.type !== 'step' || last.type !== 'step') throw new Error('unreachable');
+    expect(last.loss).toBeLessThan(first.loss - 0.5);
+    for (const k of ['step', 'epoch', 'loss', 'lr', 'gradNorm', 'tokensPerS', 'elapsedS', 'etaS'] as const) expect(Number.isFinite(last[k])).toBe(true);
+    expect(r.steps).toBe(40);
+    expect(r.trainableParams).toBe(2 * (4 * (16 + 48) + 4 * (16 + 16) + 4 * (64 + 16)));
+
+    const cfg = JSON.parse(readFileSync(path.join(out, 'adapter_config.json'), 'utf8'));
+    expect(cfg).toMatchObject({ peft_type: 'LORA', r: 4, lora_alpha: 32, target_modules: ['c_attn', 'c_proj'], task_type: 'CAUSAL_LM' });
+    const st = openSafetensors(path.join(out, 'adapter_model.safetensors'));
+    expect(st.tensors.get('base_model.model.transformer.h.0.attn.c_attn.lora_A.weight')?.shape).toEqual([4, 16]);
+    expect(st.tensors.get('base_model.model.transformer.h.1.mlp.c_proj.lora_B.weight')?.shape).toEqual([16, 4]);
+    expect(st.metadata.format).toBe('pt');
+
+    // The adapter lowers perplexity on the text it learned.
+    const before = await perplexity({ model, text: data, maxLength: 32 });
+    const after = await perplexity({ model, adapter: out, text: data, maxLength: 32 });
+    expect(after.perplexity).toBeLessThan(before.perplexity * 0.7);
+  });
+
+  it('full fine-tuning through the same loop writes a loadable HF folder', async () => {
+    const out = path.join(root, 'full');
+    const r = await train({ model, data, method: 'full', out, maxSteps: 15, batchSize: 4, maxLength: 32, lr: 3e-3, schedule: 'cosine', warmupSteps: 2 });
+    expect(r.trainableParams).toBe(r.allParams);
+    const m = loadGPT2(out);
+    expect(existsSync(path.join(out, 'tokenizer.json'))).toBe(true);
+    const base = await perplexity({ model, text: data, maxLength: 32 });
+    const tuned = await perplexity({ model: out, text: data, maxLength: 32 });
+    expect(tuned.perplexity).toBeLessThan(base.perplexity);
+    expect(m.config.nEmbd).toBe(16);
+  });
+
+  it('gradient accumulation: batch 2 equals batch 1 x 2 micro-batches', async () => {
+    const run = (batchSize: number, gradAccum: number) => train({
+      model, data, method: 'lora', out: path.join(root, `acc-${batchSize}`), maxSteps: 3, batchSize, gradAccum, maxLength: 32, lr: 1e-2,
+      lora: { r: 2, alpha: 4, dropout: 0, bias: 'none', targets: ['c_attn'], useRslora: false, init: 'kaiming' },
+    });
+    const a = await run(2, 1), b = await run(1, 2);
+    expect(b.finalLoss).toBeCloseTo(a.finalLoss, 5);
+    const ta = openSafetensors(path.join(root, 'acc-2', 'adapter_model.safetensors'));
+    const tb = openSafetensors(path.join(root, 'acc-1', 'adapter_model.safetensors'));
+    for (const name of ta.tensors.keys()) {
+      const x = ta.readFloat32(name), y = tb.readFloat32(name);
+      expect(Math.max(...x.map((v, i) => Math.abs(v - y[i])))).toBeLessThan(1e-5);
+    }
+  });
+
+  it('the same seed gives the same run; cancellation stops between steps', async () => {
+    const opts = { model, data, method: 'lora' as const, maxSteps: 4, batchSize: 2, maxLength: 32, lr: 1e-2, seed: 7 };
+    const a = await train(opts), b = await train(opts);
+    expect(a.finalLoss).toBe(b.finalLoss);
+    const ac = new AbortController();
+    const r = await train({ ...opts, maxSteps: 50, logEvery: 1 }, { signal: ac.signal, onEvent: (e) => { if (e.type === 'step' && e.step === 2) ac.abort(); } });
+    expect(r.stopped).toBe('cancelled');
+    expect(r.steps).toBe(2);
+  });
+
+  it('a NaN loss stops the run with a clear message', async () => {
+    const bad = makeTinyGPT2(path.join(root, 'nan-model'));
+    const st = openSafetensors(path.join(bad, 'model.safetensors'));
+    const info = st.tensors.get('transformer.ln_f.weight')!;
+    st.close();
+    const buf = readFileSync(path.join(bad, 'model.safetensors'));
+    const headerLen = Number(buf.readBigUInt64LE(0));
+    buf.writeFloatLE(Number.NaN, 8 + headerLen + info.begin);
+    writeFileSync(path.join(bad, 'model.safetensors'), buf);
+    await expect(train({ model: bad, data, method: 'lora', maxSteps: 3, batchSize: 2, maxLength: 16 })).rejects.toThrow(/diverged: the loss is NaN at step 1/);
+  });
+
+  it('rejects a text with fewer than 2 tokens and impossible options', async () => {
+    const tiny = path.join(root, 'one.txt');
+    writeFileSync(tiny, 'Hi');
+    await expect(train({ model, data: tiny, method: 'lora', maxSteps: 1 })).rejects.toThrow(/one\.txt: fewer than 2 tokens/);
+    await expect(perplexity({ model, text: tiny })).rejects.toThrow(/one\.txt: fewer than 2 tokens/);
+    await expect(train({ model, data, method: 'lora', lr: -1 })).rejects.toThrow(/lr must be > 0/);
+    await expect(train({ model, data, method: 'lora', lora: { r: 8, alpha: 16, dropout: 0, bias: 'none', targets: ['q_proj'], useRslora: false, init: 'kaiming' } })).rejects.toThrow(/match no layer/);
+  });
+});
