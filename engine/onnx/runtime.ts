@@ -66,7 +66,7 @@ export class Session {
     try {
       return new Session(await ort.InferenceSession.create(model, so), device);
     } catch (e) {
-      const msg = (e as Error).message;
+      const msg = (e as Error).message.replace(/\s+/g, ' ').trim();
       if (device === 'webgpu') {
         throw new Error(`device webgpu: could not start ONNX Runtime's WebGPU execution provider (${msg}). It needs a Vulkan (Linux), Metal (macOS) or D3D12 (Windows) driver; on a Linux machine without a GPU install Mesa's lavapipe (mesa-vulkan-drivers) and set XDG_RUNTIME_DIR, or use --device cpu.`);
       }

@@ -1,9 +1,11 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { causalAttentionBias, gpt2Forward, loadGPT2 } from '../../engine/models/gpt2.ts';
 import { Graph } from '../../engine/onnx/graph.ts';
 import { Session } from '../../engine/onnx/runtime.ts';
 import { openSafetensors } from '../../engine/store/safetensors.ts';
+import { SHARED, hasSharedData } from '../helpers/tiny-model.ts';
 import { shiftLabels, tokenNll, weightedLoss } from '../../engine/train/loss.ts';
 
 const FIX = path.join(import.meta.dirname, '..', 'fixtures');
@@ -57,6 +59,27 @@ describe('GPT-2 forward against PyTorch (HF GPT2LMHeadModel semantics)', () => {
     const { out, ref, mask } = await runModel('gpt2-tiny-f32', false);
     expect(maxDiffAt(out.logits.data as Float32Array, ref.readFloat32('logits_nomask_f32'), mask, 128)).toBeLessThan(1e-4);
     expect(out.loss.data[0]).toBeCloseTo(ref.readFloat32('loss_nomask_f32')[0], 5);
+  });
+
+  (hasSharedData ? it : it.skip)('a third-party checkpoint (fake_gpt2) against its independent numpy reference', async () => {
+    const dir = path.join(SHARED, 'tiny-gpt2', 'fake_gpt2');
+    const ref = JSON.parse(readFileSync(path.join(dir, 'reference_outputs.numpy.json'), 'utf8'));
+    const model = loadGPT2(dir);
+    const T = ref.input_ids.length;
+    const g = new Graph();
+    const ids = g.input('ids', 'int64', [1, T]);
+    const bias = g.input('bias', 'float32', [1, 1, T, T]);
+    const param = (name: string) => g.initializers.get(name)?.value ?? g.initializer(name, 'float32', model.weights.get(name)!.shape, model.weights.get(name)!.data);
+    g.output(gpt2Forward(g, model.config, param, { ids, attnBias: bias }), 'logits');
+    const s = await Session.create(g.toModel());
+    const out = await s.run({
+      ids: { dtype: 'int64', shape: [1, T], data: BigInt64Array.from(ref.input_ids.map(BigInt)) },
+      bias: { dtype: 'float32', shape: [1, 1, T, T], data: causalAttentionBias(new Array(T).fill(1), 1, T) },
+    });
+    const logits = out.logits.data as Float32Array;
+    const last = logits.subarray((T - 1) * 50257, T * 50257);
+    ref.last_token_logits_first10.forEach((v: number, i: number) => expect(last[i]).toBeCloseTo(v, 5));
+    expect(last.indexOf(Math.max(...last))).toBe(ref.last_token_logits_argmax);
   });
 
   it('keeps h.N.attn.c_attn.bias while dropping the h.N.attn.bias mask buffers', () => {

@@ -1,0 +1,74 @@
+// The CLI contract other tools depend on: command names, flags, JSON fields, exit codes.
+import { execFile } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, SAMPLE_TEXT, hasSharedData, makeTinyGPT2, tempDir } from '../helpers/tiny-model.ts';
+
+const BIN = path.resolve(import.meta.dirname, '..', '..', 'bin', 'lora-studio.mjs');
+const run = async (...args: string[]) => {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args], { maxBuffer: 1 << 24 });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+};
+
+describe('lora-studio CLI', () => {
+  const root = tempDir();
+
+  it('--help lists the commands; an unknown command fails with usage', async () => {
+    const h = await run('--help');
+    expect(h.code).toBe(0);
+    for (const c of ['info', 'train', 'eval']) expect(h.stdout).toContain(`  ${c} `);
+    const u = await run('frobnicate');
+    expect(u.code).toBe(2);
+    expect(u.stderr).toContain('unknown command "frobnicate"');
+  });
+
+  it('info: PEFT\'s line for GPT-2 small (config only), text and --json', async () => {
+    const dir = path.join(root, 'gpt2-small');
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ model_type: 'gpt2', vocab_size: 50257, n_positions: 1024, n_embd: 768, n_layer: 12, n_head: 12 }));
+    const t = await run('info', '--model', dir, '--r', '8');
+    expect(t.stdout).toContain('trainable params: 294,912 || all params: 124,734,720 || trainable%: 0.2364');
+    const j = JSON.parse((await run('info', '--model', dir, '--method', 'full', '--json')).stdout);
+    expect(j.trainable_params).toBe(124_439_808);
+    expect(j.line).toBe('trainable params: 124,439,808 || all params: 124,439,808 || trainable%: 100.0000');
+    const all = JSON.parse((await run('info', '--model', dir, '--targets', 'all-linear', '--r', '4', '--json')).stdout);
+    expect(all.trainable_params).toBe(12 * 4 * (768 + 2304 + 768 + 768 + 768 + 3072 + 3072 + 768));
+  });
+
+  it('bad flags and bad folders: one clear line, non-zero exit', async () => {
+    const a = await run('info', '--model', path.join(root, 'nope'));
+    expect(a.code).toBe(1);
+    expect(a.stderr).toMatch(/nope.*config\.json: model config not found/);
+    const b = await run('train', '--model', FIXTURES, '--data', 'x', '--method', 'half', '--out', root);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toContain('--method must be lora or full');
+    const c = await run('info', '--model', root, '--r', 'eight');
+    expect(c.stderr).toContain('--r: "eight" is not a valid value');
+  });
+
+  (hasSharedData ? it : it.skip)('train --json then eval --json, with and without the adapter', async () => {
+    const model = makeTinyGPT2(path.join(root, 'tiny'));
+    const data = path.join(root, 'text.txt');
+    writeFileSync(data, SAMPLE_TEXT);
+    const out = path.join(root, 'adapter');
+    const t = await run('train', '--model', model, '--data', data, '--method', 'lora', '--out', out, '--max-steps', '6', '--batch-size', '2',
+      '--max-length', '32', '--lr', '0.05', '--targets', 'c_attn,c_proj', '--alpha', '32', '--json');
+    expect(t.code).toBe(0);
+    const r = JSON.parse(t.stdout.trim().split('\n').at(-1)!);
+    for (const k of ['steps', 'final_loss', 'trainable_params', 'tokens_per_s', 'peak_rss_mb', 'wall_s']) expect(typeof r[k]).toBe('number');
+    expect(r.steps).toBe(6);
+    const base = JSON.parse((await run('eval', '--model', model, '--text', data, '--max-length', '32', '--json')).stdout);
+    const tuned = JSON.parse((await run('eval', '--model', model, '--adapter', out, '--text', data, '--max-length', '32', '--json')).stdout);
+    expect(Object.keys(base).sort()).toEqual(['mean_nll', 'perplexity', 'tokens', 'windows']);
+    expect(base.perplexity).toBeCloseTo(Math.exp(base.mean_nll), 6);
+    expect(tuned.tokens).toBe(base.tokens);
+    expect(tuned.perplexity).toBeLessThan(base.perplexity);
+  });
+});
