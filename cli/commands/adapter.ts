@@ -37,7 +37,14 @@ function inspect(dir: string, json: boolean): void {
   const trainable = list.reduce((sum, t) => sum + t.shape.reduce((n, d) => n * d, 1), 0);
   const targets = config.targetModules;
   if (json) {
-    const out = { peft_type: 'LORA', r: config.r, lora_alpha: config.loraAlpha, target_modules: typeof targets === 'string' || targets.length > 0 ? targets : null, tensors: list, trainable_params: trainable };
+    const out = {
+      peft_type: 'LORA',
+      r: config.r,
+      lora_alpha: config.loraAlpha,
+      target_modules: typeof targets === 'string' || targets.length > 0 ? targets : null,
+      tensors: list,
+      trainable_params: trainable,
+    };
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');
     return;
   }

@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { DataError, FormatError } from './errors.ts';
 import { ByteLevelBPE } from './bytelevel-bpe.ts';
+import { jsonSyntaxErrorOffset } from './json-position.ts';
 
 export interface EncodeOptions {
   /** Add the model's special tokens ([CLS] … [SEP] for WordPiece). Default: false for
@@ -71,11 +72,9 @@ async function readJson(path: string): Promise<Json> {
 export function jsonErrorPosition(text: string, e: unknown): { line?: number; column?: number } {
   const msg = e instanceof Error ? e.message : String(e);
   const m = /position (\d+)/.exec(msg);
-  if (!m) {
-    const lc = /line (\d+) column (\d+)/.exec(msg);
-    return lc ? { line: Number(lc[1]), column: Number(lc[2]) } : {};
-  }
-  const pos = Number(m[1]);
+  let pos = m ? Number(m[1]) : jsonSyntaxErrorOffset(text);
+  if (pos < 0) return {};
+  pos = Math.min(pos, text.length);
   let line = 1;
   let lineStart = 0;
   for (let i = 0; i < pos && i < text.length; i++) {

@@ -63,6 +63,8 @@ export class Session {
       executionMode: 'sequential',
       logSeverityLevel: 3,
     };
+    // LORA_STUDIO_PROFILE=prefix writes ORT's per-node timings (chrome trace JSON) for bench/profile.ts.
+    if (process.env.LORA_STUDIO_PROFILE) Object.assign(so, { enableProfiling: true, profileFilePrefix: process.env.LORA_STUDIO_PROFILE });
     try {
       return new Session(await ort.InferenceSession.create(model, so), device);
     } catch (e) {
@@ -84,6 +86,7 @@ export class Session {
   }
 
   async release(): Promise<void> {
+    if (process.env.LORA_STUDIO_PROFILE) this.inner.endProfiling();
     await this.inner.release();
   }
 }

@@ -9,7 +9,8 @@ export type FileData = Uint8Array | string | Uint8Array[];
 
 export function writeFileAtomic(target: string, data: FileData): void {
   const dir = path.dirname(target);
-  const tmp = path.join(dir, `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  // Same folder, unique name (the basename is cut so the temp name stays under NAME_MAX).
+  const tmp = path.join(dir, `.${path.basename(target).slice(0, 200)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const chunks = typeof data === 'string' ? [Buffer.from(data, 'utf8')] : Array.isArray(data) ? data : [data];
   let fd: number | undefined;
   try {

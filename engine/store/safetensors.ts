@@ -53,10 +53,19 @@ interface ByteSource {
   close(): void;
 }
 
-function readFresh(src: ByteSource, position: number, length: number): Uint8Array {
-  const out = new Uint8Array(length);
+function readFresh(src: ByteSource, position: number, length: number, label: string): Uint8Array {
+  const out = new Uint8Array(allocate(length, label));
   src.readInto(position, out);
   return out;
+}
+
+/** Sizes are bounded by the file's, but a legit multi-GB tensor can still exceed memory limits. */
+function allocate(bytes: number, label: string): ArrayBuffer {
+  try {
+    return new ArrayBuffer(bytes);
+  } catch {
+    throw new FormatError(label, `cannot allocate ${bytes} bytes to read a tensor (too large for memory)`);
+  }
 }
 
 export function openSafetensors(path: string): SafetensorsFile {
@@ -119,7 +128,7 @@ export function parseSafetensors(bytes: Uint8Array, label: string): SafetensorsF
 
 function fromSource(src: ByteSource, label: string): SafetensorsFile {
   if (src.size < 8) throw new FormatError(label, `file is ${src.size} bytes, too short for a safetensors file (at least 8)`);
-  const prefix = readFresh(src, 0, 8);
+  const prefix = readFresh(src, 0, 8, label);
   const view = new DataView(prefix.buffer, prefix.byteOffset, 8);
   const lo = view.getUint32(0, true);
   const hi = view.getUint32(4, true);
@@ -133,7 +142,7 @@ function fromSource(src: ByteSource, label: string): SafetensorsFile {
   }
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(readFresh(src, 8, headerLength));
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(readFresh(src, 8, headerLength, label));
   } catch (err) {
     if (err instanceof FormatError) throw err;
     throw new FormatError(label, 'header is not valid UTF-8');
@@ -148,14 +157,14 @@ function fromSource(src: ByteSource, label: string): SafetensorsFile {
   };
   const readBytes = (name: string): Uint8Array => {
     const t = info(name);
-    return readFresh(src, dataOffset + t.begin, t.end - t.begin);
+    return readFresh(src, dataOffset + t.begin, t.end - t.begin, label);
   };
   /** Half-precision to float32 in one buffer: the halves are read into its upper half and
    * widened front to back (element i is written at bytes 4i..4i+4, never past unread input),
    * so a large F16 tensor costs no second allocation. */
   const widen = (t: TensorInfo, convert: (src: Uint16Array, dst: Float32Array) => void): Float32Array => {
     const n = (t.end - t.begin) / 2;
-    const buffer = new ArrayBuffer(n * 4);
+    const buffer = allocate(n * 4, label);
     src.readInto(dataOffset + t.begin, new Uint8Array(buffer, n * 2, n * 2));
     const out = new Float32Array(buffer);
     convert(new Uint16Array(buffer, n * 2, n), out);
@@ -213,18 +222,18 @@ function parseMetadata(entry: unknown, label: string): Record<string, string> {
 }
 
 function parseEntry(name: string, entry: unknown, dataLength: number, label: string): TensorInfo {
-  const bad = (problem: string): never => { throw new FormatError(label, `tensor "${name}": ${problem}`); };
+  const bad = (problem: string): never => { throw new FormatError(label, `tensor "${clip(name)}": ${problem}`); };
   if (!isJsonObject(entry)) bad(`entry must be an object, got ${describeType(entry)}`);
   const e = entry as Record<string, unknown>;
   for (const key of ['dtype', 'shape', 'data_offsets']) if (!Object.hasOwn(e, key)) bad(`missing ${key}`);
   const dtype = e.dtype;
   if (typeof dtype !== 'string') bad(`dtype must be a string, got ${describeType(dtype)}`);
-  if (!Object.hasOwn(DTYPE_SIZES, dtype as string)) bad(`unknown dtype ${JSON.stringify(dtype)}`);
+  if (!Object.hasOwn(DTYPE_SIZES, dtype as string)) bad(`unknown dtype ${short(dtype)}`);
   const shape = e.shape;
   if (!Array.isArray(shape)) bad(`shape must be a list, got ${describeType(shape)}`);
   for (const d of shape as unknown[]) {
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
-      bad(`shape must hold non-negative integers, got ${JSON.stringify(d) ?? describeType(d)}`);
+      bad(`shape must hold non-negative integers, got ${short(d)}`);
     }
   }
   const offsets = e.data_offsets;
@@ -241,7 +250,7 @@ function parseEntry(name: string, entry: unknown, dataLength: number, label: str
   const need = byteLength(dims, size);
   if (need !== end - begin) {
     const needText = need > Number.MAX_SAFE_INTEGER ? 'more than 2^53' : String(need);
-    bad(`holds ${end - begin} bytes but shape [${short(dims, 0)}] of ${dtype} needs ${needText}`);
+    bad(`holds ${end - begin} bytes but shape [${clip(dims.join(', '))}] of ${dtype} needs ${needText}`);
   }
   if (end > dataLength) bad(`data_offsets [${begin}, ${end}] go beyond the data section (${dataLength} bytes)`);
   return { name, dtype: dtype as SafetensorsReadDtype, shape: dims, begin, end };
@@ -260,18 +269,21 @@ function checkCoverage(list: TensorInfo[], dataLength: number, label: string): v
   let pos = 0;
   let prev: TensorInfo | undefined;
   for (const t of list) {
-    if (t.begin < pos) throw new FormatError(label, `tensors "${prev!.name}" and "${t.name}" overlap in the data section`);
-    if (t.begin > pos) throw new FormatError(label, `bytes ${pos}..${t.begin} of the data section belong to no tensor (gap before "${t.name}")`);
+    if (t.begin < pos) throw new FormatError(label, `tensors "${clip(prev!.name)}" and "${clip(t.name)}" overlap in the data section`);
+    if (t.begin > pos) throw new FormatError(label, `bytes ${pos}..${t.begin} of the data section belong to no tensor (gap before "${clip(t.name)}")`);
     pos = t.end;
     prev = t;
   }
   if (pos < dataLength) throw new FormatError(label, `${dataLength - pos} trailing bytes after the last tensor`);
 }
 
-function short(value: unknown, max = 80): string {
-  const text = Array.isArray(value) && max === 0 ? value.join(', ') : (JSON.stringify(value) ?? describeType(value));
-  const limit = max === 0 ? 200 : max;
-  return text.length > limit ? text.slice(0, limit) + '…' : text;
+/** Values from the header, kept short in messages. */
+function short(value: unknown): string {
+  return clip(JSON.stringify(value) ?? describeType(value));
+}
+
+function clip(text: string, max = 120): string {
+  return text.length > max ? text.slice(0, max) + '…' : text;
 }
 
 // ---------- conversions ----------

@@ -139,11 +139,13 @@ describe('half-precision conversion', () => {
   it('round-trips all 65,536 half values (NaNs stay NaN)', () => {
     const all = new Uint16Array(65536).map((_, i) => i);
     const back = float32ToF16(f16ToFloat32(all));
+    const wrong: number[] = [];
     for (let h = 0; h < 65536; h++) {
       const isNaN = (h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0;
-      if (isNaN) expect((back[h]! & 0x7c00) === 0x7c00 && (back[h]! & 0x3ff) !== 0).toBe(true);
-      else expect(back[h]).toBe(h);
+      const ok = isNaN ? (back[h]! & 0x7c00) === 0x7c00 && (back[h]! & 0x3ff) !== 0 : back[h] === h;
+      if (!ok) wrong.push(h);
     }
+    expect(wrong).toEqual([]);
   });
 
   it('encodes float32 to half with round-to-nearest-even, overflow to inf, underflow to subnormals', () => {
@@ -171,15 +173,18 @@ describe('half-precision conversion', () => {
     const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
     const values = new Float32Array(20000).map(() => (rnd() - 0.5) * 2 ** (rnd() * 44 - 28));
     const halves = float32ToF16(values);
+    const table = f16ToFloat32(new Uint16Array(65536).map((_, i) => i));
+    const wrong: number[] = [];
     for (let i = 0; i < values.length; i++) {
       const x = values[i]!;
       const h = halves[i]!;
-      const err = Math.abs(halfValue(h) - x);
+      const err = Math.abs(table[h]! - x);
       for (const other of [h - 1, h + 1]) {
         if ((other & 0x8000) !== (h & 0x8000) || (other & 0x7fff) > 0x7c00 || other < 0) continue;
-        expect(err).toBeLessThanOrEqual(Math.abs(halfValue(other) - x));
+        if (err > Math.abs(table[other]! - x)) wrong.push(x);
       }
     }
+    expect(wrong).toEqual([]);
   });
 
   it('encodes bfloat16 with round-to-nearest-even and round-trips all non-NaN values', () => {
@@ -193,10 +198,8 @@ describe('half-precision conversion', () => {
     expect(bf16ToFloat32(new Uint16Array([enc(NaN)]))[0]).toBeNaN();
     const all = new Uint16Array(65536).map((_, i) => i);
     const back = float32ToBF16(bf16ToFloat32(all));
-    for (let h = 0; h < 65536; h++) {
-      if ((h & 0x7f80) === 0x7f80 && (h & 0x7f) !== 0) continue;
-      expect(back[h]).toBe(h);
-    }
+    const wrong = [...all].filter((h) => !((h & 0x7f80) === 0x7f80 && (h & 0x7f) !== 0) && back[h] !== h);
+    expect(wrong).toEqual([]);
   });
 
   const fixtures = path.resolve(import.meta.dirname, '../fixtures');
@@ -213,7 +216,8 @@ describe('half-precision conversion', () => {
         for (const [file, key, encode] of [[f16, short, float32ToF16], [bf16, name, float32ToBF16]] as const) {
           const candidates = [key, name, short].filter((k) => file.tensors.has(k));
           if (candidates.length === 0) continue;
-          expect(Buffer.from(encode(values).buffer)).toEqual(Buffer.from(file.readBytes(candidates[0]!)));
+          const same = Buffer.from(encode(values).buffer).equals(Buffer.from(file.readBytes(candidates[0]!)));
+          expect(same, `${candidates[0]} in ${file.path}`).toBe(true);
           compared++;
         }
       }

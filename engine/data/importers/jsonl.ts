@@ -125,7 +125,11 @@ function parseJsonAt(path: string, text: string, line: number, lineOffset = 0): 
     const pos = jsonErrorPosition(text, e);
     const l = line + (pos.line ?? 1) - 1;
     const c = pos.line === undefined || pos.line === 1 ? (pos.column ?? 1) + lineOffset : pos.column;
-    const msg = (e as Error).message.replace(/ in JSON at position \d+.*$/, '').replace(/^JSON\.parse: /, '');
+    const msg = (e as Error).message
+      .replace(/ in JSON at position \d+.*$/, '')
+      .replace(/ after JSON at position \d+.*$/, ' after the value')
+      .replace(/^Unexpected token '(.*?)', .* is not valid JSON$/s, "unexpected '$1'")
+      .replace(/^Unexpected end of JSON input$/, 'unexpected end of the line');
     return { ok: false, err: new FormatError(path, `invalid JSON (${msg})`, l, c) };
   }
 }

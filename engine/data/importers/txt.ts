@@ -12,15 +12,20 @@ export async function detectTxtMode(path: string): Promise<'lines' | 'paragraphs
     const buf = Buffer.alloc(64 * 1024);
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
     const lines = buf.subarray(0, bytesRead).toString('utf8').split(/\r?\n/);
-    let blank = 0;
-    let continued = 0; // non-empty line right after a non-empty line
-    for (let i = 1; i < lines.length; i++) {
-      const a = lines[i - 1]!.trim();
-      const b = lines[i]!.trim();
-      if (b === '' && a !== '') blank++;
-      if (a !== '' && b !== '') continued++;
+    if (bytesRead === buf.length) lines.pop(); // maybe cut
+    // Blocks of consecutive non-empty lines; paragraphs when blank lines separate blocks and
+    // most blocks span several lines.
+    const blocks: number[] = [];
+    let run = 0;
+    for (const l of lines) {
+      if (l.trim() === '') {
+        if (run) blocks.push(run);
+        run = 0;
+      } else run++;
     }
-    return blank > 0 && continued > 0 ? 'paragraphs' : 'lines';
+    if (run) blocks.push(run);
+    const multi = blocks.filter((b) => b > 1).length;
+    return blocks.length > 1 && multi > blocks.length / 2 ? 'paragraphs' : 'lines';
   } finally {
     await fh.close();
   }

@@ -1,0 +1,873 @@
+// Dispatch of contract requests (engine/api.ts) onto the engine's functions, in three parts:
+//
+//   createEngineHandlers()  runs where the engine runs (a child process under `serve`, an
+//                           Electron utility process in the app): models, datasets, training,
+//                           evaluation. Engine modules are imported lazily, so a build where
+//                           one is missing still starts and reports the feature as unavailable.
+//   runEngineHost(port)     the message loop of that process: validates every incoming message,
+//                           answers requests, streams events.
+//   EngineBridge            the host side (serve's main process, Electron's main process): spawns
+//                           the engine through a transport, validates what comes back, keeps the
+//                           session's runs (so a crashed engine loses no run records), restarts
+//                           the engine after a crash, and answers projects/runs queries itself.
+//
+// Training never runs on the host's thread: the host only relays.
+
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { open as openFile } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import {
+  API,
+  ApiError,
+  type AppInfo,
+  type DatasetPreview,
+  type DatasetSpec,
+  type Feature,
+  FEATURES,
+  type FsListing,
+  type MethodName,
+  type ModelInfo,
+  type Params,
+  type ProjectInfo,
+  type ResponseMessage,
+  type Result,
+  type RunConfig,
+  type RunDetail,
+  type RunSummary,
+  type StudioEvent,
+  StudioEventSchema,
+  parse,
+  parseParams,
+  parseRequest,
+  parseResult,
+  parseServerMessage,
+} from './api.ts';
+import type { TrainEvent, TrainHooks, TrainOptions, TrainResult } from './train/types.ts';
+
+export const STUDIO_VERSION = '0.1.0';
+
+// ---------------------------------------------------------------------------------------------
+// The engine functions the handlers call, loaded lazily (and replaceable in tests).
+
+export interface EngineFunctions {
+  inspectModel(dir: string, opts: { method?: 'lora' | 'full'; lora?: Partial<TrainOptions['lora']> }): Omit<ModelInfo, 'tokenizer'> | Promise<Omit<ModelInfo, 'tokenizer'>>;
+  train(opts: Partial<TrainOptions> & Pick<TrainOptions, 'model' | 'data'>, hooks: TrainHooks): Promise<TrainResult>;
+  perplexity(opts: { model: string; adapter?: string; text: string; maxLength?: number; lines?: boolean }): Promise<{ perplexity: number; meanNll: number; tokens: number; windows?: number }>;
+  loadDataset(path: string, opts: Record<string, unknown>): Promise<LoadedDataset>;
+  loadTokenizer(dir: string): Promise<{ encode(text: string): number[] }>;
+}
+
+/** What the data layer returns (engine/data/index.ts), read defensively. */
+export interface LoadedDataset {
+  format: string;
+  examples: { text: string; label?: number | string }[];
+  labelNames?: string[];
+  skipped?: number | { count: number; examples?: string[] } | { toJSON(): { count: number; examples: string[] } };
+  notes?: string[];
+}
+
+type Loaders = { [K in keyof EngineFunctions]: () => Promise<EngineFunctions[K]> };
+
+const NOT_YET: Record<keyof EngineFunctions, string> = {
+  inspectModel: 'model inspection',
+  train: 'training',
+  perplexity: 'perplexity evaluation',
+  loadDataset: 'dataset import',
+  loadTokenizer: 'tokenizers',
+};
+
+// Specifiers of modules that other issues are still writing go through a variable so that the
+// type checker and the bundler accept their absence; the rest are literal imports.
+const importOptional = (spec: string): Promise<Record<string, unknown>> => import(/* @vite-ignore */ spec);
+
+export const DEFAULT_LOADERS: Loaders = {
+  inspectModel: async () => (await import('./models/inspect.ts')).inspectModel,
+  train: async () => (await import('./train/trainer.ts')).train,
+  perplexity: async () => (await import('./train/eval.ts')).perplexity,
+  loadDataset: async () => (await importOptional(new URL('./data/index.ts', import.meta.url).href)).loadDataset as EngineFunctions['loadDataset'],
+  loadTokenizer: async () => (await import('./data/tokenizer.ts')).loadTokenizer,
+};
+
+async function load<K extends keyof EngineFunctions>(loaders: Loaders, k: K): Promise<EngineFunctions[K]> {
+  let fn: EngineFunctions[K] | undefined;
+  try {
+    fn = await loaders[k]();
+  } catch (e) {
+    throw new ApiError('unavailable', `${NOT_YET[k]} is not available in this build yet (${(e as Error).message.split('\n')[0]})`);
+  }
+  if (typeof fn !== 'function') throw new ApiError('unavailable', `${NOT_YET[k]} is not available in this build yet`);
+  return fn;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handlers (engine side)
+
+export interface EngineHandlerOptions {
+  emit: (e: StudioEvent) => void;
+  loaders?: Partial<Loaders>;
+}
+
+export type EngineMethod = Exclude<MethodName, 'projects.current' | 'projects.open' | 'projects.create' | 'runs.list' | 'runs.get' | 'dialog.open' | 'dialog.save'>;
+
+export interface EngineHandlers {
+  handle(method: MethodName, params: unknown): Promise<unknown>;
+  /** Asks every running training run to stop (after its current step). */
+  stopAll(): void;
+  readonly active: ReadonlySet<string>;
+}
+
+const TOKENIZER_FILES: [string, string[]][] = [
+  ['tokenizer.json', ['tokenizer.json']],
+  ['vocab.json + merges.txt', ['vocab.json', 'merges.txt']],
+  ['vocab.txt', ['vocab.txt']],
+];
+
+export function tokenizerFiles(dir: string): string | null {
+  for (const [label, files] of TOKENIZER_FILES) if (files.every((f) => existsSync(join(dir, f)))) return label;
+  return null;
+}
+
+function requireDir(dir: string, what: string): string {
+  const d = resolve(dir);
+  let st;
+  try {
+    st = statSync(d);
+  } catch {
+    throw new ApiError('not_found', `${what} ${d} does not exist`);
+  }
+  if (!st.isDirectory()) throw new ApiError('failed', `${what} ${d} is a file, not a folder`);
+  return d;
+}
+
+function requirePath(p: string, what: string): string {
+  const d = resolve(p);
+  if (!existsSync(d)) throw new ApiError('not_found', `${what} ${d} does not exist`);
+  return d;
+}
+
+export function listDir(dir: string, showHidden = false, limit = 2000): FsListing {
+  const d = requireDir(dir, 'folder');
+  const entries: FsListing['entries'] = [];
+  let truncated = false;
+  let names: string[];
+  try {
+    names = readdirSync(d);
+  } catch (e) {
+    throw new ApiError('failed', `cannot read the folder ${d}: ${(e as Error).message}`);
+  }
+  for (const name of names.sort((a, b) => a.localeCompare(b))) {
+    if (!showHidden && name.startsWith('.')) continue;
+    if (entries.length >= limit) {
+      truncated = true;
+      break;
+    }
+    const p = join(d, name);
+    try {
+      const st = statSync(p);
+      entries.push({ name, path: p, kind: st.isDirectory() ? 'dir' : 'file', size: st.isDirectory() ? null : st.size });
+    } catch {
+      // a dangling link or a file that vanished: leave it out of the listing
+    }
+  }
+  entries.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'dir' ? -1 : 1));
+  const parent = dirname(d);
+  return { dir: d, parent: parent === d ? null : parent, entries, truncated };
+}
+
+/** Column or field names of a CSV/TSV header or the first JSONL record (for the mapping UI). */
+export async function sniffColumns(path: string): Promise<string[] | null> {
+  const ext = extname(path).toLowerCase();
+  if (!['.csv', '.tsv', '.jsonl', '.ndjson', '.json'].includes(ext)) return null;
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    return null;
+  }
+  if (!st.isFile()) return null;
+  const fh = await openFile(path, 'r');
+  try {
+    const buf = Buffer.alloc(Math.min(64 * 1024, st.size));
+    await fh.read(buf, 0, buf.length, 0);
+    const text = buf.toString('utf8').replace(/^\uFEFF/, '');
+    if (ext === '.csv' || ext === '.tsv') {
+      const line = text.split(/\r?\n/, 1)[0] ?? '';
+      const delim = ext === '.tsv' || (line.includes('\t') && !line.includes(',')) ? '\t' : ',';
+      return line.split(delim).map((c) => c.trim().replace(/^"(.*)"$/, '$1')).filter(Boolean);
+    }
+    const first = ext === '.json' ? text.replace(/^\s*\[/, '').split(/\n/)[0] : text.split(/\r?\n/, 1)[0];
+    try {
+      const obj = JSON.parse((first ?? '').replace(/,\s*$/, '')) as unknown;
+      return obj && typeof obj === 'object' && !Array.isArray(obj) ? Object.keys(obj) : null;
+    } catch {
+      return null;
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+export function histogram(values: number[], bins = 20): { edges: number[]; counts: number[] } {
+  if (values.length === 0) return { edges: [], counts: [] };
+  const max = Math.max(...values);
+  const width = Math.max(1, Math.ceil((max + 1) / bins));
+  const n = Math.ceil((max + 1) / width);
+  const counts = new Array<number>(n).fill(0);
+  for (const v of values) counts[Math.min(n - 1, Math.floor(v / width))]++;
+  return { edges: Array.from({ length: n + 1 }, (_, i) => i * width), counts };
+}
+
+function skippedOf(ds: LoadedDataset): { count: number; examples: string[] } {
+  const s = ds.skipped;
+  if (s === undefined) return { count: 0, examples: [] };
+  if (typeof s === 'number') return { count: s, examples: [] };
+  const j = 'toJSON' in s && typeof s.toJSON === 'function' ? s.toJSON() : (s as { count: number; examples?: string[] });
+  return { count: j.count, examples: j.examples?.slice(0, 10) ?? [] };
+}
+
+function importOptions(spec: DatasetSpec): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  if (spec.format && spec.format !== 'auto') o.format = spec.format;
+  if (spec.textColumn) o.textColumn = spec.textColumn;
+  if (spec.labelColumn) o.labelColumn = spec.labelColumn;
+  if (spec.split) o.split = spec.split;
+  if (spec.template) o.template = spec.template;
+  return o;
+}
+
+/** True when the trainer can read the dataset by itself (a path with default settings). */
+function plainDataset(spec: DatasetSpec): boolean {
+  return Object.keys(importOptions(spec)).length === 0;
+}
+
+async function readDataset(loaders: Loaders, spec: DatasetSpec): Promise<LoadedDataset> {
+  const path = requirePath(spec.path, 'dataset');
+  const loadDataset = await load(loaders, 'loadDataset');
+  return loadDataset(path, importOptions(spec));
+}
+
+export async function previewDataset(loaders: Loaders, p: Params<'datasets.preview'>): Promise<DatasetPreview> {
+  const ds = await readDataset(loaders, p.dataset);
+  const labelName = (l: number | string | undefined): string | null =>
+    l === undefined ? null : typeof l === 'number' && ds.labelNames?.[l] !== undefined ? ds.labelNames[l] : String(l);
+  const balance = new Map<string, number>();
+  let total = 0, min = Infinity, max = 0;
+  for (const e of ds.examples) {
+    const n = e.text.length;
+    total += n;
+    if (n < min) min = n;
+    if (n > max) max = n;
+    const l = labelName(e.label);
+    if (l !== null) balance.set(l, (balance.get(l) ?? 0) + 1);
+  }
+  const count = ds.examples.length;
+  const sampleN = p.sample ?? 20;
+  const preview: DatasetPreview = {
+    path: resolve(p.dataset.path),
+    format: ds.format,
+    examples: count,
+    skipped: skippedOf(ds),
+    labelNames: ds.labelNames ?? null,
+    labels: [...balance].map(([name, c]) => ({ name, count: c })),
+    sample: ds.examples.slice(0, sampleN).map((e) => ({ text: e.text.length > 600 ? `${e.text.slice(0, 600)}…` : e.text, label: labelName(e.label) })),
+    columns: await sniffColumns(resolve(p.dataset.path)),
+    chars: { mean: count ? total / count : 0, min: count ? min : 0, max, total },
+    tokens: null,
+    notes: [...(ds.notes ?? [])],
+  };
+  if (p.model) {
+    const tok = await (await load(loaders, 'loadTokenizer'))(requireDir(p.model, 'model folder'));
+    const limit = 2000;
+    const step = Math.max(1, count / limit);
+    const lengths: number[] = [];
+    for (let i = 0; i < count && lengths.length < limit; i = Math.floor((lengths.length + 1) * step)) {
+      lengths.push(tok.encode(ds.examples[i].text).length);
+      if (lengths.length % 200 === 0) await new Promise((r) => setImmediate(r)); // stay responsive
+    }
+    if (lengths.length) {
+      const sorted = [...lengths].sort((a, b) => a - b);
+      const sum = lengths.reduce((a, b) => a + b, 0);
+      preview.tokens = {
+        sampled: lengths.length,
+        total: Math.round((sum / lengths.length) * count),
+        mean: sum / lengths.length,
+        max: sorted[sorted.length - 1],
+        p95: sorted[Math.min(sorted.length - 1, Math.floor(0.95 * sorted.length))],
+        histogram: histogram(lengths),
+      };
+      if (p.maxLength) {
+        const over = lengths.filter((n) => n > p.maxLength!).length;
+        if (over) preview.notes.push(`${((100 * over) / lengths.length).toFixed(1)}% of the examples are longer than max length ${p.maxLength} tokens`);
+      }
+      if (lengths.length < count) preview.notes.push(`token statistics from ${lengths.length} of ${count} examples, evenly spaced`);
+    }
+  }
+  return preview;
+}
+
+function sanitizeConfig(config: Record<string, unknown>): ModelInfo['config'] {
+  const out: ModelInfo['config'] = {};
+  for (const [k, v] of Object.entries(config)) {
+    if (v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) out[k] = v;
+  }
+  return out;
+}
+
+export function toTrainOptions(config: RunConfig, data: TrainOptions['data']): Partial<TrainOptions> & Pick<TrainOptions, 'model' | 'data'> {
+  const { dataset: _dataset, name: _name, ...rest } = config;
+  void _dataset;
+  void _name;
+  return { ...rest, lora: { ...config.lora }, data };
+}
+
+export function createEngineHandlers(opts: EngineHandlerOptions): EngineHandlers {
+  const loaders: Loaders = { ...DEFAULT_LOADERS, ...opts.loaders };
+  const active = new Map<string, AbortController>();
+
+  async function features(): Promise<Record<Feature, boolean>> {
+    const has = async (k: keyof EngineFunctions) => {
+      try {
+        await load(loaders, k);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const [models, datasets, train, evalOk] = await Promise.all([has('inspectModel'), has('loadDataset'), has('train'), has('perplexity')]);
+    return { models, datasets, train, eval: evalOk, generate: false, projects: true, experiments: false, dialogs: false };
+  }
+
+  async function startRun(p: Params<'runs.start'>): Promise<Result<'runs.start'>> {
+    const runId = p.runId ?? newRunId();
+    if (active.has(runId)) throw new ApiError('busy', `run ${runId} is already running`);
+    const config = p.config;
+    requireDir(config.model, 'model folder');
+    requirePath(config.dataset.path, 'dataset');
+    const trainFn = await load(loaders, 'train');
+    const controller = new AbortController();
+    active.set(runId, controller);
+    const emit = (event: TrainEvent) => opts.emit({ type: 'run.event', runId, event });
+    const status = (s: 'completed' | 'cancelled' | 'failed', error: string | null = null) => opts.emit({ type: 'run.status', runId, status: s, error });
+    void (async () => {
+      try {
+        let data: TrainOptions['data'] = resolve(config.dataset.path);
+        if (!plainDataset(config.dataset)) {
+          // A mapped dataset (columns, split, template): import it here, tokenize, and hand the
+          // trainer the documents.
+          const ds = await readDataset(loaders, config.dataset);
+          const tok = await (await load(loaders, 'loadTokenizer'))(resolve(config.model));
+          const documents: number[][] = [];
+          for (let i = 0; i < ds.examples.length; i++) {
+            if (controller.signal.aborted) break;
+            documents.push(tok.encode(ds.examples[i].text));
+            if (i % 500 === 499) await new Promise((r) => setImmediate(r));
+          }
+          data = { documents };
+        }
+        if (config.out) mkdirSync(config.out, { recursive: true });
+        const result = await trainFn(toTrainOptions(config, data), { onEvent: emit, signal: controller.signal });
+        status(result.stopped === 'cancelled' ? 'cancelled' : 'completed');
+      } catch (e) {
+        status('failed', ApiError.from(e).message);
+      } finally {
+        active.delete(runId);
+      }
+    })();
+    return { runId };
+  }
+
+  async function handle(method: MethodName, raw: unknown): Promise<unknown> {
+    switch (method) {
+      case 'app.info': {
+        const info: AppInfo = {
+          version: STUDIO_VERSION,
+          node: process.versions.node,
+          platform: `${process.platform}-${process.arch}`,
+          shell: 'test',
+          features: await features(),
+          project: null,
+          defaultOutDir: defaultRunsRoot(null),
+        };
+        return info;
+      }
+      case 'fs.list': {
+        const p = parseParams('fs.list', raw);
+        return listDir(p.dir ?? homedir(), p.showHidden ?? false);
+      }
+      case 'models.inspect': {
+        const p = parseParams('models.inspect', raw);
+        const dir = requireDir(p.dir, 'model folder');
+        const inspect = await load(loaders, 'inspectModel');
+        const info = await inspect(dir, { method: p.method, lora: p.lora });
+        return { ...info, config: sanitizeConfig(info.config), tokenizer: tokenizerFiles(dir) } satisfies ModelInfo;
+      }
+      case 'datasets.preview':
+        return previewDataset(loaders, parseParams('datasets.preview', raw));
+      case 'runs.start':
+        return startRun(parseParams('runs.start', raw));
+      case 'runs.stop': {
+        const p = parseParams('runs.stop', raw);
+        const c = active.get(p.runId);
+        if (!c) return { stopping: false };
+        c.abort();
+        return { stopping: true };
+      }
+      case 'eval.perplexity': {
+        const p = parseParams('eval.perplexity', raw);
+        requireDir(p.model, 'model folder');
+        if (p.adapter) requireDir(p.adapter, 'adapter folder');
+        requirePath(p.text, 'text file');
+        const fn = await load(loaders, 'perplexity');
+        const r = await fn({ model: resolve(p.model), adapter: p.adapter && resolve(p.adapter), text: resolve(p.text), maxLength: p.maxLength, lines: p.lines });
+        return { perplexity: r.perplexity, meanNll: r.meanNll, tokens: r.tokens, ...(r.windows !== undefined ? { windows: r.windows } : {}) };
+      }
+      case 'generate.text':
+        throw new ApiError('unavailable', 'generation is not available in this build yet (it comes with the evaluation & generation work)');
+      case 'experiments.compare':
+        throw new ApiError('unavailable', 'saved-run comparison is not available in this build yet (it comes with the run store and experiments)');
+      default:
+        throw new ApiError('unknown_method', `${method} is not handled by the engine`);
+    }
+  }
+
+  return {
+    handle,
+    stopAll: () => active.forEach((c) => c.abort()),
+    get active() {
+      return new Set(active.keys());
+    },
+  };
+}
+
+export function newRunId(now = new Date()): string {
+  const p = (n: number, w = 2) => String(n).padStart(w, '0');
+  const stamp = `${now.getFullYear()}${p(now.getMonth() + 1)}${p(now.getDate())}-${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}`;
+  return `run-${stamp}-${Math.random().toString(36).slice(2, 6)}`;
+}
+
+export function defaultRunsRoot(project: string | null): string {
+  return project ? join(project, 'runs') : join(tmpdir(), 'lora-studio', 'runs');
+}
+
+// ---------------------------------------------------------------------------------------------
+// The engine process's message loop
+
+/** Messages between the host and the engine process. */
+export type HostToEngine = { type: 'request'; id: string; method: string; params?: unknown };
+export type EngineToHost = ResponseMessage | { type: 'event'; event: StudioEvent } | { type: 'ready'; pid: number };
+
+export interface EnginePort {
+  post(msg: EngineToHost): void;
+  onMessage(cb: (msg: unknown) => void): void;
+}
+
+/** Serves contract requests arriving on `port` (the engine side of a process boundary). */
+export function runEngineHost(port: EnginePort, opts: { loaders?: Partial<Loaders> } = {}): EngineHandlers {
+  const handlers = createEngineHandlers({ emit: (event) => port.post({ type: 'event', event }), loaders: opts.loaders });
+  port.onMessage((raw) => {
+    const req = parseRequest(raw);
+    if (!req.ok) {
+      port.post(req.response);
+      return;
+    }
+    handlers.handle(req.method, req.params).then(
+      (result) => port.post({ type: 'response', id: req.id, ok: true, result }),
+      (e) => port.post({ type: 'response', id: req.id, ok: false, error: ApiError.from(e).toJSON() }),
+    );
+  });
+  port.post({ type: 'ready', pid: process.pid });
+  return handlers;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The host side
+
+export interface EngineTransport {
+  post(msg: HostToEngine): void;
+  onMessage(cb: (msg: unknown) => void): void;
+  onExit(cb: (info: { code: number | null; reason?: string }) => void): void;
+  kill(): void;
+}
+
+export interface BridgeOptions {
+  /** Starts a fresh engine process. */
+  spawn: () => EngineTransport;
+  shell: AppInfo['shell'];
+  project?: string | null;
+  /** Called for every event, to broadcast to the renderer(s). */
+  onEvent: (e: StudioEvent) => void;
+  /** Methods this shell answers itself (e.g. Electron's native dialogs). */
+  local?: Partial<{ [M in MethodName]: (params: Params<M>) => Promise<Result<M>> }>;
+  /** Crash handling: at most `max` restarts within `windowMs`, each after `delayMs`. */
+  restart?: { max: number; windowMs: number; delayMs: number };
+  log?: (message: string) => void;
+}
+
+interface RunRecord {
+  summary: RunSummary;
+  detail: RunDetail;
+}
+
+/** The session's runs, kept on the host so that an engine crash loses no record. */
+export class RunRegistry {
+  private readonly runs = new Map<string, RunRecord>();
+
+  add(runId: string, config: RunConfig): RunSummary {
+    const summary: RunSummary = {
+      runId,
+      name: config.name?.trim() || `${config.method === 'lora' ? `LoRA r=${config.lora.r}` : 'full FT'} · ${basename(config.dataset.path)}`,
+      status: 'starting',
+      config,
+      out: config.out ?? null,
+      startedAt: new Date().toISOString(),
+      endedAt: null,
+      step: 0,
+      totalSteps: null,
+      lastLoss: null,
+      trainableParams: null,
+      allParams: null,
+      result: null,
+      error: null,
+    };
+    this.runs.set(runId, { summary, detail: { run: summary, points: [], logs: [] } });
+    return summary;
+  }
+
+  has(runId: string): boolean {
+    return this.runs.has(runId);
+  }
+
+  get(runId: string): RunDetail {
+    const r = this.runs.get(runId);
+    if (!r) throw new ApiError('not_found', `no run ${runId} in this session`);
+    return { run: { ...r.summary }, points: [...r.detail.points], logs: [...r.detail.logs] };
+  }
+
+  list(): RunSummary[] {
+    return [...this.runs.values()].map((r) => ({ ...r.summary })).reverse();
+  }
+
+  active(): string[] {
+    return [...this.runs.values()].filter((r) => r.summary.status === 'starting' || r.summary.status === 'running').map((r) => r.summary.runId);
+  }
+
+  /** Applies an event; returns false when it names an unknown run. */
+  apply(e: StudioEvent): boolean {
+    if (e.type !== 'run.event' && e.type !== 'run.status') return true;
+    const r = this.runs.get(e.runId);
+    if (!r) return false;
+    const s = r.summary;
+    const log = (level: 'info' | 'warn' | 'error', message: string) => r.detail.logs.push({ level, message, at: new Date().toISOString() });
+    if (e.type === 'run.status') {
+      if (s.status === 'completed' || s.status === 'cancelled' || s.status === 'failed') return true; // final already
+      s.status = e.status;
+      if (e.error) {
+        s.error = e.error;
+        log('error', e.error);
+      }
+      if (e.status !== 'running' && e.status !== 'starting') s.endedAt = new Date().toISOString();
+      return true;
+    }
+    const ev = e.event;
+    switch (ev.type) {
+      case 'start':
+        s.status = 'running';
+        s.totalSteps = ev.totalSteps;
+        s.trainableParams = ev.trainableParams;
+        s.allParams = ev.allParams;
+        log('info', `training ${ev.trainableParams.toLocaleString('en-US')} of ${ev.allParams.toLocaleString('en-US')} parameters on ${ev.examples} blocks, ${ev.totalSteps} steps`);
+        break;
+      case 'step': {
+        const { type: _t, totalSteps, ...point } = ev;
+        void _t;
+        s.status = 'running';
+        s.step = ev.step;
+        s.totalSteps = totalSteps;
+        s.lastLoss = ev.loss;
+        r.detail.points.push(point);
+        break;
+      }
+      case 'log':
+        log(ev.level, ev.message);
+        break;
+      case 'done':
+        s.result = ev.result;
+        s.step = ev.result.steps;
+        if (Number.isFinite(ev.result.finalLoss)) s.lastLoss = ev.result.finalLoss;
+        s.status = ev.result.stopped === 'cancelled' ? 'cancelled' : 'completed';
+        s.endedAt = new Date().toISOString();
+        if (ev.result.out) s.out = ev.result.out;
+        break;
+    }
+    return true;
+  }
+
+  /** Marks every unfinished run failed (the engine process died under it). */
+  interruptAll(reason: string): string[] {
+    const ids = this.active();
+    for (const id of ids) this.apply({ type: 'run.status', runId: id, status: 'failed', error: reason });
+    return ids;
+  }
+}
+
+interface Pending {
+  method: MethodName;
+  resolve: (r: unknown) => void;
+  reject: (e: ApiError) => void;
+}
+
+export class EngineBridge {
+  readonly runs = new RunRegistry();
+  private transport: EngineTransport | null = null;
+  private ready = false;
+  private queue: HostToEngine[] = [];
+  private pending = new Map<string, Pending>();
+  private nextId = 1;
+  private closing = false;
+  private crashes: number[] = [];
+  private gaveUp = false;
+  private project: ProjectInfo | null;
+  private generation = 0;
+
+  constructor(private readonly opts: BridgeOptions) {
+    this.project = opts.project ? projectInfo(opts.project) : null;
+  }
+
+  /** Starts the engine process (requests sent before it is ready wait for it). */
+  start(): void {
+    this.closing = false;
+    this.spawn();
+  }
+
+  get projectDir(): string | null {
+    return this.project?.dir ?? null;
+  }
+
+  private spawn(): void {
+    const gen = ++this.generation;
+    this.ready = false;
+    let t: EngineTransport;
+    try {
+      t = this.opts.spawn();
+    } catch (e) {
+      this.onExit(gen, { code: null, reason: `cannot start the engine: ${(e as Error).message}` });
+      return;
+    }
+    this.transport = t;
+    t.onMessage((m) => {
+      if (gen === this.generation) this.onMessage(m);
+    });
+    t.onExit((info) => this.onExit(gen, info));
+  }
+
+  private onMessage(raw: unknown): void {
+    if (raw && typeof raw === 'object' && (raw as { type?: unknown }).type === 'ready') {
+      this.ready = true;
+      const q = this.queue;
+      this.queue = [];
+      for (const m of q) this.transport?.post(m);
+      return;
+    }
+    let msg;
+    try {
+      msg = parseServerMessage(raw);
+    } catch (e) {
+      this.opts.log?.(`engine sent an invalid message, ignored: ${(e as Error).message}`);
+      return;
+    }
+    if (msg.type === 'event') {
+      if (!this.runs.apply(msg.event)) {
+        this.opts.log?.(`event for an unknown run ignored: ${JSON.stringify(msg.event).slice(0, 200)}`);
+        return;
+      }
+      this.opts.onEvent(msg.event);
+      return;
+    }
+    const p = this.pending.get(msg.id);
+    if (!p) return;
+    this.pending.delete(msg.id);
+    if (!msg.ok) {
+      p.reject(new ApiError(msg.error.code, msg.error.message, msg.error.details));
+      return;
+    }
+    try {
+      p.resolve(parseResult(p.method, msg.result));
+    } catch (e) {
+      p.reject(new ApiError('failed', `the engine answered ${p.method} with an invalid result: ${(e as Error).message}`));
+    }
+  }
+
+  private onExit(gen: number, info: { code: number | null; reason?: string }): void {
+    if (gen !== this.generation) return;
+    this.transport = null;
+    this.ready = false;
+    if (this.closing) return;
+    const why = info.reason ?? `exit code ${info.code}`;
+    const message = `The engine stopped unexpectedly (${why}).`;
+    for (const [id, p] of this.pending) {
+      this.pending.delete(id);
+      p.reject(new ApiError('engine_crashed', `${message} It restarts by itself; try again.`));
+    }
+    for (const id of this.runs.interruptAll(`${message} The run was interrupted; its record is kept.`)) {
+      this.opts.onEvent({ type: 'run.status', runId: id, status: 'failed', error: this.runs.get(id).run.error });
+    }
+    const { max, windowMs, delayMs } = this.opts.restart ?? { max: 5, windowMs: 60_000, delayMs: 500 };
+    const now = Date.now();
+    this.crashes = [...this.crashes.filter((t) => now - t < windowMs), now];
+    this.opts.log?.(message);
+    if (this.crashes.length > max) {
+      this.gaveUp = true;
+      for (const m of this.queue) this.rejectQueued(m, `${message} It crashed ${this.crashes.length} times in a row; restart the studio.`);
+      this.queue = [];
+      this.opts.onEvent({ type: 'engine.status', status: 'failed', message: `${message} It crashed ${this.crashes.length} times within ${Math.round(windowMs / 1000)} s and is not restarted again; restart the studio.` });
+      return;
+    }
+    this.opts.onEvent({ type: 'engine.status', status: 'crashed', message: `${message} Restarting it; the session's runs are kept.` });
+    setTimeout(() => {
+      if (this.closing) return;
+      this.spawn();
+      const gen2 = this.generation;
+      const check = setInterval(() => {
+        if (gen2 !== this.generation || this.closing) return clearInterval(check);
+        if (this.ready) {
+          clearInterval(check);
+          this.opts.onEvent({ type: 'engine.status', status: 'ready', message: 'The engine restarted.' });
+        }
+      }, 50);
+      check.unref?.();
+    }, delayMs).unref?.();
+  }
+
+  private rejectQueued(m: HostToEngine, message: string): void {
+    const p = this.pending.get(m.id);
+    if (p) {
+      this.pending.delete(m.id);
+      p.reject(new ApiError('engine_crashed', message));
+    }
+  }
+
+  /** Sends a request to the engine process (after validation by the caller). */
+  private forward(method: MethodName, params: unknown): Promise<unknown> {
+    if (this.gaveUp) return Promise.reject(new ApiError('engine_crashed', 'The engine crashed repeatedly and was not restarted; restart the studio.'));
+    if (this.closing) return Promise.reject(new ApiError('engine_crashed', 'The studio is shutting down.'));
+    const id = `e${this.nextId++}`;
+    const msg: HostToEngine = { type: 'request', id, method, params };
+    return new Promise((resolvePromise, reject) => {
+      this.pending.set(id, { method, resolve: resolvePromise, reject });
+      if (this.ready && this.transport) this.transport.post(msg);
+      else this.queue.push(msg);
+    });
+  }
+
+  /** A typed call (validates params and result). */
+  async invoke<M extends MethodName>(method: M, params: Params<M>): Promise<Result<M>> {
+    return (await this.call(method, params)) as Result<M>;
+  }
+
+  private async call(method: MethodName, rawParams: unknown): Promise<unknown> {
+    const params = parseParams(method, rawParams);
+    const local = this.opts.local?.[method] as ((p: unknown) => Promise<unknown>) | undefined;
+    if (local) return parseResult(method, await local(params));
+    switch (method) {
+      case 'app.info': {
+        const info = (await this.forward(method, params)) as AppInfo;
+        return {
+          ...info,
+          shell: this.opts.shell,
+          project: this.project?.dir ?? null,
+          defaultOutDir: defaultRunsRoot(this.project?.dir ?? null),
+          features: { ...info.features, dialogs: Boolean(this.opts.local?.['dialog.open']) },
+        } satisfies AppInfo;
+      }
+      case 'fs.list': {
+        const p = params as Params<'fs.list'>;
+        return this.forward(method, { ...p, dir: p.dir ?? this.project?.dir ?? homedir() });
+      }
+      case 'dialog.open':
+      case 'dialog.save':
+        throw new ApiError('unavailable', 'native dialogs exist only in the desktop app; type a path or browse instead');
+      case 'projects.current':
+        return { project: this.project };
+      case 'projects.open': {
+        const dir = requireDir((params as Params<'projects.open'>).dir, 'project folder');
+        return this.setProject(dir);
+      }
+      case 'projects.create': {
+        const dir = resolve((params as Params<'projects.create'>).dir);
+        if (existsSync(dir) && !statSync(dir).isDirectory()) throw new ApiError('failed', `${dir} exists and is a file`);
+        try {
+          mkdirSync(dir, { recursive: true });
+        } catch (e) {
+          throw new ApiError('failed', `cannot create the project folder ${dir}: ${(e as Error).message}`);
+        }
+        return this.setProject(dir);
+      }
+      case 'runs.list':
+        return { runs: this.runs.list() };
+      case 'runs.get':
+        return this.runs.get((params as Params<'runs.get'>).runId);
+      case 'runs.start': {
+        const p = params as Params<'runs.start'>;
+        const runId = p.runId ?? newRunId();
+        if (this.runs.has(runId)) throw new ApiError('busy', `a run named ${runId} exists already`);
+        const config: RunConfig = { ...p.config, model: resolve(p.config.model), dataset: { ...p.config.dataset, path: resolve(p.config.dataset.path) } };
+        config.out = resolve(config.out ?? join(defaultRunsRoot(this.project?.dir ?? null), runId));
+        this.runs.add(runId, config);
+        this.opts.onEvent({ type: 'run.status', runId, status: 'starting', error: null });
+        try {
+          return await this.forward(method, { config, runId });
+        } catch (e) {
+          const err = ApiError.from(e);
+          if (this.runs.apply({ type: 'run.status', runId, status: 'failed', error: err.message })) {
+            this.opts.onEvent({ type: 'run.status', runId, status: 'failed', error: err.message });
+          }
+          throw err;
+        }
+      }
+      default:
+        return this.forward(method, params);
+    }
+  }
+
+  private setProject(dir: string): ProjectInfo {
+    this.project = projectInfo(dir);
+    this.opts.onEvent({ type: 'project.changed', project: this.project });
+    return this.project;
+  }
+
+  /** Handles one raw request envelope (from a WebSocket or IPC) and returns the response envelope. */
+  async handle(raw: unknown): Promise<ResponseMessage> {
+    const req = parseRequest(raw);
+    if (!req.ok) return req.response;
+    try {
+      const result = await this.call(req.method, req.params);
+      return { type: 'response', id: req.id, ok: true, result };
+    } catch (e) {
+      return { type: 'response', id: req.id, ok: false, error: ApiError.from(e).toJSON() };
+    }
+  }
+
+  /** Stops the engine process (running runs are asked to stop first, briefly). */
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const [id, p] of this.pending) {
+      this.pending.delete(id);
+      p.reject(new ApiError('engine_crashed', 'The studio is shutting down.'));
+    }
+    this.transport?.kill();
+    this.transport = null;
+  }
+}
+
+function projectInfo(dir: string): ProjectInfo {
+  const d = resolve(dir);
+  return { dir: d, name: basename(d) || d };
+}
+
+/** Validates an event before it leaves a process (the shells call this before sending). */
+export function checkEvent(e: unknown): StudioEvent {
+  return parse(StudioEventSchema, e, 'event');
+}
+
+export { API };

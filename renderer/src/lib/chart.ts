@@ -1,0 +1,4 @@
+export interface Series {
+  label: string;
+  points: { x: number; y: number }[];
+}

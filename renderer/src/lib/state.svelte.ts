@@ -1,0 +1,285 @@
+// The renderer's state (Svelte 5 runes): what is open, the training form, the session's runs, and
+// the events that stream in from the engine.
+
+import {
+  ApiError,
+  type AppInfo,
+  type DatasetPreview,
+  type DatasetSpec,
+  type ModelInfo,
+  type PerplexityResultData,
+  type ProjectInfo,
+  type RunConfig,
+  type RunPoint,
+  type RunSummary,
+  type StudioApi,
+  type StudioEvent,
+} from '../../../engine/api.ts';
+
+export const VIEWS = [
+  { id: 'projects', label: 'Projects' },
+  { id: 'models', label: 'Models' },
+  { id: 'datasets', label: 'Datasets' },
+  { id: 'configure', label: 'Configure' },
+  { id: 'train', label: 'Train' },
+  { id: 'evaluate', label: 'Evaluate' },
+  { id: 'playground', label: 'Playground' },
+  { id: 'compare', label: 'Compare' },
+] as const;
+export type ViewId = (typeof VIEWS)[number]['id'];
+export const isView = (v: string): v is ViewId => VIEWS.some((x) => x.id === v);
+
+/** The Configure form: a RunConfig without the model and the dataset (chosen in their views). */
+export type FormConfig = Omit<RunConfig, 'model' | 'dataset' | 'out' | 'threads' | 'name'> & {
+  stopBy: 'epochs' | 'steps';
+  name: string;
+  out: string;
+};
+
+export const DEFAULT_FORM: FormConfig = {
+  method: 'lora',
+  lora: { r: 8, alpha: 16, dropout: 0.05, bias: 'none', targets: [], useRslora: false, init: 'kaiming' },
+  lr: 2e-4,
+  epochs: 1,
+  maxSteps: 0,
+  stopBy: 'epochs',
+  batchSize: 4,
+  gradAccum: 1,
+  maxLength: 128,
+  warmupSteps: 0,
+  warmupRatio: 0,
+  weightDecay: 0.01,
+  maxGradNorm: 1,
+  schedule: 'linear',
+  seed: 42,
+  logEvery: 10,
+  device: 'cpu',
+  name: '',
+  out: '',
+};
+
+export interface RunView {
+  summary: RunSummary;
+  points: RunPoint[];
+  logs: { level: 'info' | 'warn' | 'error'; message: string; at: string }[];
+}
+
+export interface EvalRecord {
+  id: number;
+  label: string;
+  model: string;
+  adapter: string | null;
+  text: string;
+  result: PerplexityResultData;
+  at: string;
+}
+
+const storage = (): Storage | null => {
+  try {
+    return globalThis.localStorage ?? null;
+  } catch {
+    return null;
+  }
+};
+
+function loadJson<T>(key: string, fallback: T): T {
+  try {
+    const v = storage()?.getItem(key);
+    return v ? (JSON.parse(v) as T) : fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+function saveJson(key: string, v: unknown): void {
+  try {
+    storage()?.setItem(key, JSON.stringify(v));
+  } catch {
+    // storage full or disabled: the app works without it
+  }
+}
+
+export function errorText(e: unknown): string {
+  if (e instanceof ApiError) {
+    const more = e.details && e.details.length > 1 ? ` (${e.details.slice(0, 3).join('; ')})` : '';
+    return `${e.message}${more}`;
+  }
+  return e instanceof Error ? e.message : String(e);
+}
+
+export class Studio {
+  view = $state<ViewId>('projects');
+  info = $state<AppInfo | null>(null);
+  connection = $state<'connecting' | 'open' | 'closed'>('connecting');
+  connectionDetail = $state('');
+  engine = $state<{ status: 'ready' | 'crashed' | 'failed'; message: string } | null>(null);
+  project = $state<ProjectInfo | null>(null);
+  recentProjects = $state<string[]>(loadJson('studio.recentProjects', []));
+  recentModels = $state<string[]>(loadJson('studio.recentModels', []));
+  model = $state<ModelInfo | null>(null);
+  /** The base model's own parameter count (method 'full' counts every weight once). */
+  baseParams = $state<number | null>(null);
+  dataset = $state<DatasetPreview | null>(null);
+  datasetSpec = $state<DatasetSpec | null>(null);
+  form = $state<FormConfig>({ ...DEFAULT_FORM, ...loadJson<Partial<FormConfig>>('studio.form', {}), lora: { ...DEFAULT_FORM.lora, ...loadJson<Partial<FormConfig>>('studio.form', {}).lora } });
+  runs = $state<Record<string, RunView>>({});
+  selectedRun = $state<string | null>(null);
+  evals = $state<EvalRecord[]>([]);
+  private evalSeq = 0;
+
+  constructor(readonly api: StudioApi) {
+    api.on((e) => this.onEvent(e));
+  }
+
+  /** Loads what the server knows (app info, project, runs); safe to call again after a reconnect. */
+  async refresh(): Promise<void> {
+    this.info = await this.api.invoke('app.info', {});
+    this.project = (await this.api.invoke('projects.current', {})).project;
+    const { runs } = await this.api.invoke('runs.list', {});
+    for (const r of runs) {
+      const d = await this.api.invoke('runs.get', { runId: r.runId });
+      this.runs[r.runId] = { summary: d.run, points: d.points, logs: d.logs };
+    }
+    if (!this.selectedRun && runs.length) this.selectedRun = runs[0].runId;
+  }
+
+  get runList(): RunView[] {
+    return Object.values(this.runs).sort((a, b) => b.summary.startedAt.localeCompare(a.summary.startedAt));
+  }
+
+  onEvent(e: StudioEvent): void {
+    switch (e.type) {
+      case 'engine.status':
+        this.engine = { status: e.status, message: e.message };
+        break;
+      case 'project.changed':
+        this.project = e.project;
+        if (e.project) this.remember('recentProjects', e.project.dir);
+        break;
+      case 'menu.command':
+        if (e.command === 'navigate' && e.view && isView(e.view)) this.view = e.view;
+        else if (e.command === 'open-model') this.view = 'models';
+        else if (e.command === 'open-dataset') this.view = 'datasets';
+        else this.view = 'projects';
+        break;
+      case 'run.status':
+      case 'run.event':
+        this.onRunEvent(e);
+        break;
+    }
+  }
+
+  private onRunEvent(e: Extract<StudioEvent, { type: 'run.status' | 'run.event' }>): void {
+    let r = this.runs[e.runId];
+    if (!r) {
+      // A run started elsewhere (another window): fetch it.
+      void this.api.invoke('runs.get', { runId: e.runId }).then((d) => {
+        this.runs[e.runId] = { summary: d.run, points: d.points, logs: d.logs };
+      }, () => {});
+      return;
+    }
+    const s = r.summary;
+    const now = new Date().toISOString();
+    if (e.type === 'run.status') {
+      if (['completed', 'cancelled', 'failed'].includes(s.status)) return;
+      s.status = e.status;
+      if (e.error) {
+        s.error = e.error;
+        r.logs.push({ level: 'error', message: e.error, at: now });
+      }
+      if (e.status !== 'running' && e.status !== 'starting') s.endedAt = now;
+      return;
+    }
+    const ev = e.event;
+    if (ev.type === 'start') {
+      s.status = 'running';
+      s.totalSteps = ev.totalSteps;
+      s.trainableParams = ev.trainableParams;
+      s.allParams = ev.allParams;
+    } else if (ev.type === 'step') {
+      const { type: _t, totalSteps, ...point } = ev;
+      void _t;
+      s.status = 'running';
+      s.step = ev.step;
+      s.totalSteps = totalSteps;
+      s.lastLoss = ev.loss;
+      r.points.push(point);
+    } else if (ev.type === 'log') {
+      r.logs.push({ level: ev.level, message: ev.message, at: now });
+    } else if (ev.type === 'done') {
+      s.result = ev.result;
+      s.step = ev.result.steps;
+      s.status = ev.result.stopped === 'cancelled' ? 'cancelled' : 'completed';
+      s.endedAt = now;
+      if (ev.result.out) s.out = ev.result.out;
+    }
+  }
+
+  remember(key: 'recentProjects' | 'recentModels', value: string): void {
+    const list = [value, ...this[key].filter((x) => x !== value)].slice(0, 8);
+    this[key] = list;
+    saveJson(`studio.${key}`, list);
+  }
+
+  saveForm(): void {
+    saveJson('studio.form', $state.snapshot(this.form));
+  }
+
+  async openModel(dir: string): Promise<ModelInfo> {
+    const f = this.form;
+    const base = await this.api.invoke('models.inspect', { dir, method: 'full' });
+    let info: ModelInfo;
+    try {
+      info = await this.api.invoke('models.inspect', { dir, method: f.method, lora: { ...$state.snapshot(f.lora) } });
+    } catch {
+      // The saved LoRA settings don't fit this model (e.g. targets it lacks): its defaults do.
+      info = await this.api.invoke('models.inspect', { dir, method: f.method, lora: { ...$state.snapshot(f.lora), targets: [] } });
+      this.form.lora.targets = [];
+    }
+    this.baseParams = base.allParams;
+    this.model = info;
+    this.remember('recentModels', info.dir);
+    return info;
+  }
+
+  /** The RunConfig the form, the model and the dataset stand for (or what is missing). */
+  runConfig(): { config: RunConfig } | { missing: string } {
+    if (!this.model) return { missing: 'Open a model first (Models).' };
+    if (!this.datasetSpec) return { missing: 'Import a dataset first (Datasets).' };
+    const f = $state.snapshot(this.form);
+    const { stopBy, name, out, ...rest } = f;
+    const config: RunConfig = {
+      ...rest,
+      epochs: stopBy === 'epochs' ? f.epochs : 0,
+      maxSteps: stopBy === 'steps' ? f.maxSteps : 0,
+      model: this.model.dir,
+      dataset: $state.snapshot(this.datasetSpec),
+    };
+    if (name.trim()) config.name = name.trim();
+    if (out.trim()) config.out = out.trim();
+    return { config };
+  }
+
+  async startRun(): Promise<string> {
+    const rc = this.runConfig();
+    if ('missing' in rc) throw new Error(rc.missing);
+    const { runId } = await this.api.invoke('runs.start', { config: rc.config });
+    const d = await this.api.invoke('runs.get', { runId });
+    this.runs[runId] = this.runs[runId] ?? { summary: d.run, points: d.points, logs: d.logs };
+    this.selectedRun = runId;
+    return runId;
+  }
+
+  async evaluate(p: { label: string; model: string; adapter: string | null; text: string; maxLength?: number; lines?: boolean }): Promise<EvalRecord> {
+    const result = await this.api.invoke('eval.perplexity', {
+      model: p.model,
+      text: p.text,
+      ...(p.adapter ? { adapter: p.adapter } : {}),
+      ...(p.maxLength ? { maxLength: p.maxLength } : {}),
+      ...(p.lines ? { lines: true } : {}),
+    });
+    const rec: EvalRecord = { id: ++this.evalSeq, label: p.label, model: p.model, adapter: p.adapter, text: p.text, result, at: new Date().toISOString() };
+    this.evals = [rec, ...this.evals];
+    return rec;
+  }
+}
