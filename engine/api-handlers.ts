@@ -37,6 +37,9 @@ import {
   type RunSummary,
   type StudioEvent,
   StudioEventSchema,
+  type TrainEventSchema,
+  type TrainResultSchema,
+  type Infer,
   parse,
   parseParams,
   parseRequest,
@@ -46,6 +49,13 @@ import {
 import type { TrainEvent, TrainHooks, TrainOptions, TrainResult } from './train/types.ts';
 
 export const STUDIO_VERSION = '0.1.0';
+
+// The contract's schemas must describe exactly the trainer's own types: a compile-time check.
+type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+const sameTrainEvent: Equals<Infer<typeof TrainEventSchema>, TrainEvent> = true;
+const sameTrainResult: Equals<Infer<typeof TrainResultSchema>, TrainResult> = true;
+void sameTrainEvent;
+void sameTrainResult;
 
 // ---------------------------------------------------------------------------------------------
 // The engine functions the handlers call, loaded lazily (and replaceable in tests).

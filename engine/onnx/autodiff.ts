@@ -152,6 +152,23 @@ const rules: Record<string, Rule> = {
       need[2] ? g.reduceSum(dy, rowsAxes, false) : null,
     ];
   },
+  SoftmaxCrossEntropyLoss: (g, n, [dy], need) => {
+    // d loss_i / d logits_i = (softmax_i - onehot(label_i)) · dy_i; ignored labels have loss 0
+    // and get no gradient. Built as exp(log_prob)·dy, then dy subtracted at each label (a
+    // scatter of [N, 1, ...] values), so only three passes touch the [N, C, ...] tensor.
+    if (need[1]) throw new Error('SoftmaxCrossEntropyLoss: labels are not differentiable');
+    const [logits, labels] = n.inputs as Value[];
+    const logProb = n.outputs[1];
+    const ignore = n.attrs.ignore_index as number;
+    const lab = g.unsqueeze(labels, [1]);
+    const valid = g.compare('Equal', lab, g.constant(labels.dtype, [], [ignore]));
+    const zero = g.scalar(0, dy!.dtype);
+    const w = g.where(valid, zero, g.unsqueeze(dy!, [1])); // [N, 1, ...]
+    const safeLab = g.where(valid, g.constant(labels.dtype, [], [0]), lab);
+    const d = g.mul(g.exp(logProb), w);
+    const atLabel = g.sub(g.gatherElements(d, safeLab, 1), w);
+    return [g.node('ScatterElements', [d, safeLab, atLabel], [{ dtype: logits.dtype, shape: logits.shape }], { axis: 1 })[0], null];
+  },
   ReduceSum: (g, n, [dy]) => [expandReduced(g, n, dy!, 1)],
   ReduceMean: (g, n, [dy]) => {
     const x = staticShape(n.inputs[0]!);

@@ -233,6 +233,17 @@ export class Graph {
     return y;
   }
 
+  /**
+   * Per-token cross-entropy (ONNX SoftmaxCrossEntropyLoss, reduction none): logits [N, C, ...]
+   * with class axis 1, labels [N, ...]; `ignoreIndex` positions give 0. Also returns log_prob.
+   */
+  softmaxCrossEntropy(logits: Value, labels: Value, ignoreIndex: number): [Value, Value] {
+    const [loss, logProb] = this.node('SoftmaxCrossEntropyLoss', [logits, labels],
+      [{ dtype: logits.dtype, shape: labels.shape }, { dtype: logits.dtype, shape: logits.shape }],
+      { reduction: 'none', ignore_index: ignoreIndex });
+    return [loss, logProb];
+  }
+
   // ---- reductions ----
   private reduce(op: string, x: Value, axes: number[], keepdims: boolean): Value {
     const r = x.shape.length;

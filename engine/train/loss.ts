@@ -6,7 +6,7 @@ import type { Graph, Value } from '../onnx/graph.ts';
 export const IGNORE_INDEX = -100;
 
 export interface ShiftedTargets {
-  /** [B, T] next-token ids (ignored positions hold 0). */
+  /** [B, T] next-token ids (-100 where nothing is predicted). */
   targets: BigInt64Array;
   /** [B, T] 1 where a token is predicted, else 0. */
   predicted: Float32Array;
@@ -15,7 +15,7 @@ export interface ShiftedTargets {
 
 /** Shift HF-style labels ([B, T], -100 = ignore) left by one: what each position predicts. */
 export function shiftLabels(labels: ArrayLike<number>, B: number, T: number): ShiftedTargets {
-  const targets = new BigInt64Array(B * T);
+  const targets = new BigInt64Array(B * T).fill(BigInt(IGNORE_INDEX));
   const predicted = new Float32Array(B * T);
   let count = 0;
   for (let b = 0; b < B; b++) {
@@ -36,9 +36,9 @@ export function shiftLabels(labels: ArrayLike<number>, B: number, T: number): Sh
  */
 export function tokenNll(g: Graph, logits: Value, targets: Value): Value {
   const [B, T] = targets.shape as number[];
-  const logp = g.logSoftmax(logits, -1);
-  const picked = g.gatherElements(logp, g.reshape(targets, [B, T, 1]), 2);
-  return g.neg(g.reshape(picked, [B, T]));
+  const V = logits.shape[2] as number;
+  const [nll] = g.softmaxCrossEntropy(g.reshape(logits, [B * T, V]), g.reshape(targets, [B * T]), IGNORE_INDEX);
+  return g.reshape(nll, [B, T]);
 }
 
 /** Mean NLL over predicted tokens, weights = predicted / count fed from JS. */

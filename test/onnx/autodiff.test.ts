@@ -27,6 +27,8 @@ const cases: Record<string, Parameters<typeof gradCheck>> = {
   // Fused GELU kernels exist in float32 only.
   FastGelu: [[{ shape: [6], range: [-3, 3] }], (g, [a]) => g.cast(g.geluTanh(g.cast(a, 'float32')), 'float64'), 1e-2],
   Gelu: [[{ shape: [6], range: [-3, 3] }], (g, [a]) => g.cast(g.geluErf(g.cast(a, 'float32')), 'float64'), 1e-2],
+  SoftmaxCrossEntropyLoss: [[{ shape: [2, 5, 3] }, { shape: [2, 3], int64: true, data: [4, -100, 0, 2, 1, -100] }],
+    (g, [x, t]) => g.softmaxCrossEntropy(x, t, -100)[0]],
   Cast: [[{ shape: [3] }], (g, [a]) => g.cast(g.cast(a, 'float32'), 'float64'), 1e-2],
   MatMul: [[{ shape: [2, 3, 4] }, { shape: [4, 5] }], (g, [a, b]) => g.matmul(a, b)],
   FusedMatMul: [[{ shape: [2, 4, 3] }, { shape: [2, 5, 4] }], (g, [a, b]) => g.matmulT(a, b, true, true, 0.5)],
@@ -72,3 +74,4 @@ describe('autodiff gradient rules (float64 finite differences)', () => {
     expect(err).toBeLessThan(TOL);
   });
 });
+
