@@ -13,7 +13,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -96,12 +96,28 @@ interface ModeResult {
   totalS: number;
   tokens: number;
   peakRssMB: number;
+  /** RSS after the tokenizer is loaded, before any data */
+  baseRssMB: number;
+  /** RSS when a fifth of the reviews were processed (stream mode) */
+  rssAtFifthMB?: number;
+  /** live heap after a full GC at 10k reviews and at the end (stream mode) */
+  heapAtFifthMB?: number;
+  heapAtEndMB?: number;
   fromCache?: boolean;
 }
 
 async function runMode(mode: string, data: string, cacheDir: string): Promise<ModeResult> {
   const { streamDataset, loadDataset, tokenizeDataset, loadTokenizer } = await import('../engine/data/index.ts');
   const tk = await loadTokenizer(tokenizerDir);
+  const baseRss = process.memoryUsage().rss;
+  let rssAtFifth: number | undefined;
+  let heapAtFifth: number | undefined;
+  const liveHeap = (): number | undefined => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (!gc) return undefined;
+    gc();
+    return process.memoryUsage().heapUsed;
+  };
   let peak = 0;
   const sample = (): void => {
     peak = Math.max(peak, process.memoryUsage().rss);
@@ -126,6 +142,10 @@ async function runMode(mode: string, data: string, cacheDir: string): Promise<Mo
           chars += Buffer.byteLength(ex.text);
         }
         examples += batch.length;
+        if (rssAtFifth === undefined && examples >= 10_000) {
+          rssAtFifth = process.memoryUsage().rss;
+          heapAtFifth = liveHeap();
+        }
         tImport = performance.now();
         tokenizeS += (tImport - t1) / 1000;
       }
@@ -146,6 +166,7 @@ async function runMode(mode: string, data: string, cacheDir: string): Promise<Mo
   }
   const totalS = (performance.now() - t0) / 1000;
   clearInterval(timer);
+  const heapAtEnd = mode === 'stream' ? liveHeap() : undefined;
   sample();
   const maxRss = process.resourceUsage().maxRSS * 1024;
   return {
@@ -157,6 +178,10 @@ async function runMode(mode: string, data: string, cacheDir: string): Promise<Mo
     totalS,
     tokens,
     peakRssMB: Math.max(peak, maxRss) / 1e6,
+    baseRssMB: baseRss / 1e6,
+    ...(rssAtFifth === undefined ? {} : { rssAtFifthMB: rssAtFifth / 1e6 }),
+    ...(heapAtFifth === undefined ? {} : { heapAtFifthMB: heapAtFifth / 1e6 }),
+    ...(heapAtEnd === undefined ? {} : { heapAtEndMB: heapAtEnd / 1e6 }),
     ...(fromCache === undefined ? {} : { fromCache }),
   };
 }
@@ -207,9 +232,10 @@ async function main(): Promise<void> {
     if (syn) console.log(`synthesized ${syn.files} reviews, ${(syn.bytes / 1e6).toFixed(1)} MB, in ${((performance.now() - t) / 1000).toFixed(1)} s -> ${data}`);
     rmSync(cacheDir, { recursive: true, force: true });
     const results: ModeResult[] = [];
+    const loadBefore = loadavg()[0]!;
     for (const mode of ['stream', 'load', 'cached']) {
       t = performance.now();
-      const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--mode', mode === 'cached' ? 'load' : mode, '--data', data, '--cache-dir', cacheDir], {
+      const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), '--mode', mode === 'cached' ? 'load' : mode, '--data', data, '--cache-dir', cacheDir], {
         cwd: root,
         encoding: 'utf8',
         maxBuffer: 1 << 24,
@@ -220,7 +246,8 @@ async function main(): Promise<void> {
       results.push(r);
       console.log(
         `${mode.padEnd(7)} ${r.examples} reviews, ${r.textMB.toFixed(1)} MB: import ${r.importS.toFixed(2)} s, tokenize ${r.tokenizeS.toFixed(2)} s, ` +
-          `total ${r.totalS.toFixed(2)} s = ${(r.textMB / r.totalS).toFixed(2)} MB/s; ${r.tokens} tokens; peak RSS ${r.peakRssMB.toFixed(0)} MB`,
+          `total ${r.totalS.toFixed(2)} s = ${(r.textMB / r.totalS).toFixed(2)} MB/s; ${r.tokens} tokens; ` +
+          `RSS ${r.baseRssMB.toFixed(0)} MB after loading the tokenizer${r.rssAtFifthMB ? `, ${r.rssAtFifthMB.toFixed(0)} MB at 10k reviews` : ''}, peak ${r.peakRssMB.toFixed(0)} MB`,
       );
     }
     const cpu = cpus();
@@ -229,18 +256,21 @@ async function main(): Promise<void> {
       '',
       `Import + GPT-2 tokenization of a synthesized aclImdb-shaped folder (${n.toLocaleString('en-US')} reviews, ` +
         `train/test × pos/neg, built from the sentences of \`../shared/data/aclImdb-sample\` with invented names mixed in). ` +
-        `Machine: ${cpu.length} × ${cpu[0]?.model.trim() ?? 'CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}. ` +
+        `Machine: ${cpu.length} × ${cpu[0]?.model.trim() ?? 'CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; ` +
+        `1-minute load average ${loadBefore.toFixed(1)} before and ${loadavg()[0]!.toFixed(1)} after (other work shares these cores, so times vary run to run). ` +
         `Measured ${new Date().toISOString().slice(0, 10)}. Reproduce: \`node --import tsx bench/data.ts\` (options: \`--reviews N\`, \`--keep DIR\`, \`--no-write\`).`,
       '',
-      '| mode | reviews | text MB | import s | tokenize s | total s | MB/s (total) | tokens | peak RSS MB |',
-      '|---|---|---|---|---|---|---|---|---|',
+      '| mode | reviews | text MB | import s | tokenize s | total s | MB/s (total) | tokens | RSS after tokenizer load MB | peak RSS MB |',
+      '|---|---|---|---|---|---|---|---|---|---|',
       ...results.map(
         (r) =>
           `| ${r.mode} | ${r.examples} | ${r.textMB.toFixed(1)} | ${r.importS.toFixed(2)} | ${r.tokenizeS.toFixed(2)} | ${r.totalS.toFixed(2)} | ` +
-          `${(r.textMB / r.totalS).toFixed(2)} | ${r.tokens.toLocaleString('en-US')} | ${r.peakRssMB.toFixed(0)} |`,
+          `${(r.textMB / r.totalS).toFixed(2)} | ${r.tokens.toLocaleString('en-US')} | ${r.baseRssMB.toFixed(0)} | ${r.peakRssMB.toFixed(0)} |`,
       ),
       '',
-      '- `stream`: `streamDataset` + `encode` batch by batch, keeping only counts — memory stays flat whatever the dataset size.',
+      `- \`stream\`: \`streamDataset\` + \`encode\` batch by batch, keeping only counts. Memory is bounded: the live heap ` +
+        `after a full GC is ${results[0]!.heapAtFifthMB?.toFixed(0) ?? '?'} MB after 10,000 reviews and ${results[0]!.heapAtEndMB?.toFixed(0) ?? '?'} MB after all ` +
+        `${results[0]!.examples.toLocaleString('en-US')} (the tokenizer's word cache is capped); the higher peak RSS is V8's lazy collection.`,
       '- `load`: `loadDataset` (all examples in memory) + `tokenizeDataset` (writes the tokenized cache).',
       '- `cached`: the same run again; the tokenized cache (keyed by content hash + tokenizer + settings) is reused.',
       '- Target from the datasets issue: ≥ 5 MB/s of text on 2 cores with bounded memory.',

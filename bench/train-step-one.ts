@@ -26,8 +26,10 @@ const model: LoadedGPT2 = { dir: 'bench', config, weights, storedDtype: 'F32' };
 const plan = method === 'full' ? fullPlan(config) : loraPlan(config, defaultLoraConfig({ r: 8, loraAlpha: 16 }));
 for (const l of plan.layers) l.init(rng, 'kaiming');
 const t0 = performance.now();
-const sg = await buildStepGraph(model, plan, s.batch, s.ctx);
+const sg = await buildStepGraph(model, plan, s.batch, s.ctx, { releaseFrozen: true });
 const buildS = (performance.now() - t0) / 1000;
+const trace = (what: string) => { if (process.env.LORA_STUDIO_MEMTRACE) console.error(`${what}: rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB, peak ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`); };
+trace('after build');
 const opt = new AdamW(sg.trainables, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 });
 const rows = Array.from({ length: s.batch }, () => Array.from({ length: s.ctx }, () => Math.floor(rng.next() * s.vocab)));
 const batch = makeBatch(rows, s.batch, s.ctx);
@@ -40,6 +42,7 @@ for (let i = 0; i < steps; i++) {
   opt.update(grads, 1e-4, clipScale(globalNorm(grads), 1));
   const te = performance.now();
   times.push(te - ts);
+  trace(`after step ${i + 1}`);
   if (i > 0) { phases.run += tr - ts; phases.optimizer += te - tr; }
 }
 await sg.session.release();

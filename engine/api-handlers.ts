@@ -87,15 +87,11 @@ const NOT_YET: Record<keyof EngineFunctions, string> = {
   loadTokenizer: 'tokenizers',
 };
 
-// Specifiers of modules that other issues are still writing go through a variable so that the
-// type checker and the bundler accept their absence; the rest are literal imports.
-const importOptional = (spec: string): Promise<Record<string, unknown>> => import(/* @vite-ignore */ spec);
-
 export const DEFAULT_LOADERS: Loaders = {
   inspectModel: async () => (await import('./models/inspect.ts')).inspectModel,
   train: async () => (await import('./train/trainer.ts')).train,
   perplexity: async () => (await import('./train/eval.ts')).perplexity,
-  loadDataset: async () => (await importOptional(new URL('./data/index.ts', import.meta.url).href)).loadDataset as EngineFunctions['loadDataset'],
+  loadDataset: async () => (await import('./data/index.ts')).loadDataset,
   loadTokenizer: async () => (await import('./data/tokenizer.ts')).loadTokenizer,
 };
 
@@ -291,7 +287,7 @@ export async function previewDataset(loaders: Loaders, p: Params<'datasets.previ
     const limit = 2000;
     const step = Math.max(1, count / limit);
     const lengths: number[] = [];
-    for (let i = 0; i < count && lengths.length < limit; i = Math.floor((lengths.length + 1) * step)) {
+    for (let i = 0; i < count && lengths.length < limit; i = Math.floor(lengths.length * step)) {
       lengths.push(tok.encode(ds.examples[i].text).length);
       if (lengths.length % 200 === 0) await new Promise((r) => setImmediate(r)); // stay responsive
     }
@@ -488,6 +484,36 @@ export function runEngineHost(port: EnginePort, opts: { loaders?: Partial<Loader
   });
   port.post({ type: 'ready', pid: process.pid });
   return handlers;
+}
+
+/**
+ * The engine in this process, behind the same message boundary (every message is structured-
+ * cloned, as across a real one). For tests, and for shells that can't start a process.
+ */
+export function inProcessEngine(opts: { loaders?: Partial<Loaders> } = {}): EngineTransport & { handlers: EngineHandlers; crash(code?: number): void } {
+  const toEngine: ((m: unknown) => void)[] = [];
+  const toHost: ((m: unknown) => void)[] = [];
+  const exits: ((info: { code: number | null; reason?: string }) => void)[] = [];
+  let alive = true;
+  const deliver = (cbs: ((m: unknown) => void)[], m: unknown) => {
+    const copy = structuredClone(m);
+    queueMicrotask(() => alive && cbs.forEach((cb) => cb(copy)));
+  };
+  const handlers = runEngineHost({ post: (m) => deliver(toHost, m), onMessage: (cb) => toEngine.push(cb) }, opts);
+  const stop = (code: number | null) => {
+    if (!alive) return;
+    alive = false;
+    handlers.stopAll();
+    queueMicrotask(() => exits.forEach((cb) => cb({ code })));
+  };
+  return {
+    handlers,
+    post: (m) => deliver(toEngine, m),
+    onMessage: (cb) => toHost.push(cb),
+    onExit: (cb) => exits.push(cb),
+    kill: () => stop(null),
+    crash: (code = 1) => stop(code),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

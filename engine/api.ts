@@ -591,7 +591,12 @@ export const StudioEventSchema = s.tagged('type', {
   /** The project changed (opened or created elsewhere, e.g. through the app menu). */
   'project.changed': s.object({ type: s.literal('project.changed'), project: s.nullable(ProjectInfoSchema) }),
   /** The app menu asked the renderer to do something (Electron). */
-  'menu.command': s.object({ type: s.literal('menu.command'), command: s.enum(['open-model', 'open-dataset', 'open-project', 'new-project', 'navigate']), view: s.optional(s.string({ max: 40 })) }),
+  'menu.command': s.object({
+    type: s.literal('menu.command'),
+    command: s.enum(['open-model', 'open-dataset', 'navigate']),
+    view: s.optional(s.string({ max: 40 })),
+    path: s.optional(path()),
+  }),
 });
 export type StudioEvent = Infer<typeof StudioEventSchema>;
 

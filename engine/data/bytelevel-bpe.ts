@@ -32,6 +32,18 @@ export const BYTE_TO_UNICODE: string[] = (() => {
   return out;
 })();
 
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/** ASCII character classes of the GPT-2 pattern: 1 letter, 2 digit, 3 whitespace, 4 other. */
+const CLS = (() => {
+  const t = new Uint8Array(128).fill(4);
+  for (let c = 65; c <= 90; c++) t[c] = 1;
+  for (let c = 97; c <= 122; c++) t[c] = 1;
+  for (let c = 48; c <= 57; c++) t[c] = 2;
+  for (const c of [9, 10, 11, 12, 13, 32]) t[c] = 3;
+  return t;
+})();
+
 function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
 }
@@ -52,6 +64,13 @@ export class ByteLevelBPE {
   private readonly stride: number;
   private cache = new Map<string, number[]>();
   private readonly cacheLimit = 200_000;
+  // Open-addressing word cache for the ASCII scanner: looked up by (hash, text range) so that a
+  // hit allocates no substring.
+  private slotBits = 18;
+  private slots = new Int32Array(1 << 18);
+  private entryKey: string[] = [];
+  private entryHash: number[] = [];
+  private entryIds: number[][] = [];
   private readonly encoder = new TextEncoder();
 
   private constructor(
@@ -169,6 +188,10 @@ export class ByteLevelBPE {
   private encodeSection(text: string, out: number[]): void {
     if (text.length === 0) return;
     if (this.addPrefixSpace && !text.startsWith(' ')) text = ' ' + text;
+    if (!NON_ASCII.test(text)) {
+      this.encodeAscii(text, out);
+      return;
+    }
     const re = GPT2_PATTERN;
     re.lastIndex = 0;
     let m: RegExpExecArray | null;
@@ -268,5 +291,82 @@ export class ByteLevelBPE {
       word.splice(at, 2, mergeId[bestK]!);
     }
     return word;
+  }
+
+  /**
+   * The GPT-2 pattern for ASCII text, by hand:
+   *   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+   * (the tests check it against the regex on whole corpora).
+   */
+  private encodeAscii(text: string, out: number[]): void {
+    const n = text.length;
+    let i = 0;
+    while (i < n) {
+      const c = text.charCodeAt(i);
+      let j: number;
+      let h = 0x811c9dc5;
+      if (c === 39 /* ' */ && i + 1 < n) {
+        const d = text.charCodeAt(i + 1);
+        j = -1;
+        if (d === 115 || d === 116 || d === 109 || d === 100) j = i + 2; // 's 't 'm 'd
+        else if (i + 2 < n) {
+          const e = text.charCodeAt(i + 2);
+          if ((d === 114 && e === 101) || (d === 118 && e === 101) || (d === 108 && e === 108)) j = i + 3; // 're 've 'll
+        }
+        if (j < 0) {
+          j = i + 1;
+          while (j < n && CLS[text.charCodeAt(j)] === 4) j++;
+        }
+      } else {
+        const k = CLS[c]!;
+        if (k !== 3) {
+          j = i + 1;
+          while (j < n && CLS[text.charCodeAt(j)] === k) j++;
+        } else if (c === 32 && i + 1 < n && CLS[text.charCodeAt(i + 1)] !== 3) {
+          const k2 = CLS[text.charCodeAt(i + 1)]!;
+          j = i + 2;
+          while (j < n && CLS[text.charCodeAt(j)] === k2) j++;
+        } else {
+          j = i + 1;
+          while (j < n && CLS[text.charCodeAt(j)] === 3) j++;
+          if (j < n && j - i >= 2) j--; // \s+(?!\S): leave the last blank to the next word
+        }
+      }
+      for (let p = i; p < j; p++) h = Math.imul(h ^ text.charCodeAt(p), 0x01000193);
+      const ids = this.lookup(text, i, j, h);
+      for (let p = 0; p < ids.length; p++) out.push(ids[p]!);
+      i = j;
+    }
+  }
+
+  private lookup(text: string, start: number, end: number, h: number): number[] {
+    const mask = (1 << this.slotBits) - 1;
+    const len = end - start;
+    let at = (h ^ (h >>> 15)) & mask;
+    const slots = this.slots;
+    for (;;) {
+      const e = slots[at]!;
+      if (e === 0) break;
+      const key = this.entryKey[e - 1]!;
+      if (this.entryHash[e - 1] === h && key.length === len && text.startsWith(key, start)) return this.entryIds[e - 1]!;
+      at = (at + 1) & mask;
+    }
+    const piece = text.slice(start, end);
+    const ids = this.bpeIds(piece);
+    if (len < 256) {
+      if (this.entryKey.length >= this.cacheLimit || this.entryKey.length * 2 >= this.slots.length) {
+        // full: start over (bounded memory)
+        this.slots = new Int32Array(1 << this.slotBits);
+        this.entryKey = [];
+        this.entryHash = [];
+        this.entryIds = [];
+        return ids;
+      }
+      this.entryKey.push(piece);
+      this.entryHash.push(h);
+      this.entryIds.push(ids);
+      slots[at] = this.entryKey.length;
+    }
+    return ids;
   }
 }

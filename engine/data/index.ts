@@ -16,6 +16,9 @@ import { importMarkdown } from './importers/markdown.ts';
 import { importParquet } from './importers/parquet.ts';
 import { importTxt } from './importers/txt.ts';
 import { labelKey, planLabels } from './labels.ts';
+import { tokenizeDataset, type TokenizedDataset } from './cache.ts';
+import { packForCausalLM, trainValidationSplit, truncate } from './preprocess.ts';
+import type { TextTokenizer } from './tokenizer.ts';
 import { TemplateError } from './template.ts';
 import { newContext, type DatasetFormat, type Example, type ImportContext, type ImportOptions, type RawExample } from './types.ts';
 
@@ -170,4 +173,94 @@ export async function loadDataset(path: string, opts: LoadDatasetOptions = {}): 
   };
   if (labelNames) out.labelNames = labelNames;
   return out;
+}
+
+export interface TrainValidation {
+  format: string;
+  train: Example[];
+  validation: Example[];
+  labelNames?: string[];
+  /** 'dataset' when the data's own test split was used, 'seeded' for a ratio split */
+  splitBy: 'dataset' | 'seeded';
+  skipped: { count: number; examples: string[] };
+}
+
+/**
+ * Train and validation sets: the dataset's own test split when it has one (aclImdb folders,
+ * parquet folders with test-* files) and `useDatasetSplit` is not false; otherwise a seeded
+ * split of the train data (stratified by label when labelled).
+ */
+export async function loadTrainValidation(
+  path: string,
+  opts: LoadDatasetOptions & { validationRatio?: number; seed?: number; useDatasetSplit?: boolean } = {},
+): Promise<TrainValidation> {
+  const train = await loadDataset(path, { ...opts, split: opts.split ?? 'train' });
+  if (opts.useDatasetSplit !== false && (train.format === 'aclimdb' || train.format === 'parquet')) {
+    try {
+      const test = await loadDataset(path, { ...opts, split: 'test', labelNames: train.labelNames ?? opts.labelNames });
+      return {
+        format: train.format,
+        train: train.examples,
+        validation: test.examples,
+        ...(train.labelNames ? { labelNames: train.labelNames } : {}),
+        splitBy: 'dataset',
+        skipped: { count: train.skipped.count + test.skipped.count, examples: [...train.skipped.examples, ...test.skipped.examples].slice(0, 10) },
+      };
+    } catch (e) {
+      // no test split here (a single parquet file, a split folder): fall back to a seeded split
+      if (!(e instanceof DataError)) throw e;
+    }
+  }
+  const labelled = train.examples.every((e) => e.label !== undefined);
+  const { train: tr, validation } = trainValidationSplit(train.examples, {
+    validationRatio: opts.validationRatio ?? 0.1,
+    seed: opts.seed ?? 42,
+    ...(labelled ? { stratifyBy: (e: unknown) => (e as Example).label } : {}),
+  });
+  return {
+    format: train.format,
+    train: tr,
+    validation,
+    ...(train.labelNames ? { labelNames: train.labelNames } : {}),
+    splitBy: 'seeded',
+    skipped: train.skipped,
+  };
+}
+
+/** Causal LM data in one call: tokenize (cached) and pack into blocks with EOS between documents. */
+export async function prepareCausalLM(
+  examples: { text: string }[],
+  tokenizer: TextTokenizer,
+  opts: { blockSize: number; cacheDir?: string | null; dropLast?: boolean; onProgress?: LoadDatasetOptions['onProgress'] },
+): Promise<{ blocks: Int32Array[]; tokenized: TokenizedDataset }> {
+  const tokenized = await tokenizeDataset(examples, tokenizer, {
+    cacheDir: opts.cacheDir,
+    addSpecialTokens: false,
+    settings: { purpose: 'causal-lm' },
+    onProgress: opts.onProgress,
+  });
+  const blocks = packForCausalLM(tokenized.toArrays(), opts.blockSize, tokenizer.eosTokenId, { dropLast: opts.dropLast });
+  return { blocks, tokenized };
+}
+
+/** Classification data in one call: tokenize (cached, special tokens per the tokenizer's default)
+ * and truncate to maxLength; pad per batch with padBatch. */
+export async function prepareClassification(
+  examples: Example[],
+  tokenizer: TextTokenizer,
+  opts: { maxLength: number; cacheDir?: string | null; onProgress?: LoadDatasetOptions['onProgress'] },
+): Promise<{ inputs: number[][]; labels: Int32Array; tokenized: TokenizedDataset }> {
+  const tokenized = await tokenizeDataset(examples, tokenizer, {
+    cacheDir: opts.cacheDir,
+    maxLength: opts.maxLength,
+    settings: { purpose: 'classification' },
+    onProgress: opts.onProgress,
+  });
+  const labels = new Int32Array(examples.length);
+  examples.forEach((e, i) => {
+    if (typeof e.label !== 'number') throw new DataError(`example ${i} has no class label; classification needs a label column`);
+    labels[i] = e.label;
+  });
+  const inputs = tokenized.toArrays().map((ids) => truncate(ids, opts.maxLength));
+  return { inputs, labels, tokenized };
 }

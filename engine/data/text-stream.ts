@@ -116,7 +116,7 @@ export class TextFileReader {
     let column = 1; // column of the next character
     let first = true;
     const stream = createReadStream(this.path, { highWaterMark: this.opts.chunkSize ?? 1 << 20 });
-    const process = (bytes: Uint8Array, final: boolean): TextChunk | null => {
+    const decodePiece = (bytes: Uint8Array, final: boolean): TextChunk | null => {
       let buf = bytes;
       if (carry) {
         const joined = new Uint8Array(carry.length + bytes.length);
@@ -167,11 +167,11 @@ export class TextFileReader {
     for await (const chunk of stream) {
       const bytes = chunk as Buffer;
       this.bytesRead += bytes.length;
-      const out = process(bytes, false);
+      const out = decodePiece(bytes, false);
       this.opts.onBytes?.(this.bytesRead, this.size);
       if (out && out.text.length) yield out;
     }
-    const out = process(new Uint8Array(0), true);
+    const out = decodePiece(new Uint8Array(0), true);
     if (out && out.text.length) yield out;
   }
 }

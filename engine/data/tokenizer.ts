@@ -13,6 +13,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { DataError, FormatError } from './errors.ts';
 import { ByteLevelBPE } from './bytelevel-bpe.ts';
 import { jsonSyntaxErrorOffset } from './json-position.ts';
+import { WordPieceFast } from './wordpiece-fast.ts';
 
 export interface EncodeOptions {
   /** Add the model's special tokens ([CLS] … [SEP] for WordPiece). Default: false for
@@ -197,6 +198,14 @@ async function buildFromTokenizerJson(dir: string): Promise<Built> {
   }
   const type = String(model.type ?? '');
   const kind = type === 'BPE' ? 'bpe' : type === 'WordPiece' ? 'wordpiece' : 'other';
+  if (kind === 'wordpiece') {
+    // BertTokenizer's defaults, when the folder has no config naming them.
+    const vocab = (model.vocab ?? {}) as Record<string, number>;
+    const defaults: Record<string, string> = { unk_token: '[UNK]', sep_token: '[SEP]', pad_token: '[PAD]', cls_token: '[CLS]', mask_token: '[MASK]' };
+    for (const [name, tok] of Object.entries(defaults)) {
+      if (!Object.hasOwn(config, name) && vocab[tok] !== undefined) config[name] = tok;
+    }
+  }
   return {
     json,
     config,
@@ -376,6 +385,8 @@ class HFTextTokenizer implements LoadedTokenizer {
   private readonly tk: Tokenizer;
   private readonly defaultAddSpecial: boolean;
   private readonly fast: ByteLevelBPE | null;
+  private readonly fastWordPiece: WordPieceFast | null;
+  private readonly fastWithSpecial: boolean;
 
   constructor(built: Built) {
     this.tk = new Tokenizer(built.json, built.config);
@@ -396,12 +407,28 @@ class HFTextTokenizer implements LoadedTokenizer {
     this.padTokenId = idOf('pad_token');
     this.unkTokenId = idOf('unk_token');
     this.defaultAddSpecial = built.kind !== 'bpe';
-    this.fast = ByteLevelBPE.fromTokenizerJson(built.json);
+    const fast = ByteLevelBPE.fromTokenizerJson(built.json);
+    // The byte-level path has no post-processor; use it with special tokens too when they add nothing.
+    this.fastWithSpecial = fast !== null && this.encodeReference('Hello world', { addSpecialTokens: true }).join() === this.encodeReference('Hello world', { addSpecialTokens: false }).join();
+    this.fast = fast;
+    this.fastWordPiece =
+      built.kind === 'wordpiece' ? WordPieceFast.fromTokenizerJson(built.json, built.config, (t, add) => this.encodeReference(t, { addSpecialTokens: add })) : null;
+    const { normalizer, pre_tokenizer } = this.tk;
+    if (this.fastWordPiece && normalizer && pre_tokenizer) {
+      this.fastWordPiece.splitter = (t) => {
+        const n = normalizer(t);
+        return n.length ? pre_tokenizer(n) : [];
+      };
+    }
   }
 
   encode(text: string, opts?: EncodeOptions): number[] {
     const add = opts?.addSpecialTokens ?? this.defaultAddSpecial;
-    if (this.fast && !add) return this.fast.encode(text);
+    if (this.fast && (!add || this.fastWithSpecial)) return this.fast.encode(text);
+    if (this.fastWordPiece) {
+      const ids = this.fastWordPiece.encode(text, add);
+      if (ids) return ids;
+    }
     const ids = this.tk.encode(text, { add_special_tokens: add }).ids;
     // A toy vocabulary without an unk token can leave holes; never hand out undefined ids.
     for (let i = 0; i < ids.length; i++) {
@@ -417,6 +444,7 @@ class HFTextTokenizer implements LoadedTokenizer {
   }
 
   decode(ids: number[], opts?: { skipSpecialTokens?: boolean }): string {
+    if (ids.length === 0) return '';
     return this.tk.decode(ids, { skip_special_tokens: opts?.skipSpecialTokens ?? false });
   }
 

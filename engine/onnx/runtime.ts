@@ -18,6 +18,14 @@ export interface SessionOptions {
   threads?: number;
   /** ORT graph optimizations; 'all' fuses MatMul+Transpose, LayerNorm, GELU, ... */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /**
+   * ORT's memory pattern: on the second run it allocates one block planned from the first, while
+   * the arena keeps the first run's blocks too. Training graphs turn it off: the same speed here
+   * and 1.2 GB less peak memory at the GPT-2 small shape (docs/BENCHMARKS.md).
+   */
+  memoryPattern?: boolean;
+  /** MLAS pre-packs constant MatMul weights: a second copy of every frozen weight. */
+  prepack?: boolean;
 }
 
 const ortType: Record<DType, ort.Tensor.Type> = {
@@ -63,6 +71,8 @@ export class Session {
       executionMode: 'sequential',
       logSeverityLevel: 3,
     };
+    if (opts.memoryPattern === false) so.enableMemPattern = false;
+    if (opts.prepack === false || process.env.LORA_STUDIO_NO_PREPACK) so.extra = { session: { disable_prepacking: '1' } };
     // LORA_STUDIO_PROFILE=prefix writes ORT's per-node timings (chrome trace JSON) for bench/profile.ts.
     if (process.env.LORA_STUDIO_PROFILE) Object.assign(so, { enableProfiling: true, profileFilePrefix: process.env.LORA_STUDIO_PROFILE });
     try {

@@ -7,6 +7,7 @@ import { Graph, type Value } from '../onnx/graph.ts';
 import { type Device, Session } from '../onnx/runtime.ts';
 import { type LoadedGPT2, gpt2Forward, isNoDecay } from '../models/gpt2.ts';
 import type { Plan } from '../lora/peft-model.ts';
+import { collectGarbage } from '../util/gc.ts';
 import { tokenNll, weightedLoss } from './loss.ts';
 
 export interface Trainable {
@@ -30,7 +31,7 @@ export interface StepGraph {
   T: number;
 }
 
-export async function buildStepGraph(model: LoadedGPT2, plan: Plan, B: number, T: number, opts: { device?: Device; threads?: number } = {}): Promise<StepGraph> {
+export async function buildStepGraph(model: LoadedGPT2, plan: Plan, B: number, T: number, opts: { device?: Device; threads?: number; releaseFrozen?: boolean } = {}): Promise<StepGraph> {
   const { config, weights } = model;
   const g = new Graph();
   const ids = g.input('ids', 'int64', [B, T]);
@@ -82,6 +83,15 @@ export async function buildStepGraph(model: LoadedGPT2, plan: Plan, B: number, T
   for (const name of plan.trainableBase) param(name);
   const grads = gradients(g, loss, trainables.map((t) => values.get(t.name) ?? g.inputs.find((i) => i.name === t.name)!));
   grads.forEach((d, i) => g.output(d, `grad:${trainables[i].name}`));
-  const session = await Session.create(g.toModel(), opts);
+  let bytes: Uint8Array | null = g.toModel();
+  // The frozen weights now live in the model bytes, and soon in ONNX Runtime: drop ours so a
+  // LoRA run does not hold the base model three times.
+  if (opts.releaseFrozen) {
+    for (const name of weights.keys()) if (!trainableBase.has(name)) weights.delete(name);
+    g.initializers.clear();
+  }
+  const session = await Session.create(bytes, { ...opts, memoryPattern: false });
+  bytes = null;
+  if (opts.releaseFrozen) collectGarbage();
   return { session, trainables, dropouts, B, T };
 }

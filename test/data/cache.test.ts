@@ -100,3 +100,35 @@ describe.skipIf(!haveShared('gpt2-tokenizer'))('with the GPT-2 tokenizer', () =>
     expect(other.key).not.toBe(t.key);
   });
 });
+
+describe('one-call helpers', () => {
+  it.skipIf(!haveShared('aclImdb-sample'))('loadTrainValidation uses aclImdb test as validation', async () => {
+    const { loadTrainValidation } = await import('../../engine/data/index.ts');
+    const tv = await loadTrainValidation(shared('aclImdb-sample', 'aclImdb'));
+    expect(tv.splitBy).toBe('dataset');
+    expect(tv.train).toHaveLength(80);
+    expect(tv.validation).toHaveLength(40);
+    expect(tv.labelNames).toEqual(['neg', 'pos']);
+  });
+
+  it('loadTrainValidation makes a seeded, stratified split otherwise', async () => {
+    const { loadTrainValidation } = await import('../../engine/data/index.ts');
+    const a = await loadTrainValidation(join(samplesDir, 'reviews.csv'), { validationRatio: 0.2, seed: 3 });
+    const b = await loadTrainValidation(join(samplesDir, 'reviews.csv'), { validationRatio: 0.2, seed: 3 });
+    expect(a.splitBy).toBe('seeded');
+    expect(a.validation).toHaveLength(44);
+    expect(a.validation.filter((e) => e.label === 0)).toHaveLength(22);
+    expect(a.validation).toEqual(b.validation);
+  });
+
+  it('prepareCausalLM and prepareClassification', async () => {
+    const { prepareCausalLM, prepareClassification } = await import('../../engine/data/index.ts');
+    const tk = charTokenizer();
+    const lm = await prepareCausalLM([{ text: 'ab' }, { text: 'cde' }], tk, { blockSize: 4, cacheDir: null });
+    expect(lm.blocks.map((b) => Array.from(b))).toEqual([[97, 98, 0, 99], [100, 101]]);
+    const cls = await prepareClassification([{ text: 'abcdef', label: 1 }, { text: 'x', label: 0 }], tk, { maxLength: 3, cacheDir: null });
+    expect(cls.inputs).toEqual([[97, 98, 99], [120]]);
+    expect(Array.from(cls.labels)).toEqual([1, 0]);
+    await expect(prepareClassification([{ text: 'x' }], tk, { maxLength: 3, cacheDir: null })).rejects.toThrow(/no class label/);
+  });
+});

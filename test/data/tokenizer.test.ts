@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -38,6 +38,9 @@ const TRICKY = [
   ' ',
   '\u0000\u0001 control \u007f chars',
   'lone surrogate \ud800 here',
+  // the hand-written ASCII scanner's corner cases
+  "a  b", 'a\n\nb', 'a \n b', '  ', 'x', "x'S 'S", "'re'll've'd'm't's", "''s", "it's'", " 's", "!'s", "'",
+  '\t\tfoo', 'foo   ', '123abc', 'a1b2', ' !!', ' 12', ' \t', '\f\v\r\n', 'end.\n', "don't, won't; y'all", 'A\r\n\r\nB  \tC',
 ];
 
 describe.skipIf(!haveShared('gpt2-tokenizer'))('GPT-2 byte-level BPE', () => {
@@ -94,8 +97,26 @@ describe.skipIf(!haveShared('gpt2-tokenizer'))('GPT-2 byte-level BPE', () => {
         texts.push(...readFileSync(shared('uci-sentiment', f), 'utf8').split('\n').map((l) => l.split('\t')[0]!));
       }
     }
+    if (haveShared('aclImdb-sample')) {
+      for (const split of ['train', 'test']) {
+        for (const lab of ['pos', 'neg']) {
+          const dir = shared('aclImdb-sample', 'aclImdb', split, lab);
+          for (const f of readdirSync(dir)) texts.push(readFileSync(join(dir, f), 'utf8'));
+        }
+      }
+    }
     if (haveShared('sms-spam')) {
       texts.push(...readFileSync(shared('sms-spam', 'SMSSpamCollection'), 'utf8').split('\n').slice(0, 1500));
+    }
+    // random strings over the characters the pattern treats specially
+    const alphabet = [' ', ' ', '\n', '\t', '\r', "'", 's', 't', 'r', 'e', 'v', 'l', 'd', 'm', 'A', '1', '!', '.', 'é', '<|endoftext|>'];
+    let seed = 7;
+    const rnd = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    for (let k = 0; k < 3000; k++) {
+      let t = '';
+      const len = Math.floor(rnd() * 24);
+      for (let i = 0; i < len; i++) t += alphabet[Math.floor(rnd() * (k % 2 ? alphabet.length : alphabet.length - 2))];
+      texts.push(t);
     }
     let n = 0;
     for (const t of texts) {
@@ -167,7 +188,57 @@ describe('WordPiece from vocab.txt', () => {
     const a = await loadTokenizer(dir);
     const b = await loadTokenizer(join(tmp, 'bert'));
     expect(a.kind).toBe('wordpiece');
+    expect(a.padTokenId).toBe(0);
+    rmSync(join(dir, 'tokenizer_config.json'));
+    expect((await loadTokenizer(dir)).padTokenId).toBe(0); // BertTokenizer's default [PAD]
     for (const s of ['Hello, World!', 'The movie was unbelievable', 'Café zebra!!']) expect(a.encode(s)).toEqual(b.encode(s));
+  });
+});
+
+describe.skipIf(!haveShared('aclImdb-sample'))('WordPiece fast path', () => {
+  // A BERT-like vocabulary from the aclImdb word list: specials, characters, ## characters,
+  // 6000 frequent words and some ## suffixes.
+  function bigVocab(): string[] {
+    const words = readFileSync(shared('aclImdb-sample', 'aclImdb', 'imdb.vocab'), 'utf8').split('\n');
+    const v = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'];
+    for (let c = 33; c < 127; c++) v.push(String.fromCharCode(c));
+    for (let c = 33; c < 127; c++) v.push('##' + String.fromCharCode(c));
+    for (const suf of ['ing', 'ed', 's', 'ly', 'er', 'est', 'ness', 'tion', 'ment', 'able']) v.push('##' + suf);
+    for (const w of words.slice(0, 6000)) if (w && /^[\x21-\x7e]+$/.test(w) && !v.includes(w)) v.push(w);
+    v.push('Movie', 'The');
+    return v;
+  }
+
+  it('matches tokenizers.js on reviews and random strings, with and without special tokens', async () => {
+    const vocab = bigVocab();
+    const uncased = await loadTokenizer(folder('bert-big', { 'vocab.txt': vocab.join('\n') }));
+    const cased = await loadTokenizer(folder('bert-big-cased', { 'vocab.txt': vocab.join('\n'), 'tokenizer_config.json': '{"do_lower_case": false}' }));
+    const texts: string[] = [...TRICKY, 'Hello [CLS] world', 'a[SEP]b', '[unk] is not special in text'];
+    for (const split of ['train', 'test']) {
+      for (const lab of ['pos', 'neg']) {
+        const dir = shared('aclImdb-sample', 'aclImdb', split, lab);
+        for (const f of readdirSync(dir)) texts.push(readFileSync(join(dir, f), 'utf8'));
+      }
+    }
+    const alphabet = [' ', ' ', '\n', '\t', '\r', '\u000b', '\u000c', '\u0000', '\u0001', '\u007f', 'a', 'b', 'M', 'movie', 'The', 'un', 'able', "'", '.', '-', '#', '##', '[', ']', 'x'.repeat(60), 'é'];
+    let seed = 11;
+    const rnd = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    for (let k = 0; k < 2000; k++) {
+      let t = '';
+      const len = Math.floor(rnd() * 16);
+      for (let i = 0; i < len; i++) t += alphabet[Math.floor(rnd() * (k % 3 ? alphabet.length - 1 : alphabet.length))];
+      texts.push(t);
+    }
+    type Ref = { encodeReference(t: string, o?: { addSpecialTokens?: boolean }): number[] };
+    for (const tk of [uncased, cased]) {
+      for (const t of texts) {
+        for (const add of [true, false]) {
+          expect(tk.encode(t, { addSpecialTokens: add }), JSON.stringify(t)).toEqual((tk as unknown as Ref).encodeReference(t, { addSpecialTokens: add }));
+        }
+      }
+    }
+    expect(uncased.encode('The Movie')).toEqual([2, vocab.indexOf('the'), vocab.indexOf('movie'), 3]);
+    expect(cased.encode('The Movie', { addSpecialTokens: false })).toEqual([vocab.indexOf('The'), vocab.indexOf('Movie')]);
   });
 });
 

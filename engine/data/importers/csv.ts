@@ -173,7 +173,7 @@ export async function* importCsv(path: string, opts: ImportOptions, ctx: ImportC
     const first = rows[0]!;
     const hasHeader =
       opts.header ??
-      ((opts.textColumn !== undefined && !/^\d+$/.test(opts.textColumn) && first.some((c) => c.trim().toLowerCase() === opts.textColumn!.toLowerCase())) ||
+      ([opts.textColumn, opts.labelColumn].some((name) => name !== undefined && !/^\d+$/.test(name) && first.some((c) => c.trim().toLowerCase() === name.toLowerCase())) ||
         looksLikeHeader(first, rows.slice(1)));
     if (hasHeader) {
       header = first.map((c) => c.trim());

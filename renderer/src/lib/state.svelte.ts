@@ -125,6 +125,10 @@ export class Studio {
   runs = $state<Record<string, RunView>>({});
   selectedRun = $state<string | null>(null);
   evals = $state<EvalRecord[]>([]);
+  /** A dataset path chosen from the app menu, for the Datasets view to pick up. */
+  pendingDatasetPath = $state<string | null>(null);
+  /** A message for the whole app (e.g. a menu action that failed). */
+  notice = $state<string | null>(null);
   private evalSeq = 0;
 
   constructor(readonly api: StudioApi) {
@@ -157,10 +161,15 @@ export class Studio {
         if (e.project) this.remember('recentProjects', e.project.dir);
         break;
       case 'menu.command':
-        if (e.command === 'navigate' && e.view && isView(e.view)) this.view = e.view;
-        else if (e.command === 'open-model') this.view = 'models';
-        else if (e.command === 'open-dataset') this.view = 'datasets';
-        else this.view = 'projects';
+        if (e.command === 'navigate') {
+          if (e.view && isView(e.view)) this.view = e.view;
+        } else if (e.command === 'open-model') {
+          this.view = 'models';
+          if (e.path) void this.openModel(e.path).catch((err) => (this.notice = errorText(err)));
+        } else if (e.command === 'open-dataset') {
+          this.pendingDatasetPath = e.path ?? null;
+          this.view = 'datasets';
+        }
         break;
       case 'run.status':
       case 'run.event':
@@ -196,6 +205,7 @@ export class Studio {
       s.totalSteps = ev.totalSteps;
       s.trainableParams = ev.trainableParams;
       s.allParams = ev.allParams;
+      r.logs.push({ level: 'info', message: `training ${ev.trainableParams.toLocaleString('en-US')} of ${ev.allParams.toLocaleString('en-US')} parameters on ${ev.examples} blocks, ${ev.totalSteps} steps`, at: now });
     } else if (ev.type === 'step') {
       const { type: _t, totalSteps, ...point } = ev;
       void _t;

@@ -1,0 +1,239 @@
+// EngineBridge (the host side of the engine) and the engine's handlers, with fake engine
+// functions: runs and their events, stop, crashes and restarts, invalid messages.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import type { RunConfig, StudioEvent } from '../../engine/api.ts';
+import { EngineBridge, type EngineFunctions, type EngineTransport, histogram, inProcessEngine } from '../../engine/api-handlers.ts';
+import type { TrainEvent, TrainHooks, TrainResult } from '../../engine/train/types.ts';
+
+let dir: string;
+let data: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'bridge-test-'));
+  data = join(dir, 'data.txt');
+  writeFileSync(data, 'hello world\n'.repeat(50));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const config = (over: Partial<RunConfig> = {}): RunConfig => ({
+  model: dir,
+  dataset: { path: data },
+  method: 'lora',
+  lora: { r: 4, alpha: 8, dropout: 0, bias: 'none', targets: [], useRslora: false, init: 'kaiming' },
+  lr: 1e-3,
+  epochs: 0,
+  maxSteps: 5,
+  batchSize: 2,
+  gradAccum: 1,
+  maxLength: 16,
+  warmupSteps: 0,
+  warmupRatio: 0,
+  weightDecay: 0,
+  maxGradNorm: 1,
+  schedule: 'linear',
+  seed: 1,
+  logEvery: 1,
+  device: 'cpu',
+  out: join(dir, 'out'),
+  ...over,
+});
+
+/** A trainer that takes `stepMs` per step and honours the abort signal, like the real one. */
+function fakeTrain(stepMs = 5, seen: unknown[] = []): EngineFunctions['train'] {
+  return async (opts, hooks: TrainHooks) => {
+    seen.push(opts);
+    const total = opts.maxSteps ?? 1;
+    const emit = (e: TrainEvent) => hooks.onEvent?.(e);
+    emit({ type: 'start', totalSteps: total, trainableParams: 32, allParams: 1000, examples: 10, tokensPerStep: 32 });
+    let step = 0;
+    for (; step < total; step++) {
+      if (hooks.signal?.aborted) break;
+      await new Promise((r) => setTimeout(r, stepMs));
+      emit({ type: 'step', step: step + 1, totalSteps: total, epoch: 0.1 * (step + 1), loss: 3 - step * 0.1, lr: 1e-3, gradNorm: 0.5, tokensPerS: 100, elapsedS: step, etaS: total - step });
+    }
+    const result: TrainResult = { steps: step, finalLoss: 3 - step * 0.1, trainableParams: 32, allParams: 1000, tokensPerS: 100, peakRssMb: 50, wallS: 1, stopped: hooks.signal?.aborted ? 'cancelled' : 'completed', out: opts.out };
+    emit({ type: 'done', result });
+    return result;
+  };
+}
+
+function bridgeWith(spawn: () => EngineTransport, restart = { max: 2, windowMs: 10_000, delayMs: 10 }) {
+  const events: StudioEvent[] = [];
+  const b = new EngineBridge({ spawn, shell: 'test', onEvent: (e) => events.push(e), restart, log: () => {} });
+  b.start();
+  return { b, events };
+}
+
+describe('runs', () => {
+  test('a run streams its events; the host keeps its record and points', async () => {
+    const seen: unknown[] = [];
+    const { b, events } = bridgeWith(() => inProcessEngine({ loaders: { train: async () => fakeTrain(2, seen) } }));
+    const { runId } = await b.invoke('runs.start', { config: config() });
+    await vi.waitFor(() => expect(b.runs.get(runId).run.status).toBe('completed'));
+    const d = await b.invoke('runs.get', { runId });
+    expect(d.points.map((p) => p.step)).toEqual([1, 2, 3, 4, 5]);
+    expect(d.run).toMatchObject({ step: 5, totalSteps: 5, trainableParams: 32, allParams: 1000, out: join(dir, 'out'), result: { stopped: 'completed' } });
+    expect(events.filter((e) => e.type === 'run.event')).toHaveLength(7);
+    expect(events[0]).toEqual({ type: 'run.status', runId, status: 'starting', error: null });
+    // The trainer got TrainOptions: the dataset path as `data`, no UI-only fields.
+    expect(seen[0]).toMatchObject({ model: dir, data, method: 'lora', maxSteps: 5, lora: { r: 4 } });
+    expect(seen[0]).not.toHaveProperty('dataset');
+    expect((await b.invoke('runs.list', {})).runs.map((r) => r.runId)).toEqual([runId]);
+    await b.close();
+  });
+
+  test('stop cancels after the current step', async () => {
+    const { b } = bridgeWith(() => inProcessEngine({ loaders: { train: async () => fakeTrain(30) } }));
+    const { runId } = await b.invoke('runs.start', { config: config({ maxSteps: 1000 }) });
+    await vi.waitFor(() => expect(b.runs.get(runId).points.length).toBeGreaterThan(1));
+    expect(await b.invoke('runs.stop', { runId })).toEqual({ stopping: true });
+    await vi.waitFor(() => expect(b.runs.get(runId).run.status).toBe('cancelled'));
+    expect(b.runs.get(runId).run.step).toBeLessThan(1000);
+    expect(await b.invoke('runs.stop', { runId })).toEqual({ stopping: false });
+    await b.close();
+  });
+
+  test('a failing run is marked failed with the engine’s message', async () => {
+    const { b, events } = bridgeWith(() =>
+      inProcessEngine({ loaders: { train: async () => async () => Promise.reject(new Error('training diverged: the loss is NaN at step 3')) } }),
+    );
+    const { runId } = await b.invoke('runs.start', { config: config() });
+    await vi.waitFor(() => expect(b.runs.get(runId).run.status).toBe('failed'));
+    expect(b.runs.get(runId).run.error).toMatch(/diverged/);
+    expect(events).toContainEqual({ type: 'run.status', runId, status: 'failed', error: 'training diverged: the loss is NaN at step 3' });
+    await b.close();
+  });
+
+  test('a missing model folder or dataset is refused up front', async () => {
+    const { b } = bridgeWith(() => inProcessEngine({ loaders: { train: async () => fakeTrain() } }));
+    await expect(b.invoke('runs.start', { config: config({ model: join(dir, 'nope') }) })).rejects.toMatchObject({ code: 'not_found' });
+    await expect(b.invoke('runs.start', { config: config({ dataset: { path: join(dir, 'nope.txt') } }) })).rejects.toMatchObject({ code: 'not_found' });
+    expect((await b.invoke('runs.list', {})).runs.map((r) => r.status)).toEqual(['failed', 'failed']);
+    await b.close();
+  });
+
+  test('a feature whose module is missing reports "unavailable"', async () => {
+    const { b } = bridgeWith(() => inProcessEngine({ loaders: { perplexity: () => Promise.reject(new Error("Cannot find module './eval.ts'")) } }));
+    await expect(b.invoke('eval.perplexity', { model: dir, text: data })).rejects.toMatchObject({ code: 'unavailable', message: expect.stringContaining('perplexity evaluation is not available') });
+    const info = await b.invoke('app.info', {});
+    expect(info.features).toMatchObject({ eval: false, generate: false, experiments: false, projects: true, dialogs: false });
+    await expect(b.invoke('generate.text', { model: dir, prompt: 'hi', maxNewTokens: 4, temperature: 1, topK: 0, topP: 1 })).rejects.toMatchObject({ code: 'unavailable' });
+    await b.close();
+  });
+});
+
+describe('crashes', () => {
+  test('an engine crash interrupts the running run, keeps its record, restarts the engine and says so', async () => {
+    const engines: ReturnType<typeof inProcessEngine>[] = [];
+    const { b, events } = bridgeWith(() => {
+      const e = inProcessEngine({ loaders: { train: async () => fakeTrain(20) } });
+      engines.push(e);
+      return e;
+    });
+    const { runId } = await b.invoke('runs.start', { config: config({ maxSteps: 1000 }) });
+    await vi.waitFor(() => expect(b.runs.get(runId).points.length).toBeGreaterThan(0));
+    engines[0].crash(139);
+    await vi.waitFor(() => expect(events.some((e) => e.type === 'engine.status' && e.status === 'ready')).toBe(true));
+    const crashed = events.find((e) => e.type === 'engine.status' && e.status === 'crashed');
+    expect(crashed).toMatchObject({ message: expect.stringContaining('exit code 139') });
+    const run = b.runs.get(runId);
+    expect(run.run.status).toBe('failed');
+    expect(run.run.error).toMatch(/engine stopped unexpectedly.*record is kept/);
+    expect(run.points.length).toBeGreaterThan(0);
+    expect(engines).toHaveLength(2);
+    // The new engine works, and the old run is still listed.
+    const { runId: second } = await b.invoke('runs.start', { config: config() });
+    await vi.waitFor(() => expect(b.runs.get(second).run.status).toBe('completed'));
+    expect((await b.invoke('runs.list', {})).runs.map((r) => r.runId)).toEqual([second, runId]);
+    await b.close();
+  });
+
+  test('requests in flight when the engine dies are answered with engine_crashed', async () => {
+    let engine!: ReturnType<typeof inProcessEngine>;
+    let release!: () => void;
+    const { b } = bridgeWith(() => (engine = inProcessEngine({ loaders: { perplexity: async () => () => new Promise((r) => (release = () => r({ perplexity: 1, meanNll: 0, tokens: 1 }))) } })));
+    const p = b.invoke('eval.perplexity', { model: dir, text: data });
+    await vi.waitFor(() => expect(release).toBeTypeOf('function'));
+    engine.crash(1);
+    await expect(p).rejects.toMatchObject({ code: 'engine_crashed' });
+    await b.close();
+  });
+
+  test('after too many crashes it gives up and says to restart', async () => {
+    const { b, events } = bridgeWith(() => {
+      const e = inProcessEngine();
+      queueMicrotask(() => e.crash(1));
+      return e;
+    }, { max: 2, windowMs: 60_000, delayMs: 1 });
+    await vi.waitFor(() => expect(events.some((e) => e.type === 'engine.status' && e.status === 'failed')).toBe(true));
+    await expect(b.invoke('app.info', {})).rejects.toMatchObject({ code: 'engine_crashed' });
+    await b.close();
+  });
+
+  test('invalid messages from the engine are ignored, not trusted', async () => {
+    let onMsg!: (m: unknown) => void;
+    const log: string[] = [];
+    const events: StudioEvent[] = [];
+    const b = new EngineBridge({
+      shell: 'test',
+      onEvent: (e) => events.push(e),
+      log: (m) => log.push(m),
+      spawn: () => ({
+        post: (m) => {
+          if (m.method === 'app.info') queueMicrotask(() => onMsg({ type: 'response', id: m.id, ok: true, result: { version: 1 } }));
+        },
+        onMessage: (cb) => (onMsg = cb),
+        onExit: () => {},
+        kill: () => {},
+      }),
+    });
+    b.start();
+    onMsg({ type: 'ready', pid: 1 });
+    onMsg({ type: 'event', event: { type: 'engine.status', status: 'exploded', message: 'x' } });
+    onMsg({ type: 'event', event: { type: 'run.event', runId: 'ghost', event: { type: 'log', level: 'info', message: 'x' } } });
+    onMsg('garbage');
+    await expect(b.invoke('app.info', {})).rejects.toMatchObject({ code: 'failed', message: expect.stringContaining('invalid result') });
+    expect(events).toEqual([]);
+    expect(log.join('\n')).toMatch(/invalid message/);
+    expect(log.join('\n')).toMatch(/unknown run/);
+    await b.close();
+  });
+});
+
+describe('datasets.preview', () => {
+  test('statistics, label balance, sample, token histogram', async () => {
+    const csv = join(dir, 'reviews.csv');
+    writeFileSync(csv, 'text,label\n"good film",pos\n"bad film, really",neg\n"great",pos\n');
+    const { b } = bridgeWith(() =>
+      inProcessEngine({
+        loaders: {
+          loadDataset: async () => async () => ({
+            format: 'csv',
+            examples: [{ text: 'good film', label: 1 }, { text: 'bad film, really', label: 0 }, { text: 'great', label: 1 }],
+            labelNames: ['neg', 'pos'],
+            skipped: { count: 1, examples: ['reviews.csv:5: empty text'] },
+          }),
+          loadTokenizer: async () => async () => ({ encode: (t: string) => t.split(/\s+/).map((_, i) => i) }),
+        },
+      }),
+    );
+    const p = await b.invoke('datasets.preview', { dataset: { path: csv }, model: dir, maxLength: 2 });
+    expect(p).toMatchObject({ format: 'csv', examples: 3, columns: ['text', 'label'], labels: [{ name: 'pos', count: 2 }, { name: 'neg', count: 1 }], skipped: { count: 1 } });
+    expect(p.sample[1]).toEqual({ text: 'bad film, really', label: 'neg' });
+    expect(p.chars).toEqual({ mean: 10, min: 5, max: 16, total: 30 });
+    expect(p.tokens).toMatchObject({ sampled: 3, mean: 2, max: 3, total: 6 });
+    expect(p.tokens!.histogram.counts.reduce((a, c) => a + c, 0)).toBe(3);
+    expect(p.notes.join(' ')).toMatch(/33\.3% of the examples are longer than max length 2/);
+    await b.close();
+  });
+
+  test('histogram bins cover every value', () => {
+    const h = histogram([0, 1, 5, 99, 100], 10);
+    expect(h.counts.reduce((a, b) => a + b, 0)).toBe(5);
+    expect(h.edges[0]).toBe(0);
+    expect(h.edges[h.edges.length - 1]).toBeGreaterThan(100);
+    expect(histogram([])).toEqual({ edges: [], counts: [] });
+  });
+});

@@ -1,0 +1,221 @@
+// `lora-studio serve`: the token and Origin rules, the static files, the WebSocket bridge.
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { WebSocket } from 'ws';
+import { type RunningServer, cookieName, serveCommand, startServer } from '../../cli/commands/serve.ts';
+import { decodeMessage, encodeMessage } from '../../engine/api.ts';
+import { inProcessEngine } from '../../engine/api-handlers.ts';
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+function get(port: number, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method, headers: { Host: `127.0.0.1:${port}`, ...headers } }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Opens a WebSocket; resolves with it, or with the HTTP status the upgrade was refused with. */
+function ws(port: number, opts: { path?: string; headers?: Record<string, string>; origin?: string } = {}): Promise<WebSocket | number> {
+  return new Promise((resolve, reject) => {
+    const sock = new WebSocket(`ws://127.0.0.1:${port}${opts.path ?? '/ws'}`, { headers: opts.headers, origin: opts.origin });
+    sock.on('open', () => resolve(sock));
+    sock.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    sock.on('error', reject);
+  });
+}
+
+function rpc(sock: WebSocket, msg: unknown | string): Promise<Record<string, unknown>> {
+  const text = typeof msg === 'string' ? msg : encodeMessage(msg);
+  const id = typeof msg === 'object' && msg && 'id' in msg ? (msg as { id: string }).id : '';
+  return new Promise((resolve) => {
+    const h = (d: Buffer) => {
+      const m = decodeMessage(d.toString()) as Record<string, unknown>;
+      if (m.type === 'response' && m.id === id) {
+        sock.off('message', h);
+        resolve(m);
+      }
+    };
+    sock.on('message', h);
+    sock.send(text);
+  });
+}
+
+let dir: string;
+let srv: RunningServer;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'serve-test-'));
+  const web = join(dir, 'web');
+  mkdirSync(join(web, 'assets'), { recursive: true });
+  writeFileSync(join(web, 'index.html'), '<!doctype html><title>studio</title><script type="module" src="./assets/app.js"></script>');
+  writeFileSync(join(web, 'assets', 'app.js'), 'console.log(1)');
+  writeFileSync(join(dir, 'secret.txt'), 'do not serve me');
+  srv = await startServer({ rendererDir: web, spawn: () => inProcessEngine(), log: () => {} });
+});
+
+afterAll(async () => {
+  await srv?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('HTTP', () => {
+  test('the URL carries a long random token and points at 127.0.0.1', () => {
+    expect(srv.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]{32}$/);
+  });
+
+  test('no token → 401', async () => {
+    const r = await get(srv.port, '/');
+    expect(r.status).toBe(401);
+    expect(r.body).toMatch(/token/);
+    expect((await get(srv.port, '/assets/app.js')).status).toBe(401);
+    expect((await get(srv.port, '/?token=wrong')).status).toBe(401);
+    expect((await get(srv.port, '/', { Cookie: `${cookieName(srv.port)}=wrong` })).status).toBe(401);
+  });
+
+  test('the token is traded for an HttpOnly SameSite=Strict cookie and dropped from the URL', async () => {
+    const r = await get(srv.port, `/?token=${srv.token}`);
+    expect(r.status).toBe(302);
+    expect(r.headers.location).toBe('/');
+    const cookie = String(r.headers['set-cookie']);
+    expect(cookie).toContain(`${cookieName(srv.port)}=${srv.token}`);
+    expect(cookie).toMatch(/HttpOnly/);
+    expect(cookie).toMatch(/SameSite=Strict/);
+  });
+
+  test('with the cookie (or a bearer token): the app, with a strict CSP', async () => {
+    const r = await get(srv.port, '/', { Cookie: `${cookieName(srv.port)}=${srv.token}` });
+    expect(r.status).toBe(200);
+    expect(r.body).toContain('<title>studio</title>');
+    const csp = String(r.headers['content-security-policy']);
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(csp).not.toContain('unsafe-eval');
+    expect(r.headers['x-content-type-options']).toBe('nosniff');
+    expect(r.headers['x-frame-options']).toBe('DENY');
+    const js = await get(srv.port, '/assets/app.js', { Authorization: `Bearer ${srv.token}` });
+    expect(js.status).toBe(200);
+    expect(js.headers['content-type']).toMatch(/javascript/);
+  });
+
+  test('a foreign Origin → 403, even with the token', async () => {
+    const auth = { Authorization: `Bearer ${srv.token}` };
+    expect((await get(srv.port, '/', { ...auth, Origin: 'http://evil.example' })).status).toBe(403);
+    expect((await get(srv.port, '/', { ...auth, Origin: `http://127.0.0.1:${srv.port + 1}` })).status).toBe(403);
+    expect((await get(srv.port, '/', { ...auth, Origin: 'null' })).status).toBe(403);
+    expect((await get(srv.port, '/', { ...auth, Origin: `http://127.0.0.1:${srv.port}` })).status).toBe(200);
+    expect((await get(srv.port, '/', { ...auth, Origin: `http://localhost:${srv.port}` })).status).toBe(200);
+  });
+
+  test('a foreign Host (DNS rebinding) → 403', async () => {
+    expect((await get(srv.port, `/?token=${srv.token}`, { Host: `evil.example:${srv.port}` })).status).toBe(403);
+  });
+
+  test('only the built app is served: no traversal, no other methods', async () => {
+    const auth = { Authorization: `Bearer ${srv.token}` };
+    expect((await get(srv.port, '/%2e%2e/secret.txt', auth)).status).toBe(404);
+    expect((await get(srv.port, '/..%2fsecret.txt', auth)).status).toBe(404);
+    expect((await get(srv.port, '/nope.js', auth)).status).toBe(404);
+    expect((await get(srv.port, '/', auth, 'POST')).status).toBe(405);
+  });
+});
+
+describe('WebSocket', () => {
+  test('an upgrade without the token → 401; with a foreign Origin → 403; elsewhere → 404', async () => {
+    expect(await ws(srv.port)).toBe(401);
+    expect(await ws(srv.port, { origin: `http://127.0.0.1:${srv.port}` })).toBe(401);
+    expect(await ws(srv.port, { headers: { Cookie: `${cookieName(srv.port)}=${srv.token}` }, origin: 'http://evil.example' })).toBe(403);
+    expect(await ws(srv.port, { path: '/other', headers: { Authorization: `Bearer ${srv.token}` } })).toBe(404);
+  });
+
+  test('with the cookie and our Origin: requests are answered; bad ones get errors, never a crash', async () => {
+    const sock = await ws(srv.port, { headers: { Cookie: `${cookieName(srv.port)}=${srv.token}` }, origin: `http://127.0.0.1:${srv.port}` });
+    expect(sock).toBeInstanceOf(WebSocket);
+    const s = sock as WebSocket;
+    const info = await rpc(s, { type: 'request', id: 'a', method: 'app.info', params: {} });
+    expect(info).toMatchObject({ ok: true, result: { shell: 'serve', features: { projects: true, generate: false } } });
+    expect(await rpc(s, 'not json {')).toMatchObject({ ok: false, error: { code: 'invalid_request' } });
+    expect(await rpc(s, { type: 'request', id: 'b', method: 'fs.rm', params: {} })).toMatchObject({ id: 'b', ok: false, error: { code: 'unknown_method' } });
+    expect(await rpc(s, { type: 'request', id: 'c', method: 'models.inspect', params: { dir: 42 } })).toMatchObject({
+      id: 'c',
+      ok: false,
+      error: { code: 'invalid_params', message: expect.stringContaining('dir: expected a string') },
+    });
+    expect(await rpc(s, { type: 'request', id: 'd', method: 'dialog.open', params: { kind: 'file' } })).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    expect(await rpc(s, { type: 'request', id: 'e', method: 'models.inspect', params: { dir: join(dir, 'missing') } })).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    expect(await rpc(s, { type: 'request', id: 'f', method: 'runs.list', params: {} })).toMatchObject({ ok: true, result: { runs: [] } });
+    s.close();
+  });
+
+  test('projects: open and create, with an event to every client', async () => {
+    const sock = (await ws(srv.port, { headers: { Authorization: `Bearer ${srv.token}` } })) as WebSocket;
+    const events: unknown[] = [];
+    sock.on('message', (d) => {
+      const m = decodeMessage(d.toString()) as { type: string; event?: unknown };
+      if (m.type === 'event') events.push(m.event);
+    });
+    const p = join(dir, 'proj', 'nested');
+    expect(await rpc(sock, { type: 'request', id: 'p1', method: 'projects.create', params: { dir: p } })).toMatchObject({ ok: true, result: { dir: p, name: 'nested' } });
+    expect(await rpc(sock, { type: 'request', id: 'p2', method: 'projects.current', params: {} })).toMatchObject({ result: { project: { dir: p } } });
+    expect(await rpc(sock, { type: 'request', id: 'p3', method: 'projects.open', params: { dir: join(dir, 'nope') } })).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    await vi.waitFor(() => expect(events).toContainEqual({ type: 'project.changed', project: { dir: p, name: 'nested' } }));
+    sock.close();
+  });
+});
+
+describe('the command', () => {
+  test('bad options exit with status 2 and say why', async () => {
+    const err = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      expect(await serveCommand(['--port', 'abc'])).toBe(2);
+      expect(err.mock.calls.flat().join(' ')).toMatch(/--port must be an integer/);
+      expect(await serveCommand(['--project', join(dir, 'missing')])).toBe(2);
+      expect(await serveCommand(['--bogus'])).toBe(2);
+    } finally {
+      err.mockRestore();
+    }
+  });
+
+  test('`lora-studio serve` prints the URL with the token as its first stdout line, and stops on SIGTERM', async () => {
+    const child = spawn(process.execPath, ['bin/lora-studio.mjs', 'serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const first = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+        const i = out.indexOf('\n');
+        if (i >= 0) resolve(out.slice(0, i));
+      });
+      child.on('exit', (code) => reject(new Error(`serve exited (${code}): ${stderr}`)));
+    });
+    expect(first).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]{32}$/);
+    const u = new URL(first);
+    const port = Number(u.port);
+    expect((await get(port, '/')).status).toBe(401);
+    const r = await get(port, `/?token=${u.searchParams.get('token')}`);
+    expect(r.status).toBe(302);
+    const page = await get(port, '/', { Cookie: String(r.headers['set-cookie']).split(';')[0] });
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('LoRA Studio');
+    const code = await new Promise<number | null>((resolve) => {
+      child.on('exit', resolve);
+      child.kill('SIGTERM');
+    });
+    expect(code).toBe(0);
+  }, 120_000);
+});

@@ -1,0 +1,223 @@
+// End to end: the studio in Debian's Chromium (playwright-core) against `lora-studio serve`.
+// Opens a model folder, imports a dataset, configures LoRA, trains a few steps and watches the
+// chart update, evaluates perplexity, opens Playground and Compare — with a screenshot of each
+// view in out/e2e-artifacts/ (git-ignored), each checked to be non-blank.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { type BrowserContext, type Locator, type Page, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { decodePng, imageStats } from './png.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SHARED = resolve('../shared/data');
+const FAKE_GPT2 = join(SHARED, 'tiny-gpt2', 'fake_gpt2');
+const TOKENIZER = join(SHARED, 'gpt2-tokenizer');
+const ARTIFACTS = resolve('out', 'e2e-artifacts');
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+const missing = !existsSync(CHROMIUM)
+  ? `${CHROMIUM} is not installed (apt-get install -y chromium)`
+  : !existsSync(FAKE_GPT2) || !existsSync(TOKENIZER)
+    ? `${SHARED} (tiny-gpt2/fake_gpt2, gpt2-tokenizer) is absent`
+    : null;
+if (missing) console.warn(`studio e2e skipped: ${missing}`);
+
+describe.skipIf(missing !== null)('the studio in Chromium', () => {
+  let work: string;
+  let model: string;
+  let server: ChildProcess;
+  let url: string;
+  let context: BrowserContext;
+  let page: Page;
+  const problems: string[] = [];
+  const shots: string[] = [];
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'studio-e2e-'));
+    // A GPT-2-shaped model folder with a real tokenizer: the tiny fake GPT-2 + GPT-2's files.
+    model = join(work, 'tiny-gpt2');
+    cpSync(FAKE_GPT2, model, { recursive: true });
+    for (const f of readdirSync(TOKENIZER)) if (f !== 'SOURCE.txt') copyFileSync(join(TOKENIZER, f), join(model, f));
+    const lines = (n: number, seed: number) =>
+      Array.from({ length: n }, (_, i) => `Recipe ${i + seed}: whisk the eggs, fold in the flour and bake for ${20 + (i % 9)} minutes until golden.`).join('\n');
+    writeFileSync(join(work, 'train.txt'), lines(160, 0));
+    writeFileSync(join(work, 'valid.txt'), lines(30, 1000));
+    mkdirSync(join(work, 'project'));
+    rmSync(ARTIFACTS, { recursive: true, force: true });
+    mkdirSync(ARTIFACTS, { recursive: true });
+
+    server = spawn(process.execPath, ['bin/lora-studio.mjs', 'serve', '--port', '0', '--project', join(work, 'project')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    server.stderr!.on('data', (d) => (stderr += d));
+    url = await new Promise<string>((ok, fail) => {
+      let out = '';
+      server.stdout!.on('data', (d) => {
+        out += d;
+        if (out.includes('\n')) ok(out.split('\n')[0]);
+      });
+      server.on('exit', (c) => fail(new Error(`serve exited with ${c}: ${stderr}`)));
+    });
+
+    context = await chromium.launchPersistentContext(join(work, 'chromium-profile'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ARGS,
+      viewport: { width: 1280, height: 900 },
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.on('console', (m) => {
+      if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  }, 120_000);
+
+  afterAll(async () => {
+    await context?.close();
+    if (server && server.exitCode === null) {
+      await new Promise((r) => {
+        server.on('exit', r);
+        server.kill('SIGTERM');
+      });
+    }
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  async function shot(name: string) {
+    await page.waitForTimeout(150); // let chart.js draw
+    const file = join(ARTIFACTS, `${String(shots.length + 1).padStart(2, '0')}-${name}.png`);
+    const png = await page.screenshot({ path: file, fullPage: true });
+    const stats = imageStats(decodePng(png));
+    expect(stats.colors, `${name}: distinct colours`).toBeGreaterThan(30);
+    expect(stats.nonBackground, `${name}: share of non-background pixels`).toBeGreaterThan(0.03);
+    shots.push(file);
+  }
+
+  // playwright-core has no web-first assertions: poll with vitest's expect.poll.
+  const text = (l: Locator) => expect.poll(async () => (await l.textContent())?.trim(), { timeout: 30_000 });
+  const countOf = (l: Locator) => expect.poll(() => l.count(), { timeout: 60_000 });
+
+  async function view(label: string) {
+    await page.getByRole('navigation', { name: 'Studio sections' }).getByRole('button', { name: label, exact: true }).click();
+    await text(page.locator('main h1')).toBe(label);
+  }
+
+  test('loads over the token URL, then works from the cookie', async () => {
+    await page.goto(url);
+    expect(page.url()).not.toContain('token='); // traded for a cookie
+    await page.getByTestId('connection').filter({ hasText: 'connected' }).waitFor();
+    await text(page.locator('main h1')).toBe('Projects');
+    await text(page.getByRole('region', { name: 'Current project' })).toContain('project');
+    await shot('projects');
+  });
+
+  test('Models: open a model folder', async () => {
+    await view('Models');
+    await page.locator('#model-dir').fill(model);
+    await page.getByRole('button', { name: 'Open model' }).click();
+    const summary = page.getByTestId('model-summary');
+    await summary.waitFor();
+    await text(summary).toContain('GPT2LMHeadModel');
+    await text(page.getByTestId('peft-line')).toContain('trainable params:');
+    await text(page.getByRole('region', { name: 'LoRA-targetable modules' })).toContain('attn.c_attn');
+    await shot('models');
+  });
+
+  test('Datasets: import a text file, with statistics and a token-length histogram', async () => {
+    await view('Datasets');
+    await page.locator('#dataset-path').fill(join(work, 'train.txt'));
+    await page.getByRole('button', { name: 'Preview' }).click();
+    await page.getByTestId('dataset-stats').waitFor();
+    await text(page.getByTestId('dataset-examples')).not.toBe('0');
+    await page.getByTestId('token-histogram').waitFor();
+    await page.getByRole('button', { name: 'Use for training' }).click();
+    await page.getByRole('status').filter({ hasText: 'Selected for training' }).waitFor();
+    await shot('datasets');
+  });
+
+  test('Configure: LoRA settings, with a live trainable-parameter count', async () => {
+    await view('Configure');
+    const count = page.getByTestId('trainable-count');
+    await count.waitFor();
+    const before = (await count.textContent())?.trim();
+    await page.locator('#lora-r').fill('4');
+    await text(count).not.toBe(before);
+    await page.getByRole('radio', { name: 'Steps' }).check();
+    await page.locator('#max-steps').fill('8');
+    await page.locator('#batch-size').fill('2');
+    await page.locator('#max-length').fill('32');
+    await page.locator('#log-every').fill('1');
+    await page.locator('#lr').fill('0.01');
+    await page.locator('#lora-dropout').fill('0');
+    await text(page.getByTestId('memory-estimate')).toContain('Total');
+    await countOf(page.getByRole('alert')).toBe(0);
+    await shot('configure');
+  });
+
+  test('Train: a few steps, the chart updates, the run completes', async () => {
+    await view('Train');
+    await page.getByRole('button', { name: 'Start training' }).click();
+    const status = page.getByTestId('run-status');
+    await status.waitFor();
+    const chart = page.getByTestId('chart-loss');
+    await expect.poll(async () => Number(await chart.getAttribute('data-points')), { timeout: 60_000 }).toBeGreaterThan(0);
+    const first = Number(await chart.getAttribute('data-points'));
+    await expect.poll(() => status.textContent(), { timeout: 90_000 }).toBe('completed');
+    const last = Number(await chart.getAttribute('data-points'));
+    expect(last).toBe(8);
+    expect(last).toBeGreaterThanOrEqual(first);
+    await text(page.getByTestId('run-step')).toBe('8');
+    await text(page.getByTestId('run-progress')).toContain('Finished after 8 steps');
+    await shot('train');
+  });
+
+  test('Evaluate: perplexity of the base model and the fine-tuned one', async () => {
+    await view('Evaluate');
+    await page.locator('#eval-text').fill(join(work, 'valid.txt'));
+    await page.locator('#eval-max-length').fill('32');
+    await page.locator('#eval-target').selectOption({ index: 1 });
+    await page.getByRole('button', { name: 'Base and fine-tuned' }).click();
+    const rows = page.getByTestId('eval-results').locator('tbody tr');
+    await countOf(rows).toBe(2);
+    const values = await page.getByTestId('perplexity').allTextContents();
+    for (const v of values) expect(Number(v)).toBeGreaterThan(1);
+    await shot('evaluate');
+  });
+
+  test('Playground: a clear "coming" state, no fake output', async () => {
+    await view('Playground');
+    await page.getByRole('region', { name: 'Generation (coming)' }).waitFor({ state: 'visible' });
+    expect(await page.getByRole('button', { name: 'Generate' }).isDisabled()).toBe(true);
+    await shot('playground');
+  });
+
+  test('Compare: the session’s runs, by keyboard', async () => {
+    // Keyboard only: Alt+8 jumps to Compare and focuses its heading.
+    await page.keyboard.press('Alt+8');
+    await text(page.locator('main h1')).toBe('Compare');
+    await expect.poll(() => page.evaluate(() => document.activeElement?.tagName)).toBe('H1');
+    await countOf(page.getByTestId('compare-table').locator('tbody tr')).toBe(1);
+    await text(page.getByTestId('compare-table')).toContain('completed');
+    await expect.poll(async () => Number(await page.getByTestId('compare-loss').getAttribute('data-points'))).toBe(8);
+    await shot('compare');
+    // Tab reaches the navigation, Enter activates it.
+    await page.getByRole('button', { name: 'Projects', exact: true }).focus();
+    await page.keyboard.press('Enter');
+    await text(page.locator('main h1')).toBe('Projects');
+  });
+
+  test('no console errors, no CSP violations; a screenshot of every view', () => {
+    expect(problems).toEqual([]);
+    expect(shots.map((s) => s.replace(/^.*[\\/]/, ''))).toEqual([
+      '01-projects.png',
+      '02-models.png',
+      '03-datasets.png',
+      '04-configure.png',
+      '05-train.png',
+      '06-evaluate.png',
+      '07-playground.png',
+      '08-compare.png',
+    ]);
+  });
+});

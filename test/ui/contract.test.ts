@@ -1,0 +1,135 @@
+// @vitest-environment node
+// The contract (engine/api.ts): every message is validated, errors are precise, nothing crashes.
+import { describe, expect, test } from 'vitest';
+import {
+  API,
+  ApiError,
+  METHOD_NAMES,
+  RunConfigSchema,
+  StudioEventSchema,
+  ValidationError,
+  decodeMessage,
+  encodeMessage,
+  parse,
+  parseParams,
+  parseRequest,
+  parseResult,
+  parseServerMessage,
+  s,
+} from '../../engine/api.ts';
+
+const runConfig = {
+  model: '/m',
+  dataset: { path: '/d.txt' },
+  method: 'lora',
+  lora: { r: 8, alpha: 16, dropout: 0.05, bias: 'none', targets: [], useRslora: false, init: 'kaiming' },
+  lr: 2e-4,
+  epochs: 1,
+  maxSteps: 0,
+  batchSize: 4,
+  gradAccum: 1,
+  maxLength: 128,
+  warmupSteps: 0,
+  warmupRatio: 0,
+  weightDecay: 0.01,
+  maxGradNorm: 1,
+  schedule: 'linear',
+  seed: 42,
+  logEvery: 10,
+  device: 'cpu',
+};
+
+describe('schemas', () => {
+  test('objects are strict, report every problem with its path', () => {
+    const S = s.object({ a: s.int({ min: 1 }), b: s.optional(s.string()), c: s.object({ d: s.enum(['x', 'y']) }) });
+    expect(parse(S, { a: 2, c: { d: 'x' } }, 'thing')).toEqual({ a: 2, c: { d: 'x' } });
+    let err: ValidationError | undefined;
+    try {
+      parse(S, { a: 0, b: 3, c: { d: 'z' }, e: 1 }, 'thing');
+    } catch (e) {
+      err = e as ValidationError;
+    }
+    expect(err).toBeInstanceOf(ValidationError);
+    expect(err!.issues).toEqual([
+      'unknown field "e" (expected "a", "b", "c")',
+      'a: expected an integer ≥ 1, got 0',
+      'b: expected a string, got 3',
+      'c.d: expected one of "x", "y", got "z"',
+    ]);
+    expect(() => parse(S, null, 'thing')).toThrow('invalid thing: expected an object, got null');
+  });
+
+  test('numbers: NaN and Infinity only where allowed', () => {
+    expect(() => parse(s.number({ finite: true }), NaN, 'n')).toThrow('expected a finite number');
+    expect(() => parse(s.int(), 1.5, 'n')).toThrow('expected an integer');
+    expect(parse(s.number(), NaN, 'n')).toBeNaN();
+  });
+
+  test('a RunConfig with a bad field names it', () => {
+    expect(parse(RunConfigSchema, runConfig, 'config')).toEqual(runConfig);
+    expect(() => parse(RunConfigSchema, { ...runConfig, lora: { ...runConfig.lora, r: 0 } }, 'config')).toThrow('lora.r: expected an integer ≥ 1');
+    expect(() => parse(RunConfigSchema, { ...runConfig, schedule: 'step' }, 'config')).toThrow('schedule: expected one of "constant", "linear", "cosine"');
+    expect(() => parse(RunConfigSchema, { ...runConfig, lora: { ...runConfig.lora, targets: 5 } }, 'config')).toThrow('lora.targets');
+    expect(parse(RunConfigSchema, { ...runConfig, lora: { ...runConfig.lora, targets: 'all-linear' } }, 'config').lora.targets).toBe('all-linear');
+  });
+
+  test('every method has params and result schemas', () => {
+    for (const m of METHOD_NAMES) {
+      expect(API[m].params.check, m).toBeTypeOf('function');
+      expect(API[m].result.check, m).toBeTypeOf('function');
+      expect(API[m].summary.length, m).toBeGreaterThan(10);
+    }
+  });
+});
+
+describe('envelopes', () => {
+  test('a valid request passes with typed params', () => {
+    const r = parseRequest({ type: 'request', id: 'r1', method: 'models.inspect', params: { dir: '/x', method: 'full' } });
+    expect(r).toEqual({ ok: true, id: 'r1', method: 'models.inspect', params: { dir: '/x', method: 'full' } });
+  });
+
+  test.each([
+    [null, 'invalid_request', ''],
+    ['hello', 'invalid_request', ''],
+    [{ type: 'request', id: 'a b', method: 'app.info' }, 'invalid_request', ''],
+    [{ type: 'request', id: 'r2', method: 'rm -rf', params: {} }, 'unknown_method', 'r2'],
+    [{ type: 'request', id: 'r3', method: 'models.inspect', params: {} }, 'invalid_params', 'r3'],
+    [{ type: 'request', id: 'r4', method: 'models.inspect', params: { dir: '/x', extra: 1 } }, 'invalid_params', 'r4'],
+    [{ type: 'request', id: 'r5', method: '__proto__', params: {} }, 'unknown_method', 'r5'],
+    [{ type: 'request', id: 'r6', method: 'runs.start', params: { config: { ...runConfig, lr: -1 } } }, 'invalid_params', 'r6'],
+  ])('%j → %s', (raw, code, id) => {
+    const r = parseRequest(raw);
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.response).toMatchObject({ type: 'response', id, ok: false, error: { code } });
+    expect(r.response.ok === false && r.response.error.message.length).toBeGreaterThan(5);
+  });
+
+  test('server messages: responses and events are validated', () => {
+    expect(parseServerMessage({ type: 'response', id: 'x', ok: true, result: { a: 1 } })).toMatchObject({ ok: true });
+    expect(() => parseServerMessage({ type: 'response', id: 'x', ok: false, error: { code: 'nope', message: 'm' } })).toThrow();
+    expect(() => parseServerMessage({ type: 'event', event: { type: 'run.event', runId: 'r', event: { type: 'step' } } })).toThrow(/event\.event\.step: missing/);
+    const ok = { type: 'event', event: { type: 'run.event', runId: 'run-1', event: { type: 'log', level: 'info', message: 'hi' } } };
+    expect(parseServerMessage(ok)).toEqual(ok);
+    expect(() => parse(StudioEventSchema, { type: 'run.event', runId: '../etc', event: { type: 'log', level: 'info', message: 'x' } }, 'event')).toThrow('runId');
+  });
+
+  test('results are checked against the method', () => {
+    expect(() => parseResult('runs.start', { runId: 5 })).toThrow('invalid result of runs.start');
+    expect(parseParams('app.info', undefined)).toEqual({});
+  });
+
+  test('JSON transport keeps NaN and Infinity', () => {
+    const msg = { a: NaN, b: [Infinity, -Infinity, 1], c: { d: 'x' } };
+    const back = decodeMessage(encodeMessage(msg)) as typeof msg;
+    expect(back.a).toBeNaN();
+    expect(back.b).toEqual([Infinity, -Infinity, 1]);
+    expect(back.c).toEqual({ d: 'x' });
+  });
+
+  test('ApiError.from maps errors to codes', () => {
+    expect(ApiError.from(Object.assign(new Error('no such file'), { code: 'ENOENT' })).code).toBe('not_found');
+    expect(ApiError.from(new ValidationError('x', ['a: bad'])).code).toBe('invalid_params');
+    expect(ApiError.from('boom').toJSON()).toEqual({ code: 'failed', message: 'boom' });
+  });
+});

@@ -1,0 +1,317 @@
+// The renderer's views in jsdom (@testing-library/svelte), against a scripted window.studio.
+import { fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import type { RunDetail, RunSummary } from '../../engine/api.ts';
+import App from '../../renderer/src/App.svelte';
+import { DEFAULT_FORM, Studio } from '../../renderer/src/lib/state.svelte.ts';
+import { FakeStudio, INFO, type Handlers } from './fake-studio.ts';
+
+// jsdom has no canvas: the charts fall back to their text summaries (and stay quiet about it).
+HTMLCanvasElement.prototype.getContext = (() => null) as unknown as HTMLCanvasElement['getContext'];
+
+beforeEach(() => {
+  localStorage.clear();
+  history.replaceState(null, '', '#/projects');
+});
+afterEach(() => localStorage.clear());
+
+async function app(handlers: Handlers = {}) {
+  const api = new FakeStudio(handlers);
+  const studio = new Studio(api);
+  render(App, { props: { studio, connection: api.connection() } });
+  await waitFor(() => expect(studio.info).not.toBeNull());
+  return { api, studio };
+}
+
+const nav = (name: string) => within(screen.getByRole('navigation', { name: 'Studio sections' })).getByRole('button', { name });
+const heading = () => screen.getByRole('heading', { level: 1 });
+
+function summary(runId: string, over: Partial<RunSummary> = {}): RunSummary {
+  return {
+    runId,
+    name: `run ${runId}`,
+    status: 'starting',
+    config: validConfig(),
+    out: `/tmp/runs/${runId}`,
+    startedAt: new Date(Date.now() - 1000).toISOString(),
+    endedAt: null,
+    step: 0,
+    totalSteps: null,
+    lastLoss: null,
+    trainableParams: null,
+    allParams: null,
+    result: null,
+    error: null,
+    ...over,
+  };
+}
+// The fake's runs config must be a valid RunConfig: build it from the form like the app does.
+function validConfig(): RunSummary['config'] {
+  const { stopBy: _s, name: _n, out: _o, ...rest } = DEFAULT_FORM;
+  return { ...rest, model: '/models/tiny', dataset: { path: '/data/train.txt' } };
+}
+
+describe('the shell', () => {
+  test('sections are buttons in a labelled nav; the current one is marked; Alt+digit jumps and focuses the heading', async () => {
+    await app();
+    expect(heading().textContent).toBe('Projects');
+    expect(nav('Projects').getAttribute('aria-current')).toBe('page');
+    await fireEvent.click(nav('Models'));
+    expect(heading().textContent).toBe('Models');
+    expect(nav('Models').getAttribute('aria-current')).toBe('page');
+    expect(nav('Projects').getAttribute('aria-current')).toBeNull();
+    await fireEvent.keyDown(window, { key: '3', altKey: true });
+    await waitFor(() => expect(heading().textContent).toBe('Datasets'));
+    await waitFor(() => expect(document.activeElement).toBe(heading()));
+    expect(location.hash).toBe('#/datasets');
+  });
+
+  test('an engine crash is announced, and its recovery too', async () => {
+    const { api } = await app();
+    api.emit({ type: 'engine.status', status: 'crashed', message: 'The engine stopped unexpectedly (exit code 139). Restarting it; the session’s runs are kept.' });
+    await waitFor(() => expect(screen.getByTestId('engine-status').textContent).toMatch(/stopped unexpectedly/));
+    expect(screen.getByTestId('engine-status').getAttribute('role')).toBe('alert');
+    expect(screen.getByTestId('connection').textContent).toMatch(/engine down/);
+    api.emit({ type: 'engine.status', status: 'ready', message: 'The engine restarted.' });
+    await waitFor(() => expect(screen.queryByTestId('engine-status')).toBeNull());
+    expect(screen.getByText('The engine restarted.')).toBeTruthy();
+  });
+
+  test('a menu command navigates (desktop app menu)', async () => {
+    const { api } = await app();
+    api.emit({ type: 'menu.command', command: 'navigate', view: 'compare' });
+    await waitFor(() => expect(heading().textContent).toBe('Compare'));
+  });
+});
+
+describe('Models', () => {
+  test('open a folder: architecture, parameters, LoRA-targetable modules', async () => {
+    const { api } = await app();
+    await fireEvent.click(nav('Models'));
+    expect(screen.getByText('No model open')).toBeTruthy();
+    await fireEvent.input(screen.getByLabelText('Model folder'), { target: { value: '/models/tiny' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Open model' }));
+    await waitFor(() => expect(screen.getByTestId('model-summary')).toBeTruthy());
+    expect(screen.getByTestId('model-params').textContent).toBe('10,000');
+    expect(screen.getByTestId('peft-line').textContent).toMatch(/^trainable params: 2,048 \|\| all params: 12,048/);
+    const table = within(screen.getByRole('region', { name: 'LoRA-targetable modules' }));
+    expect(table.getByText('attn.c_attn')).toBeTruthy();
+    expect(table.getByText('mlp.c_proj')).toBeTruthy();
+    expect(api.callsOf('models.inspect')).toContainEqual({ dir: '/models/tiny', method: 'full' });
+  });
+
+  test('an error is shown in an alert, not thrown', async () => {
+    await app({ 'models.inspect': () => Promise.reject(new Error('config.json: missing n_embd')) });
+    await fireEvent.click(nav('Models'));
+    await fireEvent.input(screen.getByLabelText('Model folder'), { target: { value: '/bad' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Open model' }));
+    await waitFor(() => expect(screen.getByRole('alert').textContent).toMatch(/missing n_embd/));
+  });
+});
+
+describe('Configure', () => {
+  test('the trainable-parameter count follows r and the picked modules, live', async () => {
+    const { api, studio } = await app();
+    await studio.openModel('/models/tiny');
+    await fireEvent.click(nav('Configure'));
+    await waitFor(() => expect(screen.getByTestId('trainable-count').textContent).toBe('2,048'));
+    await fireEvent.input(screen.getByLabelText('Rank r'), { target: { value: '4' } });
+    await waitFor(() => expect(screen.getByTestId('trainable-count').textContent).toBe('1,024'));
+    expect(api.callsOf('models.inspect').at(-1)).toMatchObject({ dir: '/models/tiny', lora: { r: 4 } });
+    // Pick: start from the default (c_attn), add every mlp.c_fc.
+    await fireEvent.click(screen.getByRole('radio', { name: 'Pick' }));
+    await waitFor(() => expect(screen.getByTestId('targets-value').textContent).toBe('["c_attn"]'));
+    await fireEvent.click(screen.getByRole('checkbox', { name: 'c_fc' }));
+    await waitFor(() => expect(screen.getByTestId('targets-value').textContent).toBe('["c_attn","c_fc"]'));
+    await waitFor(() => expect(screen.getByTestId('trainable-count').textContent).toBe('2,304'));
+    expect(screen.getByTestId('memory-estimate').textContent).toMatch(/Total/);
+    // all-linear, then full fine-tuning.
+    await fireEvent.click(screen.getByRole('radio', { name: 'all-linear' }));
+    await waitFor(() => expect(screen.getByTestId('targets-value').textContent).toBe('"all-linear"'));
+    await fireEvent.click(screen.getByRole('radio', { name: 'Full fine-tuning' }));
+    await waitFor(() => expect(screen.getByTestId('trainable-count').textContent).toBe('10,000'));
+    expect(screen.queryByLabelText('Rank r')).toBeNull();
+  });
+
+  test('invalid settings are reported against the contract before anything is sent', async () => {
+    const { studio } = await app();
+    await studio.openModel('/models/tiny');
+    studio.datasetSpec = { path: '/data/train.txt' };
+    await fireEvent.click(nav('Configure'));
+    await fireEvent.input(screen.getByLabelText('Learning rate'), { target: { value: '0' } });
+    await waitFor(() => expect(screen.getByText('Fix before training:')).toBeTruthy());
+    expect(screen.getByText(/lr: expected a number > 0/)).toBeTruthy();
+    expect((screen.getByRole('button', { name: 'Go to Train →' }) as HTMLButtonElement).disabled).toBe(true);
+  });
+});
+
+describe('Train', () => {
+  test('without a model or data: an empty state that says what is missing', async () => {
+    await app();
+    await fireEvent.click(nav('Train'));
+    expect(screen.getByText('Not ready to train')).toBeTruthy();
+    expect(screen.getByText('Open a model first (Models).')).toBeTruthy();
+    expect(screen.getByText('No runs in this session')).toBeTruthy();
+  });
+
+  test('start, live progress and chart points from events, stop, result', async () => {
+    const run = summary('run-1', { config: validConfig() });
+    const { api, studio } = await app({
+      'runs.start': () => ({ runId: 'run-1' }),
+      'runs.get': (): RunDetail => ({ run, points: [], logs: [] }),
+      'runs.stop': () => ({ stopping: true }),
+    });
+    await studio.openModel('/models/tiny');
+    studio.datasetSpec = { path: '/data/train.txt' };
+    await fireEvent.click(nav('Train'));
+    await fireEvent.click(screen.getByRole('button', { name: 'Start training' }));
+    await waitFor(() => expect(screen.getByTestId('run-status').textContent).toBe('starting'));
+    const sent = api.callsOf('runs.start')[0] as { config: Record<string, unknown> };
+    expect(sent.config).toMatchObject({ model: '/models/tiny', dataset: { path: '/data/train.txt' }, method: 'lora', epochs: 1, maxSteps: 0 });
+
+    api.emit({ type: 'run.event', runId: 'run-1', event: { type: 'start', totalSteps: 3, trainableParams: 2048, allParams: 12048, examples: 10, tokensPerStep: 64 } });
+    for (let s = 1; s <= 2; s++) {
+      api.emit({ type: 'run.event', runId: 'run-1', event: { type: 'step', step: s, totalSteps: 3, epoch: s / 3, loss: 4 - s, lr: 1e-3, gradNorm: 0.5, tokensPerS: 1000, elapsedS: s, etaS: 3 - s } });
+    }
+    await waitFor(() => expect(screen.getByTestId('run-step').textContent).toBe('2'));
+    expect(screen.getByTestId('run-status').textContent).toBe('running');
+    expect(screen.getByTestId('chart-loss').getAttribute('data-points')).toBe('2');
+    expect(screen.getByTestId('chart-lr').getAttribute('data-points')).toBe('2');
+    expect((screen.getByTestId('run-progressbar') as HTMLProgressElement).value).toBe(2);
+    expect(screen.getByTestId('run-progress').textContent).toMatch(/ETA/);
+
+    await fireEvent.click(screen.getByRole('button', { name: 'Stop' }));
+    expect(api.callsOf('runs.stop')).toEqual([{ runId: 'run-1' }]);
+    api.emit({
+      type: 'run.event',
+      runId: 'run-1',
+      event: { type: 'done', result: { steps: 2, finalLoss: 2, trainableParams: 2048, allParams: 12048, tokensPerS: 1000, peakRssMb: 300, wallS: 2, stopped: 'cancelled', out: '/tmp/runs/run-1' } },
+    });
+    await waitFor(() => expect(screen.getByTestId('run-status').textContent).toBe('cancelled'));
+    expect(screen.getByText(/Stopped after 2 steps/)).toBeTruthy();
+    expect((screen.getByRole('button', { name: 'Stop' }) as HTMLButtonElement).disabled).toBe(true);
+  });
+
+  test('pause and resume are shown, disabled, with the reason', async () => {
+    const run = summary('run-2', { config: validConfig(), status: 'running', step: 1, totalSteps: 5 });
+    await app({ 'runs.list': () => ({ runs: [run] }), 'runs.get': () => ({ run, points: [], logs: [] }) });
+    await fireEvent.click(nav('Train'));
+    await waitFor(() => expect(screen.getByTestId('run-status').textContent).toBe('running'));
+    const pause = screen.getByRole('button', { name: 'Pause' }) as HTMLButtonElement;
+    expect(pause.disabled).toBe(true);
+    expect(pause.title).toMatch(/coming/);
+    expect(screen.getByRole('region', { name: 'Generation samples during training (coming)' })).toBeTruthy();
+  });
+});
+
+describe('Datasets', () => {
+  test('preview: statistics, mapping, sample; then use it for training', async () => {
+    const { api, studio } = await app({
+      'datasets.preview': (p) => ({
+        path: p.dataset.path,
+        format: 'csv',
+        examples: 3,
+        skipped: { count: 1, examples: ['a.csv:4: empty text'] },
+        labelNames: ['neg', 'pos'],
+        labels: [{ name: 'pos', count: 2 }, { name: 'neg', count: 1 }],
+        sample: [{ text: 'good film', label: 'pos' }, { text: 'bad film', label: 'neg' }],
+        columns: ['review', 'sentiment'],
+        chars: { mean: 8.5, min: 8, max: 9, total: 17 },
+        tokens: null,
+        notes: [],
+      }),
+    });
+    await fireEvent.click(nav('Datasets'));
+    await fireEvent.input(screen.getByLabelText('Dataset file or folder'), { target: { value: '/data/a.csv' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Preview' }));
+    await waitFor(() => expect(screen.getByTestId('dataset-examples').textContent).toBe('3'));
+    expect(screen.getByText('good film')).toBeTruthy();
+    expect(screen.getByText('a.csv:4: empty text')).toBeTruthy();
+    // Column mapping from the file's header.
+    await fireEvent.change(screen.getByLabelText('Text column'), { target: { value: 'review' } });
+    await fireEvent.change(screen.getByLabelText('Label column'), { target: { value: 'sentiment' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Apply mapping' }));
+    await waitFor(() => expect(api.callsOf('datasets.preview').at(-1)).toEqual({ dataset: { path: '/data/a.csv', textColumn: 'review', labelColumn: 'sentiment' } }));
+    await fireEvent.click(screen.getByRole('button', { name: 'Use for training' }));
+    expect(studio.datasetSpec).toEqual({ path: '/data/a.csv', textColumn: 'review', labelColumn: 'sentiment' });
+    expect(screen.getByText('Selected for training.')).toBeTruthy();
+  });
+});
+
+describe('path pickers', () => {
+  test('in a browser: an in-app folder browser (fs.list), keyboard-usable, Escape closes', async () => {
+    const { api } = await app({
+      'fs.list': (p) => ({
+        dir: p.dir ?? '/home/u',
+        parent: p.dir === '/home/u/models' ? '/home/u' : '/home',
+        entries:
+          p.dir === '/home/u/models'
+            ? [{ name: 'gpt2', path: '/home/u/models/gpt2', kind: 'dir', size: null }]
+            : [
+                { name: 'models', path: '/home/u/models', kind: 'dir', size: null },
+                { name: 'notes.txt', path: '/home/u/notes.txt', kind: 'file', size: 12 },
+              ],
+        truncated: false,
+      }),
+    });
+    await fireEvent.click(nav('Models'));
+    await fireEvent.click(screen.getByRole('button', { name: 'Browse…' }));
+    const dialog = await screen.findByRole('dialog', { name: 'Browse: Model folder' });
+    await waitFor(() => expect(within(dialog).getByRole('button', { name: /models\// })).toBeTruthy());
+    expect((within(dialog).getByRole('button', { name: /notes\.txt/ }) as HTMLButtonElement).disabled).toBe(true); // folders only
+    await fireEvent.click(within(dialog).getByRole('button', { name: /models\// }));
+    await waitFor(() => expect(within(dialog).getByRole('button', { name: /gpt2\// })).toBeTruthy());
+    expect(api.callsOf('fs.list').at(-1)).toEqual({ dir: '/home/u/models', showHidden: false });
+    await fireEvent.click(within(dialog).getByRole('button', { name: 'Choose this folder' }));
+    expect((screen.getByLabelText('Model folder') as HTMLInputElement).value).toBe('/home/u/models');
+    expect(screen.queryByRole('dialog')).toBeNull();
+    // Escape closes it.
+    await fireEvent.click(screen.getByRole('button', { name: 'Browse…' }));
+    const again = await screen.findByRole('dialog');
+    await fireEvent.keyDown(again, { key: 'Escape' });
+    expect(screen.queryByRole('dialog')).toBeNull();
+  });
+
+  test('in the desktop app: the native dialog, through the contract', async () => {
+    const { api } = await app({ 'app.info': () => ({ ...INFO, shell: 'electron', features: { ...INFO.features, dialogs: true } }), 'dialog.open': () => ({ path: '/picked/model' }) });
+    await fireEvent.click(nav('Models'));
+    await fireEvent.click(screen.getByRole('button', { name: 'Browse…' }));
+    await waitFor(() => expect((screen.getByLabelText('Model folder') as HTMLInputElement).value).toBe('/picked/model'));
+    expect(api.callsOf('dialog.open')).toEqual([{ kind: 'folder', title: 'Model folder' }]);
+    expect(screen.queryByRole('dialog')).toBeNull();
+  });
+});
+
+describe('coming features', () => {
+  test('Playground: a clear notice, disabled controls, no fake output', async () => {
+    await app();
+    await fireEvent.click(nav('Playground'));
+    expect(screen.getByRole('region', { name: 'Generation (coming)' })).toBeTruthy();
+    expect((screen.getByRole('button', { name: 'Generate' }) as HTMLButtonElement).disabled).toBe(true);
+    expect(screen.getAllByText('—')).toHaveLength(2);
+  });
+
+  test('Evaluate: perplexity works; accuracy is coming', async () => {
+    const { api, studio } = await app({ 'eval.perplexity': () => ({ perplexity: 42.5, meanNll: Math.log(42.5), tokens: 100 }) });
+    await studio.openModel('/models/tiny');
+    await fireEvent.click(nav('Evaluate'));
+    await fireEvent.input(screen.getByLabelText('Text file'), { target: { value: '/data/valid.txt' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Compute perplexity' }));
+    await waitFor(() => expect(screen.getByTestId('perplexity').textContent).toBe('42.5'));
+    expect(api.callsOf('eval.perplexity')).toEqual([{ model: '/models/tiny', text: '/data/valid.txt', maxLength: 128 }]);
+    expect(screen.getByRole('region', { name: 'Accuracy and confusion matrix (coming)' })).toBeTruthy();
+  });
+
+  test('Compare: the session’s runs in a table, with the store’s features marked coming', async () => {
+    const runs = [
+      summary('run-a', { config: validConfig(), status: 'completed', step: 5, totalSteps: 5, result: { steps: 5, finalLoss: 2.5, trainableParams: 2048, allParams: 12048, tokensPerS: 900, peakRssMb: 250, wallS: 3, stopped: 'completed' } }),
+      summary('run-b', { config: { ...validConfig(), method: 'full' }, status: 'failed', error: 'boom' }),
+    ];
+    await app({ 'runs.list': () => ({ runs }), 'runs.get': (p) => ({ run: runs.find((r) => r.runId === p.runId)!, points: [], logs: [] }) });
+    await fireEvent.click(nav('Compare'));
+    await waitFor(() => expect(screen.getByTestId('compare-table').querySelectorAll('tbody tr')).toHaveLength(2));
+    expect(screen.getByText('LoRA r=8 α=16')).toBeTruthy();
+    expect(screen.getByText('full')).toBeTruthy();
+    expect(screen.getByRole('region', { name: /Saved runs, LoRA-vs-full experiments and grid search \(coming\)/ })).toBeTruthy();
+  });
+});
