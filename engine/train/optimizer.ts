@@ -10,6 +10,7 @@ export interface AdamWConfig {
 
 export interface ParamState {
   name: string;
+  shape: number[];
   data: Float32Array;
   decay: boolean;
   m: Float32Array;
@@ -20,8 +21,8 @@ export class AdamW {
   readonly params: ParamState[];
   step = 0;
 
-  constructor(params: { name: string; data: Float32Array; decay: boolean }[], readonly cfg: AdamWConfig) {
-    this.params = params.map((p) => ({ ...p, m: new Float32Array(p.data.length), v: new Float32Array(p.data.length) }));
+  constructor(params: { name: string; shape: number[]; data: Float32Array; decay: boolean }[], readonly cfg: AdamWConfig) {
+    this.params = params.map((p) => ({ name: p.name, shape: p.shape, data: p.data, decay: p.decay, m: new Float32Array(p.data.length), v: new Float32Array(p.data.length) }));
   }
 
   /** One update with learning rate `lr`; `grads[i]` belongs to `params[i]`, scaled by `gradScale`. */

@@ -17,7 +17,7 @@ import { AdamW, clipScale, globalNorm } from './optimizer.ts';
 import { lrAt, warmupSteps } from './schedule.ts';
 import { runAccumulated } from './step.ts';
 import { buildStepGraph } from './step-graph.ts';
-import { DEFAULT_TRAIN, type LoraOptions, type TrainEvent, type TrainHooks, type TrainOptions, type TrainResult } from './types.ts';
+import { type Checkpoint, DEFAULT_TRAIN, type LoraOptions, type TrainEvent, type TrainHooks, type TrainOptions, type TrainResult } from './types.ts';
 
 export const peakRssMb = (): number => process.resourceUsage().maxRSS / 1024;
 
@@ -97,8 +97,10 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
   const totalSteps = o.maxSteps > 0 ? o.maxSteps : Math.ceil(o.epochs * stepsPerEpoch);
   const warmup = warmupSteps(totalSteps, o.warmupSteps, o.warmupRatio);
 
-  const sg = await buildStepGraph(model, plan, B, T, { device: o.device, threads: o.threads });
+  const sg = await buildStepGraph(model, plan, B, T, { device: o.device, threads: o.threads, releaseFrozen: o.method === 'lora' });
   const opt = new AdamW(sg.trainables, { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay });
+  let start = 0;
+  if (hooks.resume) start = restore(opt, hooks.resume);
   emit({ type: 'start', totalSteps, trainableParams: plan.trainableParams, allParams: plan.allParams, examples: blocks.length, tokensPerStep: B * T * o.gradAccum });
 
   let order: number[] = [];
@@ -113,11 +115,21 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
     return order.slice(i, i + B).map((j) => blocks[j]);
   };
 
-  let loss = NaN, step = 0, tokensAfterFirst = 0, timeAfterFirst = 0;
+  let loss = hooks.resume?.loss ?? NaN, step = start, tokensAfterFirst = 0, timeAfterFirst = 0;
   let stopped: TrainResult['stopped'] = 'completed';
+  let lastCheckpoint = start;
+  const checkpoint = async (done: number) => {
+    if (done === lastCheckpoint || !hooks.onCheckpoint) return;
+    lastCheckpoint = done;
+    await hooks.onCheckpoint(snapshot(opt, done, loss));
+  };
   try {
-    for (step = 0; step < totalSteps; step++) {
-      if (hooks.signal?.aborted) { stopped = 'cancelled'; break; }
+    for (step = start; step < totalSteps; step++) {
+      if (hooks.signal?.aborted) {
+        stopped = 'cancelled';
+        await checkpoint(step);
+        break;
+      }
       const ts = performance.now();
       const batches = Array.from({ length: o.gradAccum }, (_, a) => makeBatch(microBatch(step * o.gradAccum + a), B, T));
       const out = await runAccumulated(sg, batches, Rng.derive(o.seed, 2, step));
@@ -130,15 +142,18 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
       opt.update(out.grads, lr, clipScale(norm, o.maxGradNorm));
       const dt = (performance.now() - ts) / 1000;
       const tokens = batches.reduce((s, b) => s + b.tokens, 0);
-      if (step > 0) { tokensAfterFirst += tokens; timeAfterFirst += dt; }
+      if (step > start) { tokensAfterFirst += tokens; timeAfterFirst += dt; }
       const done = step + 1;
       if (done % o.logEvery === 0 || done === totalSteps || done === 1) {
         const elapsedS = (performance.now() - t0) / 1000;
-        const perStep = step > 0 ? timeAfterFirst / step : dt;
+        const perStep = step > start ? timeAfterFirst / (step - start) : dt;
         emit({
           type: 'step', step: done, totalSteps, epoch: (done * o.gradAccum) / batchesPerEpoch, loss, lr, gradNorm: norm,
-          tokensPerS: step > 0 ? tokensAfterFirst / timeAfterFirst : tokens / dt, elapsedS, etaS: perStep * (totalSteps - done),
+          tokensPerS: step > start ? tokensAfterFirst / timeAfterFirst : tokens / dt, elapsedS, etaS: perStep * (totalSteps - done),
         });
+      }
+      if (hooks.checkpointEvery && done % hooks.checkpointEvery === 0 && done < totalSteps) {
+        await checkpoint(done);
       }
     }
   } finally {
@@ -159,6 +174,30 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
   };
   emit({ type: 'done', result });
   return result;
+}
+
+function snapshot(opt: AdamW, step: number, loss: number): Checkpoint {
+  return {
+    step,
+    loss,
+    tensors: opt.params.map((p) => ({ name: p.name, shape: p.shape, data: p.data.slice(), m: p.m.slice(), v: p.v.slice() })),
+  };
+}
+
+/** Loads a checkpoint into the optimizer's tensors; returns the step to continue from. */
+function restore(opt: AdamW, ck: Checkpoint): number {
+  const byName = new Map(ck.tensors.map((t) => [t.name, t]));
+  for (const p of opt.params) {
+    const t = byName.get(p.name);
+    if (!t) throw new Error(`checkpoint has no tensor ${p.name}: it was written by a run with other options`);
+    if (t.data.length !== p.data.length) throw new Error(`checkpoint tensor ${p.name} has ${t.data.length} values, this run needs ${p.data.length}`);
+    p.data.set(t.data);
+    p.m.set(t.m);
+    p.v.set(t.v);
+  }
+  if (byName.size !== opt.params.length) throw new Error(`checkpoint has ${byName.size} tensors, this run trains ${opt.params.length}`);
+  opt.step = ck.step;
+  return ck.step;
 }
 
 function validate(o: TrainOptions): void {

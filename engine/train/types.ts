@@ -86,7 +86,25 @@ export interface TrainResult {
   out?: string;
 }
 
+/**
+ * Everything a run needs to continue exactly where it stopped: the trainable tensors with their
+ * AdamW moments, and the step. Data order and dropout derive from (seed, epoch) and (seed, step),
+ * so no random state needs saving.
+ */
+export interface Checkpoint {
+  /** Optimizer steps completed. */
+  step: number;
+  /** Loss of the last completed step. */
+  loss: number;
+  tensors: { name: string; shape: number[]; data: Float32Array; m: Float32Array; v: Float32Array }[];
+}
+
 export interface TrainHooks {
   onEvent?: (e: TrainEvent) => void;
   signal?: AbortSignal;
+  /** Called every `checkpointEvery` steps (and when a run is cancelled); awaited before going on. */
+  onCheckpoint?: (ck: Checkpoint) => void | Promise<void>;
+  checkpointEvery?: number;
+  /** Continue from this checkpoint (same options as the run that wrote it). */
+  resume?: Checkpoint;
 }

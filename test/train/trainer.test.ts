@@ -5,7 +5,7 @@ import { loadGPT2 } from '../../engine/models/gpt2.ts';
 import { openSafetensors } from '../../engine/store/safetensors.ts';
 import { perplexity } from '../../engine/train/eval.ts';
 import { train } from '../../engine/train/trainer.ts';
-import type { TrainEvent } from '../../engine/train/types.ts';
+import type { Checkpoint, TrainEvent } from '../../engine/train/types.ts';
 import { SAMPLE_TEXT, hasSharedData, makeTinyGPT2, tempDir } from '../helpers/tiny-model.ts';
 
 const d = hasSharedData ? describe : describe.skip;
@@ -102,5 +102,40 @@ d('trainer (tiny random GPT-2 with the GPT-2 tokenizer)', () => {
     await expect(perplexity({ model, text: tiny })).rejects.toThrow(/one\.txt: fewer than 2 tokens/);
     await expect(train({ model, data, method: 'lora', lr: -1 })).rejects.toThrow(/lr must be > 0/);
     await expect(train({ model, data, method: 'lora', lora: { r: 8, alpha: 16, dropout: 0, bias: 'none', targets: ['q_proj'], useRslora: false, init: 'kaiming' } })).rejects.toThrow(/match no layer/);
+  });
+});
+
+d('checkpoints and resume', () => {
+  const root = tempDir();
+  const model = makeTinyGPT2(path.join(root, 'model'));
+  const data = path.join(root, 'recipes.txt');
+  writeFileSync(data, SAMPLE_TEXT);
+
+  it('N steps straight == N/2, stop, resume from the checkpoint (same weights to 1e-6)', async () => {
+    const opts = {
+      model, data, method: 'lora' as const, maxSteps: 8, batchSize: 2, maxLength: 32, lr: 2e-2, warmupSteps: 2, schedule: 'cosine' as const,
+      lora: { r: 4, alpha: 8, dropout: 0.1, bias: 'all' as const, targets: ['c_attn'], useRslora: false, init: 'kaiming' as const },
+    };
+    await train({ ...opts, out: path.join(root, 'straight') });
+    const saved: Checkpoint[] = [];
+    const ac = new AbortController();
+    await train({ ...opts, out: path.join(root, 'half') }, {
+      checkpointEvery: 4, onCheckpoint: (ck) => { saved.push(ck); ac.abort(); }, signal: ac.signal,
+    });
+    expect(saved.map((c) => c.step)).toEqual([4]);
+    const r = await train({ ...opts, out: path.join(root, 'resumed') }, { resume: saved[0] });
+    expect(r.steps).toBe(8);
+    const a = openSafetensors(path.join(root, 'straight', 'adapter_model.safetensors'));
+    const b = openSafetensors(path.join(root, 'resumed', 'adapter_model.safetensors'));
+    expect([...b.tensors.keys()].sort()).toEqual([...a.tensors.keys()].sort());
+    for (const name of a.tensors.keys()) {
+      const x = a.readFloat32(name), y = b.readFloat32(name);
+      expect(Math.max(...x.map((v, i) => Math.abs(v - y[i])))).toBeLessThan(1e-6);
+    }
+  });
+
+  it('a checkpoint from other options is refused', async () => {
+    const ck: Checkpoint = { step: 1, loss: 1, tensors: [{ name: 'x', shape: [1], data: new Float32Array(1), m: new Float32Array(1), v: new Float32Array(1) }] };
+    await expect(train({ model, data, method: 'lora', maxSteps: 2, batchSize: 2, maxLength: 16 }, { resume: ck })).rejects.toThrow(/checkpoint has no tensor transformer\.h\.0\.attn\.c_attn\.lora_A\.weight/);
   });
 });
