@@ -169,12 +169,22 @@ export function loadGPT2(dir: string): LoadedGPT2 {
 export type LinearHook = (module: string, x: Value, y: Value) => Value;
 
 export interface ForwardInputs {
-  /** [B, T] token ids (int64). */
+  /** [B, T] token ids (int64); T may be symbolic (generation). */
   ids: Value;
   /** [B, 1, T, P+T] additive attention bias: 0 where a query may attend, -1e9 elsewhere. */
   attnBias: Value;
-  /** First position id (past length) — static 0 for training graphs. */
-  positionOffset?: number;
+  /** [B, T] position ids (int64) when they do not start at 0 (a KV cache's past length). */
+  positionIds?: Value;
+  /** Per layer, the cached keys and values of earlier positions: [B, H, P, head_dim] each. */
+  past?: { k: Value; v: Value }[];
+  /** Only the last position's logits (generation): skips the LM head for the others. */
+  lastOnly?: boolean;
+}
+
+export interface ForwardOutputs {
+  logits: Value;
+  /** Per layer, keys and values including this call's positions (the next call's `past`). */
+  present: { k: Value; v: Value }[];
 }
 
 /**
@@ -182,7 +192,11 @@ export interface ForwardInputs {
  * graph value (an initializer when frozen, an input when trained).
  */
 export function gpt2Forward(g: Graph, c: GPT2Config, param: (name: string) => Value, inp: ForwardInputs, hook?: LinearHook): Value {
-  const [B, T] = inp.ids.shape as number[];
+  return gpt2ForwardCached(g, c, param, inp, hook).logits;
+}
+
+export function gpt2ForwardCached(g: Graph, c: GPT2Config, param: (name: string) => Value, inp: ForwardInputs, hook?: LinearHook): ForwardOutputs {
+  const [B, T] = inp.ids.shape;
   const d = c.nEmbd, H = c.nHead, hd = d / H;
   const linear = (mod: string, x: Value): Value => {
     const y = g.add(g.matmul(x, param(`${mod}.weight`)), param(`${mod}.bias`));
@@ -191,14 +205,21 @@ export function gpt2Forward(g: Graph, c: GPT2Config, param: (name: string) => Va
   const ln = (name: string, x: Value) => g.layerNorm(x, param(`${name}.weight`), param(`${name}.bias`), c.layerNormEpsilon);
   const act = (x: Value) => (c.activation === 'gelu_new' ? g.geluTanh(x) : c.activation === 'gelu' ? g.geluErf(x) : g.relu(x));
 
-  const off = inp.positionOffset ?? 0;
-  const wpe = g.slice(param('transformer.wpe.weight'), [off], [off + T], [0]);
+  const wpe = inp.positionIds
+    ? g.gather(param('transformer.wpe.weight'), inp.positionIds, 0)
+    : g.slice(param('transformer.wpe.weight'), [0], [T as number], [0]);
   let h = g.add(g.gather(param('transformer.wte.weight'), inp.ids, 0), wpe);
+  const present: { k: Value; v: Value }[] = [];
   for (let i = 0; i < c.nLayer; i++) {
     const p = `transformer.h.${i}`;
     // attention
     const qkv = linear(`${p}.attn.c_attn`, ln(`${p}.ln_1`, h));
-    const [q, k, v] = g.split(qkv, -1, [d, d, d]).map((t) => g.transpose(g.reshape(t, [B, T, H, hd]), [0, 2, 1, 3]));
+    let [q, k, v] = g.split(qkv, -1, [d, d, d]).map((t) => g.transpose(g.reshape(t, [B, T, H, hd]), [0, 2, 1, 3]));
+    if (inp.past) {
+      k = g.concat([inp.past[i].k, k], 2);
+      v = g.concat([inp.past[i].v, v], 2);
+    }
+    present.push({ k, v });
     const scores = g.add(g.matmulT(q, k, false, true, 1 / Math.sqrt(hd)), inp.attnBias);
     const att = g.matmul(g.softmax(scores, -1), v);
     const merged = g.reshape(g.transpose(att, [0, 2, 1, 3]), [B, T, d]);
@@ -207,9 +228,10 @@ export function gpt2Forward(g: Graph, c: GPT2Config, param: (name: string) => Va
     const m = linear(`${p}.mlp.c_proj`, act(linear(`${p}.mlp.c_fc`, ln(`${p}.ln_2`, h))));
     h = g.add(h, m);
   }
+  if (inp.lastOnly) h = g.slice(h, [-1], [2 ** 31 - 1], [1]);
   h = ln('transformer.ln_f', h);
   const head = c.tieWordEmbeddings ? param('transformer.wte.weight') : param('lm_head.weight');
-  return g.matmulT(h, head, false, true);
+  return { logits: g.matmulT(h, head, false, true), present };
 }
 
 /**

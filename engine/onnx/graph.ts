@@ -58,6 +58,9 @@ function broadcast(a: Shape, b: Shape, op: string): Shape {
     const y = i - (n - b.length) >= 0 ? b[i - (n - b.length)] : 1;
     if (x === y || y === 1) out.push(x);
     else if (x === 1) out.push(y);
+    // Symbolic dims (generation) are checked by the runtime; a static one is the better guess.
+    else if (typeof x === 'string') out.push(y);
+    else if (typeof y === 'string') out.push(x);
     else throw new Error(`${op}: cannot broadcast [${a.join(', ')}] with [${b.join(', ')}]`);
   }
   return out;
