@@ -23,6 +23,8 @@ Training options:
   --schedule constant|linear|cosine (default ${d.schedule})
   --seed N              shuffling, LoRA init and dropout (default ${d.seed})
   --log-every N         progress every N steps (default ${d.logEvery})
+  --val-ratio X         hold out this fraction of the data for validation (default 0)
+  --eval-every N        validation loss every N steps (default: at the end only)
   --device cpu|webgpu|cuda (default cpu)
   --threads N           CPU threads (default: all cores)
 
@@ -35,7 +37,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       lr: { type: 'string' }, epochs: { type: 'string' }, 'max-steps': { type: 'string' }, 'batch-size': { type: 'string' },
       'grad-accum': { type: 'string' }, 'max-length': { type: 'string' }, 'warmup-steps': { type: 'string' }, 'warmup-ratio': { type: 'string' },
       'weight-decay': { type: 'string' }, 'max-grad-norm': { type: 'string' }, schedule: { type: 'string' }, seed: { type: 'string' },
-      'log-every': { type: 'string' }, device: { type: 'string' }, threads: { type: 'string' }, task: { type: 'string' },
+      'log-every': { type: 'string' }, 'val-ratio': { type: 'string' }, 'eval-every': { type: 'string' }, device: { type: 'string' }, threads: { type: 'string' }, task: { type: 'string' },
       ...LORA_FLAGS,
     });
     if (v.help) { console.log(HELP); return 0; }
@@ -56,6 +58,9 @@ export async function trainCommand(argv: string[]): Promise<number> {
       } else if (e.type === 'step') {
         const msg = `step ${e.step}/${e.totalSteps}  epoch ${e.epoch.toFixed(2)}  loss ${e.loss.toFixed(4)}  lr ${e.lr.toExponential(2)}  grad_norm ${e.gradNorm.toFixed(3)}  ${Math.round(e.tokensPerS)} tok/s  elapsed ${e.elapsedS.toFixed(1)}s  eta ${e.etaS.toFixed(1)}s`;
         if (json) console.error(msg); else console.log(msg);
+      } else if (e.type === 'eval') {
+        const msg = `eval @ step ${e.step}: loss ${e.evalLoss.toFixed(4)}  perplexity ${e.perplexity.toFixed(3)}  (${e.tokens} tokens)`;
+        if (json) console.error(msg); else console.log(msg);
       } else if (e.type === 'log') console.error(e.message);
     };
     const r = await train({
@@ -73,11 +78,14 @@ export async function trainCommand(argv: string[]): Promise<number> {
       maxGradNorm: num(v['max-grad-norm'], 'max-grad-norm', d.maxGradNorm, (x) => x >= 0),
       schedule, seed: int(v.seed, 'seed', d.seed, 0), logEvery: int(v['log-every'], 'log-every', d.logEvery), device,
       threads: v.threads ? int(v.threads, 'threads', 1) : undefined,
+      valRatio: num(v['val-ratio'], 'val-ratio', 0, (x) => x >= 0 && x < 1),
+      evalEvery: int(v['eval-every'], 'eval-every', 0, 0),
     }, { onEvent, signal: ac.signal });
     if (json) {
       console.log(JSON.stringify({
         steps: r.steps, final_loss: r.finalLoss, trainable_params: r.trainableParams, all_params: r.allParams,
         tokens_per_s: r.tokensPerS, peak_rss_mb: r.peakRssMb, wall_s: r.wallS, stopped: r.stopped, out: r.out,
+        ...(r.evalLoss !== undefined ? { eval_loss: r.evalLoss, eval_perplexity: Math.exp(r.evalLoss) } : {}),
       }));
     } else {
       console.log(`${r.stopped === 'cancelled' ? 'stopped' : 'done'}: ${r.steps} steps, final loss ${r.finalLoss.toFixed(4)}, ${Math.round(r.tokensPerS)} tok/s, peak RSS ${Math.round(r.peakRssMb)} MB, ${r.wallS.toFixed(1)} s → ${r.out}`);

@@ -9,12 +9,13 @@ export interface StepOutput {
   grads: Float32Array[];
 }
 
+/** Forward + backward of one batch. Without a random stream dropout is off (evaluation). */
 export async function runMicroBatch(sg: StepGraph, batch: Batch, dropoutRng?: Rng): Promise<StepOutput> {
   const feeds = batchFeeds(batch);
   for (const t of sg.trainables) feeds[t.name] = { dtype: 'float32', shape: t.shape, data: t.data };
   for (const d of sg.dropouts) {
-    if (!dropoutRng) throw new Error('dropout needs a random stream');
-    feeds[d.name] = { dtype: 'float32', shape: d.shape, data: dropoutRng.dropoutMask(d.shape.reduce((a, b) => a * b, 1), d.p) };
+    const n = d.shape.reduce((a, b) => a * b, 1);
+    feeds[d.name] = { dtype: 'float32', shape: d.shape, data: dropoutRng ? dropoutRng.dropoutMask(n, d.p) : new Float32Array(n).fill(1) };
   }
   const out = await sg.session.run(feeds);
   return { loss: out.loss.data[0] as number, grads: sg.trainables.map((t) => out[`grad:${t.name}`].data as Float32Array) };
@@ -38,4 +39,20 @@ export async function runAccumulated(sg: StepGraph, batches: Batch[], dropoutRng
     for (const g of acc.grads) for (let j = 0; j < g.length; j++) g[j] *= s;
   }
   return acc;
+}
+
+/**
+ * Mean NLL over the predicted tokens of `batches`, through the step graph (ONNX Runtime runs a
+ * whole graph whatever is fetched, so a separate forward graph would only add a second copy of
+ * the frozen weights; the backward is discarded). Dropout is off.
+ */
+export async function evaluateLoss(sg: StepGraph, batches: Batch[]): Promise<{ loss: number; tokens: number }> {
+  let sum = 0, tokens = 0;
+  for (const b of batches) {
+    if (b.predicted === 0) continue;
+    const { loss } = await runMicroBatch(sg, b);
+    sum += loss * b.predicted;
+    tokens += b.predicted;
+  }
+  return { loss: tokens ? sum / tokens : NaN, tokens };
 }

@@ -15,7 +15,7 @@ import { Rng } from '../util/rng.ts';
 import { makeBatch } from './batch.ts';
 import { AdamW, clipScale, globalNorm } from './optimizer.ts';
 import { lrAt, warmupSteps } from './schedule.ts';
-import { runAccumulated } from './step.ts';
+import { evaluateLoss, runAccumulated } from './step.ts';
 import { buildStepGraph } from './step-graph.ts';
 import { type Checkpoint, DEFAULT_TRAIN, type LoraOptions, type TrainEvent, type TrainHooks, type TrainOptions, type TrainResult } from './types.ts';
 
@@ -82,6 +82,15 @@ export async function loadBlocks(o: TrainOptions, T: number, modelDir: string): 
   return blocks;
 }
 
+/** A seeded hold-out of `ratio` of the blocks (at least one, and one left to train on). */
+export function splitBlocks(blocks: number[][], ratio: number, seed: number): { train: number[][]; val: number[][] } {
+  if (!(ratio > 0) || blocks.length < 2) return { train: blocks, val: [] };
+  const order = Rng.derive(seed, 4).shuffle([...blocks.keys()]);
+  const nVal = Math.min(blocks.length - 1, Math.max(1, Math.round(blocks.length * ratio)));
+  const valSet = new Set(order.slice(0, nVal));
+  return { train: blocks.filter((_, i) => !valSet.has(i)), val: blocks.filter((_, i) => valSet.has(i)) };
+}
+
 export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 'model' | 'data'>, hooks: TrainHooks = {}): Promise<TrainResult> {
   const o: TrainOptions = { ...DEFAULT_TRAIN, ...partial, lora: { ...DEFAULT_TRAIN.lora, ...partial.lora } };
   validate(o);
@@ -90,7 +99,8 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
   const model = loadGPT2(o.model);
   const T = Math.min(o.maxLength, model.config.nPositions);
   const { plan, lora } = makePlan(o, model);
-  const blocks = await loadBlocks(o, T, o.model);
+  const all = await loadBlocks(o, T, o.model);
+  const { train: blocks, val } = splitBlocks(all, o.valRatio, o.seed);
   const B = o.batchSize;
   const batchesPerEpoch = Math.ceil(blocks.length / B);
   const stepsPerEpoch = Math.max(1, Math.floor(batchesPerEpoch / o.gradAccum));
@@ -117,6 +127,14 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
 
   let loss = hooks.resume?.loss ?? NaN, step = start, tokensAfterFirst = 0, timeAfterFirst = 0;
   let stopped: TrainResult['stopped'] = 'completed';
+  const valBatches = Array.from({ length: Math.ceil(val.length / B) }, (_, i) => makeBatch(val.slice(i * B, (i + 1) * B), B, T));
+  let evalLoss: number | undefined;
+  const evaluate = async (done: number) => {
+    if (valBatches.length === 0) return;
+    const r = await evaluateLoss(sg, valBatches);
+    evalLoss = r.loss;
+    emit({ type: 'eval', step: done, evalLoss: r.loss, perplexity: Math.exp(r.loss), tokens: r.tokens });
+  };
   let lastCheckpoint = start;
   const checkpoint = async (done: number) => {
     if (done === lastCheckpoint || !hooks.onCheckpoint) return;
@@ -152,10 +170,12 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
           tokensPerS: step > start ? tokensAfterFirst / timeAfterFirst : tokens / dt, elapsedS, etaS: perStep * (totalSteps - done),
         });
       }
+      if (o.evalEvery > 0 && done % o.evalEvery === 0 && done < totalSteps) await evaluate(done);
       if (hooks.checkpointEvery && done % hooks.checkpointEvery === 0 && done < totalSteps) {
         await checkpoint(done);
       }
     }
+    if (stopped === 'completed') await evaluate(step);
   } finally {
     await sg.session.release();
   }
@@ -170,6 +190,7 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
     peakRssMb: peakRssMb(),
     wallS: (performance.now() - t0) / 1000,
     stopped,
+    evalLoss,
     out: o.out,
   };
   emit({ type: 'done', result });
@@ -210,6 +231,8 @@ function validate(o: TrainOptions): void {
   if (!['constant', 'linear', 'cosine'].includes(o.schedule)) bad(`schedule must be constant, linear or cosine, got ${o.schedule}`);
   if (o.lora.dropout < 0 || o.lora.dropout >= 1) bad(`LoRA dropout must be in [0, 1), got ${o.lora.dropout}`);
   if (!Number.isInteger(o.lora.r) || o.lora.r < 1) bad(`LoRA r must be a positive integer, got ${o.lora.r}`);
+  if (o.valRatio < 0 || o.valRatio >= 1) bad(`validation ratio must be in [0, 1), got ${o.valRatio}`);
+  if (!Number.isInteger(o.evalEvery) || o.evalEvery < 0) bad(`evalEvery must be a non-negative integer, got ${o.evalEvery}`);
   if (o.warmupRatio < 0 || o.warmupRatio >= 1) bad(`warmup ratio must be in [0, 1), got ${o.warmupRatio}`);
   if (o.weightDecay < 0) bad(`weight decay must be >= 0, got ${o.weightDecay}`);
 }

@@ -42,6 +42,10 @@ export interface TrainOptions {
   logEvery: number;
   device: Device;
   threads?: number;
+  /** Evaluate on the validation split every N optimizer steps (0: only at the end). */
+  evalEvery: number;
+  /** Fraction of the blocks held out for validation (0: none). */
+  valRatio: number;
 }
 
 export const DEFAULT_LORA: LoraOptions = { r: 8, alpha: 16, dropout: 0.05, bias: 'none', targets: [], useRslora: false, init: 'kaiming' };
@@ -66,11 +70,14 @@ export const DEFAULT_TRAIN: Omit<TrainOptions, 'model' | 'data'> = {
   seed: 42,
   logEvery: 10,
   device: 'cpu',
+  evalEvery: 0,
+  valRatio: 0,
 };
 
 export type TrainEvent =
   | { type: 'start'; totalSteps: number; trainableParams: number; allParams: number; examples: number; tokensPerStep: number }
   | { type: 'step'; step: number; totalSteps: number; epoch: number; loss: number; lr: number; gradNorm: number; tokensPerS: number; elapsedS: number; etaS: number }
+  | { type: 'eval'; step: number; evalLoss: number; perplexity: number; tokens: number }
   | { type: 'log'; level: 'info' | 'warn'; message: string }
   | { type: 'done'; result: TrainResult };
 
@@ -83,6 +90,8 @@ export interface TrainResult {
   peakRssMb: number;
   wallS: number;
   stopped: 'completed' | 'cancelled';
+  /** Validation loss at the end (when there is a validation split). */
+  evalLoss?: number;
   out?: string;
 }
 

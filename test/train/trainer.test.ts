@@ -3,8 +3,10 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadGPT2 } from '../../engine/models/gpt2.ts';
 import { openSafetensors } from '../../engine/store/safetensors.ts';
-import { perplexity } from '../../engine/train/eval.ts';
-import { train } from '../../engine/train/trainer.ts';
+import { perplexity, windowsNll } from '../../engine/train/eval.ts';
+import { mergeAdapter } from '../../engine/lora/apply.ts';
+import { loadBlocks, splitBlocks, train } from '../../engine/train/trainer.ts';
+import { DEFAULT_TRAIN } from '../../engine/train/types.ts';
 import type { Checkpoint, TrainEvent } from '../../engine/train/types.ts';
 import { SAMPLE_TEXT, hasSharedData, makeTinyGPT2, tempDir } from '../helpers/tiny-model.ts';
 
@@ -137,5 +139,27 @@ d('checkpoints and resume', () => {
   it('a checkpoint from other options is refused', async () => {
     const ck: Checkpoint = { step: 1, loss: 1, tensors: [{ name: 'x', shape: [1], data: new Float32Array(1), m: new Float32Array(1), v: new Float32Array(1) }] };
     await expect(train({ model, data, method: 'lora', maxSteps: 2, batchSize: 2, maxLength: 16 }, { resume: ck })).rejects.toThrow(/checkpoint has no tensor transformer\.h\.0\.attn\.c_attn\.lora_A\.weight/);
+  });
+});
+
+d('validation during training', () => {
+  const root = tempDir();
+  const model = makeTinyGPT2(path.join(root, 'model'));
+  const data = path.join(root, 'recipes.txt');
+  writeFileSync(data, SAMPLE_TEXT);
+
+  it('eval events every N steps; the final eval loss is the adapted model\'s NLL on the held-out blocks', async () => {
+    const opts = { model, data, method: 'lora' as const, out: path.join(root, 'a'), maxSteps: 6, batchSize: 2, maxLength: 32, lr: 3e-2, valRatio: 0.25, evalEvery: 2, seed: 3 };
+    const events: TrainEvent[] = [];
+    const r = await train(opts, { onEvent: (e) => events.push(e) });
+    const evals = events.filter((e) => e.type === 'eval');
+    expect(evals.map((e) => e.type === 'eval' && e.step)).toEqual([2, 4, 6]);
+    const blocks = await loadBlocks({ ...DEFAULT_TRAIN, ...opts }, 32, model);
+    const { val, train: rest } = splitBlocks(blocks, 0.25, 3);
+    expect(val.length + rest.length).toBe(blocks.length);
+    const m = loadGPT2(model);
+    mergeAdapter(m, opts.out);
+    const { sum, count } = await windowsNll(m, val);
+    expect(r.evalLoss).toBeCloseTo(sum / count, 4);
   });
 });
