@@ -94,15 +94,16 @@ const rules: Record<string, Rule> = {
     return [g.where(g.compare('Greater', x, g.scalar(0, x.dtype)), dy!, g.scalar(0, x.dtype))];
   },
   FastGelu: (g, n, [dy]) => {
-    // d/dx of 0.5 x (1 + tanh u), u = c (x + k x³): 0.5 (1 + t) + 0.5 x (1 - t²) c (1 + 3k x²)
+    // gelu_new(x) = x·σ(2u), u = c(x + k x³), so d/dx = s + x s (1 − s)·2c(1 + 3k x²) with
+    // s = σ(2u), written as s·(1 + x b (1 − s)): 11 passes over the activation, not 16.
     const x = n.inputs[0]!;
     const c = Math.sqrt(2 / Math.PI), k = 0.044715;
-    const s = (v: number) => g.scalar(v, x.dtype);
+    const sc = (v: number) => g.scalar(v, x.dtype);
     const x2 = g.mul(x, x);
-    const t = g.tanh(g.mul(g.mul(x, g.add(s(1), g.mul(s(k), x2))), s(c)));
-    const left = g.mul(s(0.5), g.add(s(1), t));
-    const right = g.mul(g.mul(g.mul(s(0.5 * c), x), g.sub(s(1), g.mul(t, t))), g.add(s(1), g.mul(s(3 * k), x2)));
-    return [g.mul(dy!, g.add(left, right))];
+    const s = g.sigmoid(g.mul(x, g.add(g.mul(x2, sc(2 * c * k)), sc(2 * c))));
+    const xb = g.mul(x, g.add(g.mul(x2, sc(6 * c * k)), sc(2 * c)));
+    const d = g.mul(s, g.add(g.mul(xb, g.sub(sc(1), s)), sc(1)));
+    return [g.mul(dy!, d)];
   },
   Gelu: (g, n, [dy]) => {
     // d/dx of x Φ(x) = Φ(x) + x φ(x)
