@@ -11,13 +11,19 @@ import type { Checkpoint, TrainEvent } from '../../engine/train/types.ts';
 import { SAMPLE_TEXT, hasSharedData, makeTinyGPT2, tempDir } from '../helpers/tiny-model.ts';
 
 const d = hasSharedData ? describe : describe.skip;
-if (!hasSharedData) console.warn('skipping trainer tests: ../shared/data/gpt2-tokenizer is absent');
 
-d('trainer (tiny random GPT-2 with the GPT-2 tokenizer)', () => {
+/** A temp folder with a tiny GPT-2 (real tokenizer) and a small text to train on. */
+function setup() {
   const root = tempDir();
   const model = makeTinyGPT2(path.join(root, 'model'));
   const data = path.join(root, 'recipes.txt');
   writeFileSync(data, SAMPLE_TEXT);
+  return { root, model, data };
+}
+if (!hasSharedData) console.warn('skipping trainer tests: ../shared/data/gpt2-tokenizer is absent');
+
+d('trainer (tiny random GPT-2 with the GPT-2 tokenizer)', () => {
+  const { root, model, data } = setup();
 
   it('LoRA: the loss goes down, events carry the fields, the adapter is in PEFT layout', async () => {
     const events: TrainEvent[] = [];
@@ -108,10 +114,7 @@ d('trainer (tiny random GPT-2 with the GPT-2 tokenizer)', () => {
 });
 
 d('checkpoints and resume', () => {
-  const root = tempDir();
-  const model = makeTinyGPT2(path.join(root, 'model'));
-  const data = path.join(root, 'recipes.txt');
-  writeFileSync(data, SAMPLE_TEXT);
+  const { root, model, data } = setup();
 
   it('N steps straight == N/2, stop, resume from the checkpoint (same weights to 1e-6)', async () => {
     const opts = {
@@ -143,10 +146,7 @@ d('checkpoints and resume', () => {
 });
 
 d('validation during training', () => {
-  const root = tempDir();
-  const model = makeTinyGPT2(path.join(root, 'model'));
-  const data = path.join(root, 'recipes.txt');
-  writeFileSync(data, SAMPLE_TEXT);
+  const { root, model, data } = setup();
 
   it('eval events every N steps; the final eval loss is the adapted model\'s NLL on the held-out blocks', async () => {
     const opts = { model, data, method: 'lora' as const, out: path.join(root, 'a'), maxSteps: 6, batchSize: 2, maxLength: 32, lr: 3e-2, valRatio: 0.25, evalEvery: 2, seed: 3 };
