@@ -561,12 +561,13 @@ export class RunRegistry {
       step: 0,
       totalSteps: null,
       lastLoss: null,
+      lastEvalLoss: null,
       trainableParams: null,
       allParams: null,
       result: null,
       error: null,
     };
-    this.runs.set(runId, { summary, detail: { run: summary, points: [], logs: [] } });
+    this.runs.set(runId, { summary, detail: { run: summary, points: [], evalPoints: [], logs: [] } });
     return summary;
   }
 
@@ -577,7 +578,7 @@ export class RunRegistry {
   get(runId: string): RunDetail {
     const r = this.runs.get(runId);
     if (!r) throw new ApiError('not_found', `no run ${runId} in this session`);
-    return { run: { ...r.summary }, points: [...r.detail.points], logs: [...r.detail.logs] };
+    return { run: { ...r.summary }, points: [...r.detail.points], evalPoints: [...r.detail.evalPoints], logs: [...r.detail.logs] };
   }
 
   list(): RunSummary[] {
@@ -622,6 +623,13 @@ export class RunRegistry {
         s.totalSteps = totalSteps;
         s.lastLoss = ev.loss;
         r.detail.points.push(point);
+        break;
+      }
+      case 'eval': {
+        const { type: _t, ...point } = ev;
+        void _t;
+        s.lastEvalLoss = ev.evalLoss;
+        r.detail.evalPoints.push(point);
         break;
       }
       case 'log':

@@ -312,6 +312,10 @@ export const RunConfigSchema = s.object({
   schedule: s.enum(SCHEDULES),
   seed: s.int({ min: 0, max: 2 ** 32 - 1 }),
   logEvery: s.int({ min: 1, max: 1_000_000 }),
+  /** Fraction of the data held out for validation (0: none). */
+  valRatio: s.optional(s.number({ min: 0, max: 0.9 })),
+  /** Evaluate on the validation split every N steps (0: only at the end). */
+  evalEvery: s.optional(s.int({ min: 0, max: 1_000_000 })),
   device: s.enum(DEVICES),
   threads: s.optional(s.int({ min: 1, max: 1024 })),
   /** A label for the runs table. */
@@ -331,6 +335,8 @@ export const TrainResultSchema = s.object({
   peakRssMb: num(),
   wallS: num(),
   stopped: s.enum(['completed', 'cancelled']),
+  /** Validation loss at the end (when there is a validation split). */
+  evalLoss: s.optional(num()),
   out: s.optional(s.string()),
 });
 
@@ -355,6 +361,7 @@ export const TrainEventSchema = s.tagged('type', {
     elapsedS: num(),
     etaS: num(),
   }),
+  eval: s.object({ type: s.literal('eval'), step: s.int({ min: 0 }), evalLoss: num(), perplexity: num(), tokens: s.int({ min: 0 }) }),
   log: s.object({ type: s.literal('log'), level: s.enum(['info', 'warn']), message: s.string() }),
   done: s.object({ type: s.literal('done'), result: TrainResultSchema }),
 });
@@ -378,6 +385,9 @@ export const RunPointSchema = s.object({
 });
 export type RunPoint = Infer<typeof RunPointSchema>;
 
+export const EvalPointSchema = s.object({ step: s.int({ min: 0 }), evalLoss: num(), perplexity: num(), tokens: s.int({ min: 0 }) });
+export type EvalPoint = Infer<typeof EvalPointSchema>;
+
 export const RunSummarySchema = s.object({
   runId: runId(),
   name: s.string(),
@@ -389,6 +399,7 @@ export const RunSummarySchema = s.object({
   step: s.int({ min: 0 }),
   totalSteps: s.nullable(s.int({ min: 0 })),
   lastLoss: s.nullable(num()),
+  lastEvalLoss: s.nullable(num()),
   trainableParams: s.nullable(s.int({ min: 0 })),
   allParams: s.nullable(s.int({ min: 0 })),
   result: s.nullable(TrainResultSchema),
@@ -399,6 +410,7 @@ export type RunSummary = Infer<typeof RunSummarySchema>;
 export const RunDetailSchema = s.object({
   run: RunSummarySchema,
   points: s.array(RunPointSchema),
+  evalPoints: s.array(EvalPointSchema),
   logs: s.array(s.object({ level: s.enum(['info', 'warn', 'error']), message: s.string(), at: s.string() })),
 });
 export type RunDetail = Infer<typeof RunDetailSchema>;

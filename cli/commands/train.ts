@@ -23,6 +23,7 @@ Training options:
   --schedule constant|linear|cosine (default ${d.schedule})
   --seed N              shuffling, LoRA init and dropout (default ${d.seed})
   --log-every N         progress every N steps (default ${d.logEvery})
+  --model-dropout       train with the model's own dropouts (config.json's *_pdrop), as HF does
   --val-ratio X         hold out this fraction of the data for validation (default 0)
   --eval-every N        validation loss every N steps (default: at the end only)
   --device cpu|webgpu|cuda (default cpu)
@@ -37,7 +38,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       lr: { type: 'string' }, epochs: { type: 'string' }, 'max-steps': { type: 'string' }, 'batch-size': { type: 'string' },
       'grad-accum': { type: 'string' }, 'max-length': { type: 'string' }, 'warmup-steps': { type: 'string' }, 'warmup-ratio': { type: 'string' },
       'weight-decay': { type: 'string' }, 'max-grad-norm': { type: 'string' }, schedule: { type: 'string' }, seed: { type: 'string' },
-      'log-every': { type: 'string' }, 'val-ratio': { type: 'string' }, 'eval-every': { type: 'string' }, device: { type: 'string' }, threads: { type: 'string' }, task: { type: 'string' },
+      'log-every': { type: 'string' }, 'val-ratio': { type: 'string' }, 'model-dropout': { type: 'boolean' }, 'eval-every': { type: 'string' }, device: { type: 'string' }, threads: { type: 'string' }, task: { type: 'string' },
       ...LORA_FLAGS,
     });
     if (v.help) { console.log(HELP); return 0; }
@@ -80,6 +81,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       threads: v.threads ? int(v.threads, 'threads', 1) : undefined,
       valRatio: num(v['val-ratio'], 'val-ratio', 0, (x) => x >= 0 && x < 1),
       evalEvery: int(v['eval-every'], 'eval-every', 0, 0),
+      modelDropout: Boolean(v['model-dropout']),
     }, { onEvent, signal: ac.signal });
     if (json) {
       console.log(JSON.stringify({

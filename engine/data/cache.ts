@@ -28,6 +28,8 @@ export class TokenizedDataset {
     readonly key: string,
     readonly fromCache: boolean,
     readonly file?: string,
+    /** threads that tokenized it (0 when read from the cache) */
+    readonly threads: number = fromCache ? 0 : 1,
   ) {}
 
   get count(): number {
@@ -87,6 +89,10 @@ export interface TokenizeOptions {
   settings?: Record<string, unknown>;
   /** Precomputed contentHash(examples). */
   contentHash?: string;
+  /** Tokenize in this many worker threads (default 1: in this thread). Needs a tokenizer from
+   * loadTokenizer (workers reload it from its folder); falls back to one thread if workers
+   * cannot start. Small datasets (< 4 MB of text) always use one thread. */
+  workers?: number;
   onProgress?: ProgressFn;
 }
 
@@ -178,6 +184,19 @@ export async function tokenizeDataset(
     }
   }
   const n = examples.length;
+  const modelDir = (tokenizer as { modelDir?: string }).modelDir;
+  if ((opts.workers ?? 1) > 1 && modelDir) {
+    let chars = 0;
+    for (const e of examples) chars += e.text.length;
+    if (chars >= 4_000_000) {
+      const keepW = opts.addSpecialTokens !== false && tokenizer.kind === 'wordpiece' ? lastSpecial(tokenizer) : null;
+      const par = await tokenizeInWorkers(examples, modelDir, opts.workers!, opts, keepW, key, file).catch((e: unknown) => { if (process.env.LORA_STUDIO_DEBUG) console.error("tokenize workers:", e); return null; });
+      if (par) {
+        if (file && dir) await writeCache(file, dir, par).catch(() => undefined);
+        return par;
+      }
+    }
+  }
   const offsets = new Int32Array(n + 1);
   let tokens = new Int32Array(Math.max(1024, n * 64));
   let p = 0;
@@ -214,4 +233,74 @@ export async function tokenizeDataset(
 function lastSpecial(tk: TextTokenizer): number | null {
   const ids = tk.encode('', { addSpecialTokens: true });
   return ids.length ? ids[ids.length - 1]! : null;
+}
+
+/** Contiguous shards of about equal text size, one per worker, tokenized in parallel. */
+async function tokenizeInWorkers(
+  examples: { text: string }[],
+  modelDir: string,
+  workers: number,
+  opts: TokenizeOptions,
+  keep: number | null,
+  key: string,
+  file: string | undefined,
+): Promise<TokenizedDataset> {
+  const { Worker } = await import('node:worker_threads');
+  const n = examples.length;
+  let total = 0;
+  for (const e of examples) total += e.text.length;
+  // More shards than workers so progress moves and a slow worker does not hold the rest back.
+  const nShards = Math.min(n, workers * 8);
+  const bounds: number[] = [0];
+  let acc = 0;
+  for (let i = 0; i < n && bounds.length < nShards; i++) {
+    acc += examples[i]!.text.length;
+    if (acc >= (total * bounds.length) / nShards) bounds.push(i + 1);
+  }
+  bounds.push(n);
+  const shards = bounds.slice(0, -1).map((s, k) => [s, bounds[k + 1]!] as const).filter(([s, e]) => e > s);
+  // From TypeScript sources (tsx, vitest) the entry registers tsx in the worker thread first.
+  const url = new URL(import.meta.url.endsWith('.ts') ? './tokenize-worker.mjs' : './tokenize-worker.js', import.meta.url);
+  const pool = Array.from({ length: Math.min(workers, shards.length) }, () => new Worker(url));
+  const results = new Array<{ offsets: Int32Array; tokens: Int32Array }>(shards.length);
+  let next = 0;
+  let done = 0;
+  try {
+    await Promise.all(
+      pool.map(
+        (w) =>
+          new Promise<void>((resolve, reject) => {
+            const send = (): void => {
+              if (next >= shards.length) return resolve();
+              const id = next++;
+              const [s, e] = shards[id]!;
+              w.postMessage({ id, modelDir, texts: examples.slice(s, e).map((x) => x.text), addSpecialTokens: opts.addSpecialTokens, maxLength: opts.maxLength, keep });
+            };
+            w.on('message', (res: { id: number; offsets?: Int32Array; tokens?: Int32Array; error?: string }) => {
+              if (res.error || !res.offsets || !res.tokens) return reject(new Error(res.error ?? 'worker failed'));
+              results[res.id] = { offsets: res.offsets, tokens: res.tokens };
+              done += shards[res.id]![1] - shards[res.id]![0];
+              opts.onProgress?.({ done, total: n, phase: 'tokenize' });
+              send();
+            });
+            w.on('error', reject);
+            send();
+          }),
+      ),
+    );
+  } finally {
+    await Promise.all(pool.map((w) => w.terminate()));
+  }
+  let totalTokens = 0;
+  for (const r of results) totalTokens += r.tokens.length;
+  const offsets = new Int32Array(n + 1);
+  const tokens = new Int32Array(totalTokens);
+  let p = 0;
+  shards.forEach(([s], k) => {
+    const r = results[k]!;
+    tokens.set(r.tokens, p);
+    for (let i = 1; i < r.offsets.length; i++) offsets[s + i] = p + r.offsets[i]!;
+    p += r.tokens.length;
+  });
+  return new TokenizedDataset(offsets, tokens, key, false, file, pool.length);
 }

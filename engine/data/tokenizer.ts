@@ -38,6 +38,8 @@ export interface LoadedTokenizer extends TextTokenizer {
   readonly sourceFiles: string[];
   /** Stable fingerprint of the tokenizer's definition (for cache keys). */
   readonly fingerprint: string;
+  /** The model folder it was loaded from (worker threads reload it from there). */
+  readonly modelDir: string;
   tokenToId(token: string): number | undefined;
   idToToken(id: number): string | undefined;
 }
@@ -382,13 +384,15 @@ class HFTextTokenizer implements LoadedTokenizer {
   readonly kind: 'bpe' | 'wordpiece' | 'other';
   readonly sourceFiles: string[];
   readonly fingerprint: string;
+  readonly modelDir: string;
   private readonly tk: Tokenizer;
   private readonly defaultAddSpecial: boolean;
   private readonly fast: ByteLevelBPE | null;
   private readonly fastWordPiece: WordPieceFast | null;
   private readonly fastWithSpecial: boolean;
 
-  constructor(built: Built) {
+  constructor(built: Built, modelDir: string) {
+    this.modelDir = modelDir;
     this.tk = new Tokenizer(built.json, built.config);
     this.kind = built.kind;
     this.sourceFiles = built.files;
@@ -492,7 +496,7 @@ export async function loadTokenizer(modelDir: string): Promise<LoadedTokenizer> 
     );
   }
   try {
-    return new HFTextTokenizer(built);
+    return new HFTextTokenizer(built, dir);
   } catch (e) {
     if (e instanceof DataError) throw e;
     throw new DataError(`cannot build the tokenizer from ${built.files.map((f) => join(dir, f)).join(', ')}: ${(e as Error).message}`, dir);

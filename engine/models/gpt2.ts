@@ -20,8 +20,10 @@ export interface GPT2Config {
   tieWordEmbeddings: boolean;
   bosTokenId: number | null;
   eosTokenId: number | null;
-  /** Model dropouts (embd/resid/attn) as configured; training uses them only when asked. */
+  /** Model dropouts as configured; training applies them only when asked (--model-dropout). */
   residPdrop: number;
+  embdPdrop: number;
+  attnPdrop: number;
   raw: JsonObject;
 }
 
@@ -69,6 +71,8 @@ export function parseGPT2Config(json: JsonObject, file: string): GPT2Config {
     bosTokenId: optionalInteger(json, 'bos_token_id', file) ?? null,
     eosTokenId: optionalInteger(json, 'eos_token_id', file) ?? null,
     residPdrop: optionalNumber(json, 'resid_pdrop', file) ?? 0.1,
+    embdPdrop: optionalNumber(json, 'embd_pdrop', file) ?? 0.1,
+    attnPdrop: optionalNumber(json, 'attn_pdrop', file) ?? 0.1,
     raw: json,
   };
   for (const k of ['vocabSize', 'nPositions', 'nEmbd', 'nLayer', 'nHead', 'nInner'] as const) {
@@ -168,6 +172,9 @@ export function loadGPT2(dir: string): LoadedGPT2 {
 /** Wraps a linear layer's output: LoRA adds its low-rank update here. */
 export type LinearHook = (module: string, x: Value, y: Value) => Value;
 
+/** Applies dropout with probability p at a named site (training only); identity when absent. */
+export type DropoutHook = (site: string, x: Value, p: number) => Value;
+
 export interface ForwardInputs {
   /** [B, T] token ids (int64); T may be symbolic (generation). */
   ids: Value;
@@ -179,6 +186,8 @@ export interface ForwardInputs {
   past?: { k: Value; v: Value }[];
   /** Only the last position's logits (generation): skips the LM head for the others. */
   lastOnly?: boolean;
+  /** HF's embd/attn/resid dropouts, where the caller trains with them. */
+  dropout?: DropoutHook;
 }
 
 export interface ForwardOutputs {
@@ -204,11 +213,12 @@ export function gpt2ForwardCached(g: Graph, c: GPT2Config, param: (name: string)
   };
   const ln = (name: string, x: Value) => g.layerNorm(x, param(`${name}.weight`), param(`${name}.bias`), c.layerNormEpsilon);
   const act = (x: Value) => (c.activation === 'gelu_new' ? g.geluTanh(x) : c.activation === 'gelu' ? g.geluErf(x) : g.relu(x));
+  const drop = (site: string, x: Value, p: number) => (inp.dropout && p > 0 ? inp.dropout(site, x, p) : x);
 
   const wpe = inp.positionIds
     ? g.gather(param('transformer.wpe.weight'), inp.positionIds, 0)
     : g.slice(param('transformer.wpe.weight'), [0], [T as number], [0]);
-  let h = g.add(g.gather(param('transformer.wte.weight'), inp.ids, 0), wpe);
+  let h = drop('embd', g.add(g.gather(param('transformer.wte.weight'), inp.ids, 0), wpe), c.embdPdrop);
   const present: { k: Value; v: Value }[] = [];
   for (let i = 0; i < c.nLayer; i++) {
     const p = `transformer.h.${i}`;
@@ -221,12 +231,12 @@ export function gpt2ForwardCached(g: Graph, c: GPT2Config, param: (name: string)
     }
     present.push({ k, v });
     const scores = g.add(g.matmulT(q, k, false, true, 1 / Math.sqrt(hd)), inp.attnBias);
-    const att = g.matmul(g.softmax(scores, -1), v);
+    const att = g.matmul(drop(`h.${i}.attn.probs`, g.softmax(scores, -1), c.attnPdrop), v);
     const merged = g.reshape(g.transpose(att, [0, 2, 1, 3]), [B, T, d]);
-    h = g.add(h, linear(`${p}.attn.c_proj`, merged));
+    h = g.add(h, drop(`h.${i}.attn.resid`, linear(`${p}.attn.c_proj`, merged), c.residPdrop));
     // MLP
     const m = linear(`${p}.mlp.c_proj`, act(linear(`${p}.mlp.c_fc`, ln(`${p}.ln_2`, h))));
-    h = g.add(h, m);
+    h = g.add(h, drop(`h.${i}.mlp.resid`, m, c.residPdrop));
   }
   if (inp.lastOnly) h = g.slice(h, [-1], [2 ** 31 - 1], [1]);
   h = ln('transformer.ln_f', h);

@@ -45,7 +45,8 @@ function writeAll(fd: number, chunk: Uint8Array): void {
   }
 }
 
-function fsyncDir(dir: string): void {
+/** fsync a folder so that a rename or a new entry in it survives a crash (a no-op on Windows). */
+export function fsyncDir(dir: string): void {
   // Windows cannot open or fsync a directory; the rename is still atomic there.
   if (process.platform === 'win32') return;
   let fd: number | undefined;

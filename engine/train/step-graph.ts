@@ -31,7 +31,16 @@ export interface StepGraph {
   T: number;
 }
 
-export async function buildStepGraph(model: LoadedGPT2, plan: Plan, B: number, T: number, opts: { device?: Device; threads?: number; releaseFrozen?: boolean } = {}): Promise<StepGraph> {
+export interface StepGraphOptions {
+  device?: Device;
+  threads?: number;
+  /** Drop our copies of frozen weights once ONNX Runtime has them (LoRA). */
+  releaseFrozen?: boolean;
+  /** Train with the model's own dropouts (embd/attn/resid pdrop of config.json), as HF does. */
+  modelDropout?: boolean;
+}
+
+export async function buildStepGraph(model: LoadedGPT2, plan: Plan, B: number, T: number, opts: StepGraphOptions = {}): Promise<StepGraph> {
   const { config, weights } = model;
   const g = new Graph();
   const ids = g.input('ids', 'int64', [B, T]);
@@ -76,7 +85,12 @@ export async function buildStepGraph(model: LoadedGPT2, plan: Plan, B: number, T
     return g.add(y, layer.delta(g, x, A, Bm, mask));
   };
 
-  const logits = gpt2Forward(g, config, param, { ids, attnBias }, hook);
+  const dropout = (site: string, x: Value, p: number): Value => {
+    const mask = g.input(`dropout:${site}`, 'float32', x.shape);
+    dropouts.push({ name: mask.name, shape: x.shape as number[], p });
+    return g.mul(x, mask);
+  };
+  const logits = gpt2Forward(g, config, param, { ids, attnBias, dropout: opts.modelDropout ? dropout : undefined }, hook);
   const loss = weightedLoss(g, tokenNll(g, logits, targets), lossWeights);
   g.output(loss, 'loss');
   // Trainable base tensors never used by the graph (none for GPT-2) would get zero gradients.

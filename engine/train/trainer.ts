@@ -107,7 +107,7 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
   const totalSteps = o.maxSteps > 0 ? o.maxSteps : Math.ceil(o.epochs * stepsPerEpoch);
   const warmup = warmupSteps(totalSteps, o.warmupSteps, o.warmupRatio);
 
-  const sg = await buildStepGraph(model, plan, B, T, { device: o.device, threads: o.threads, releaseFrozen: o.method === 'lora' });
+  const sg = await buildStepGraph(model, plan, B, T, { device: o.device, threads: o.threads, releaseFrozen: o.method === 'lora', modelDropout: o.modelDropout });
   const opt = new AdamW(sg.trainables, { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay });
   let start = 0;
   if (hooks.resume) start = restore(opt, hooks.resume);

@@ -46,6 +46,8 @@ export interface TrainOptions {
   evalEvery: number;
   /** Fraction of the blocks held out for validation (0: none). */
   valRatio: number;
+  /** Apply the model's own dropouts (config.json's *_pdrop) as HF's Trainer does; off by default. */
+  modelDropout: boolean;
 }
 
 export const DEFAULT_LORA: LoraOptions = { r: 8, alpha: 16, dropout: 0.05, bias: 'none', targets: [], useRslora: false, init: 'kaiming' };
@@ -72,6 +74,7 @@ export const DEFAULT_TRAIN: Omit<TrainOptions, 'model' | 'data'> = {
   device: 'cpu',
   evalEvery: 0,
   valRatio: 0,
+  modelDropout: false,
 };
 
 export type TrainEvent =

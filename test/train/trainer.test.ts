@@ -91,6 +91,14 @@ d('trainer (tiny random GPT-2 with the GPT-2 tokenizer)', () => {
     expect(r.steps).toBe(2);
   });
 
+  it('model dropout (HF\'s *_pdrop) is seeded: same seed same run, and it changes the run', async () => {
+    const opts = { model, data, method: 'full' as const, maxSteps: 3, batchSize: 2, maxLength: 32, lr: 1e-3, seed: 5 };
+    const a = await train({ ...opts, modelDropout: true }), b = await train({ ...opts, modelDropout: true });
+    const c = await train(opts);
+    expect(a.finalLoss).toBe(b.finalLoss);
+    expect(Math.abs(a.finalLoss - c.finalLoss)).toBeGreaterThan(1e-4);
+  });
+
   it('a NaN loss stops the run with a clear message', async () => {
     const bad = makeTinyGPT2(path.join(root, 'nan-model'));
     const st = openSafetensors(path.join(bad, 'model.safetensors'));
