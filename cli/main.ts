@@ -6,6 +6,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<(argv: str
   eval: { summary: 'perplexity of a model (and adapter) on a text file', load: async () => (await import('./commands/eval.ts')).evalCommand },
   data: { summary: 'inspect a dataset (aclImdb folder, CSV, JSONL, TXT, parquet, Markdown)', load: async () => (await import('./commands/data.ts')).dataCommand },
   adapter: { summary: 'inspect a PEFT adapter folder', load: async () => (await import('./commands/adapter.ts')).adapterCommand },
+  runs: { summary: 'list, show, resume or delete the training runs of a project', load: async () => (await import('./commands/runs.ts')).runsCommand },
+  generate: { summary: 'generate text with a model (and adapter), KV-cached; --compare-base', load: async () => (await import('./commands/generate.ts')).generateCommand },
+  merge: { summary: 'fold a LoRA adapter into its base model and write an HF model folder', load: async () => (await import('./commands/merge.ts')).mergeCommand },
+  classify: { summary: 'accuracy, F1 and confusion matrix of a sequence classifier (DistilBERT, GPT-2) on labelled data', load: async () => (await import('./commands/classify.ts')).classifyCommand },
   serve: { summary: 'the studio in a browser, on 127.0.0.1 with a per-session token', load: async () => (await import('./commands/serve.ts')).serveCommand },
 };
 

@@ -17,8 +17,9 @@ export function isAppUrl(url: string, rendererIndexUrl: string, devServerUrl?: s
     return false;
   }
   if (devServerUrl) {
+    // Vite's dev server, and its hot-reload WebSocket on the same host and port.
     const d = new URL(devServerUrl);
-    if (u.origin === d.origin) return true;
+    if (u.host === d.host && (u.protocol === d.protocol || u.protocol === 'ws:')) return true;
   }
   if (u.protocol === 'devtools:') return true;
   if (u.protocol !== 'file:') return false;

@@ -46,7 +46,7 @@ import {
   parseResult,
   parseServerMessage,
 } from './api.ts';
-import type { TrainEvent, TrainHooks, TrainOptions, TrainResult } from './train/types.ts';
+import type { Checkpoint, TrainEvent, TrainHooks, TrainOptions, TrainResult } from './train/types.ts';
 
 export const STUDIO_VERSION = '0.1.0';
 
@@ -327,9 +327,25 @@ export function toTrainOptions(config: RunConfig, data: TrainOptions['data']): P
   return { ...rest, lora: { ...config.lora }, data };
 }
 
+interface LiveRun {
+  controller: AbortController;
+  /** Stopping to pause (keep the checkpoint) rather than to cancel. */
+  pausing: boolean;
+  checkpoint?: Checkpoint;
+}
+
+interface PausedRun {
+  config: RunConfig;
+  data: TrainOptions['data'];
+  /** Where to continue from (undefined: paused before the first step, so from the start). */
+  checkpoint?: Checkpoint;
+}
+
 export function createEngineHandlers(opts: EngineHandlerOptions): EngineHandlers {
   const loaders: Loaders = { ...DEFAULT_LOADERS, ...opts.loaders };
-  const active = new Map<string, AbortController>();
+  const active = new Map<string, LiveRun>();
+  // Paused runs keep their checkpoint here, in the engine's memory (the run store will keep it on disk).
+  const paused = new Map<string, PausedRun>();
 
   async function features(): Promise<Record<Feature, boolean>> {
     const has = async (k: keyof EngineFunctions) => {
@@ -344,42 +360,69 @@ export function createEngineHandlers(opts: EngineHandlerOptions): EngineHandlers
     return { models, datasets, train, eval: evalOk, generate: false, projects: true, experiments: false, dialogs: false };
   }
 
-  async function startRun(p: Params<'runs.start'>): Promise<Result<'runs.start'>> {
-    const runId = p.runId ?? newRunId();
-    if (active.has(runId)) throw new ApiError('busy', `run ${runId} is already running`);
-    const config = p.config;
-    requireDir(config.model, 'model folder');
-    requirePath(config.dataset.path, 'dataset');
-    const trainFn = await load(loaders, 'train');
-    const controller = new AbortController();
-    active.set(runId, controller);
-    const emit = (event: TrainEvent) => opts.emit({ type: 'run.event', runId, event });
-    const status = (s: 'completed' | 'cancelled' | 'failed', error: string | null = null) => opts.emit({ type: 'run.status', runId, status: s, error });
+  const status = (runId: string, s: 'running' | 'paused' | 'completed' | 'cancelled' | 'failed', error: string | null = null) =>
+    opts.emit({ type: 'run.status', runId, status: s, error });
+
+  /** Runs the trainer in the background (from the start, or from a pause's checkpoint). */
+  function launch(runId: string, config: RunConfig, prepare: (run: LiveRun) => Promise<TrainOptions['data']>, resume?: Checkpoint): void {
+    const run: LiveRun = { controller: new AbortController(), pausing: false };
+    active.set(runId, run);
     void (async () => {
+      let data: TrainOptions['data'] | undefined;
       try {
-        let data: TrainOptions['data'] = resolve(config.dataset.path);
-        if (!plainDataset(config.dataset)) {
-          // A mapped dataset (columns, split, template): import it here, tokenize, and hand the
-          // trainer the documents.
-          const ds = await readDataset(loaders, config.dataset);
-          const tok = await (await load(loaders, 'loadTokenizer'))(resolve(config.model));
-          const documents: number[][] = [];
-          for (let i = 0; i < ds.examples.length; i++) {
-            if (controller.signal.aborted) break;
-            documents.push(tok.encode(ds.examples[i].text));
-            if (i % 500 === 499) await new Promise((r) => setImmediate(r));
-          }
-          data = { documents };
-        }
+        const trainFn = await load(loaders, 'train');
+        data = await prepare(run);
         if (config.out) mkdirSync(config.out, { recursive: true });
-        const result = await trainFn(toTrainOptions(config, data), { onEvent: emit, signal: controller.signal });
-        status(result.stopped === 'cancelled' ? 'cancelled' : 'completed');
+        const onEvent = (event: TrainEvent) => {
+          // A pause ends the trainer's call like a cancel; the run itself goes on later.
+          if (event.type === 'done' && run.pausing && event.result.stopped === 'cancelled') return;
+          opts.emit({ type: 'run.event', runId, event });
+        };
+        const result = await trainFn(toTrainOptions(config, data), {
+          onEvent,
+          signal: run.controller.signal,
+          onCheckpoint: (ck) => {
+            run.checkpoint = ck;
+          },
+          ...(resume ? { resume } : {}),
+        });
+        if (run.pausing && result.stopped === 'cancelled') {
+          const checkpoint = run.checkpoint ?? resume;
+          paused.set(runId, { config, data, checkpoint });
+          opts.emit({ type: 'run.event', runId, event: { type: 'log', level: 'info', message: `paused after step ${checkpoint?.step ?? 0}` } });
+          status(runId, 'paused');
+        } else {
+          status(runId, result.stopped === 'cancelled' ? 'cancelled' : 'completed');
+        }
       } catch (e) {
-        status('failed', ApiError.from(e).message);
+        status(runId, 'failed', ApiError.from(e).message);
       } finally {
         active.delete(runId);
       }
     })();
+  }
+
+  async function startRun(p: Params<'runs.start'>): Promise<Result<'runs.start'>> {
+    const runId = p.runId ?? newRunId();
+    if (active.has(runId) || paused.has(runId)) throw new ApiError('busy', `run ${runId} exists already`);
+    const config = p.config;
+    requireDir(config.model, 'model folder');
+    requirePath(config.dataset.path, 'dataset');
+    await load(loaders, 'train');
+    launch(runId, config, async (run) => {
+      if (plainDataset(config.dataset)) return resolve(config.dataset.path);
+      // A mapped dataset (columns, split, template): import it here, tokenize, and hand the
+      // trainer the documents.
+      const ds = await readDataset(loaders, config.dataset);
+      const tok = await (await load(loaders, 'loadTokenizer'))(resolve(config.model));
+      const documents: number[][] = [];
+      for (let i = 0; i < ds.examples.length; i++) {
+        if (run.controller.signal.aborted) break;
+        documents.push(tok.encode(ds.examples[i].text));
+        if (i % 500 === 499) await new Promise((r) => setImmediate(r));
+      }
+      return { documents };
+    });
     return { runId };
   }
 
@@ -414,10 +457,34 @@ export function createEngineHandlers(opts: EngineHandlerOptions): EngineHandlers
         return startRun(parseParams('runs.start', raw));
       case 'runs.stop': {
         const p = parseParams('runs.stop', raw);
-        const c = active.get(p.runId);
-        if (!c) return { stopping: false };
-        c.abort();
-        return { stopping: true };
+        const run = active.get(p.runId);
+        if (run) {
+          run.pausing = false;
+          run.controller.abort();
+          return { stopping: true };
+        }
+        if (paused.delete(p.runId)) {
+          status(p.runId, 'cancelled');
+          return { stopping: true };
+        }
+        return { stopping: false };
+      }
+      case 'runs.pause': {
+        const p = parseParams('runs.pause', raw);
+        const run = active.get(p.runId);
+        if (!run || run.controller.signal.aborted) return { pausing: false };
+        run.pausing = true;
+        run.controller.abort();
+        return { pausing: true };
+      }
+      case 'runs.resume': {
+        const p = parseParams('runs.resume', raw);
+        const pr = paused.get(p.runId);
+        if (!pr) return { resumed: false };
+        paused.delete(p.runId);
+        launch(p.runId, pr.config, async () => pr.data, pr.checkpoint);
+        status(p.runId, 'running');
+        return { resumed: true };
       }
       case 'eval.perplexity': {
         const p = parseParams('eval.perplexity', raw);
@@ -439,7 +506,7 @@ export function createEngineHandlers(opts: EngineHandlerOptions): EngineHandlers
 
   return {
     handle,
-    stopAll: () => active.forEach((c) => c.abort()),
+    stopAll: () => active.forEach((r) => r.controller.abort()),
     get active() {
       return new Set(active.keys());
     },
@@ -585,8 +652,9 @@ export class RunRegistry {
     return [...this.runs.values()].map((r) => ({ ...r.summary })).reverse();
   }
 
+  /** Runs that live in the engine process: starting, running, or paused (checkpoint in its memory). */
   active(): string[] {
-    return [...this.runs.values()].filter((r) => r.summary.status === 'starting' || r.summary.status === 'running').map((r) => r.summary.runId);
+    return [...this.runs.values()].filter((r) => ['starting', 'running', 'paused'].includes(r.summary.status)).map((r) => r.summary.runId);
   }
 
   /** Applies an event; returns false when it names an unknown run. */
@@ -603,7 +671,7 @@ export class RunRegistry {
         s.error = e.error;
         log('error', e.error);
       }
-      if (e.status !== 'running' && e.status !== 'starting') s.endedAt = new Date().toISOString();
+      if (e.status === 'completed' || e.status === 'cancelled' || e.status === 'failed') s.endedAt = new Date().toISOString();
       return true;
     }
     const ev = e.event;

@@ -370,7 +370,7 @@ export const TrainEventSchema = s.tagged('type', {
 // trainer's own TrainEvent and TrainResult types; this file imports nothing, so the renderer can
 // bundle it.)
 
-export const RUN_STATUSES = ['starting', 'running', 'completed', 'cancelled', 'failed'] as const;
+export const RUN_STATUSES = ['starting', 'running', 'paused', 'completed', 'cancelled', 'failed'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export const RunPointSchema = s.object({
@@ -543,6 +543,12 @@ export const API = {
     s.object({ runId: runId() }),
   ),
   'runs.stop': op('stop a run (it stops after the current step)', s.object({ runId: runId() }), s.object({ stopping: s.boolean() })),
+  'runs.pause': op(
+    'pause a run after the current step, keeping its checkpoint (weights and AdamW moments) in the engine',
+    s.object({ runId: runId() }),
+    s.object({ pausing: s.boolean() }),
+  ),
+  'runs.resume': op('resume a paused run exactly where it stopped', s.object({ runId: runId() }), s.object({ resumed: s.boolean() })),
   'runs.list': op('the runs of this session, newest first', empty, s.object({ runs: s.array(RunSummarySchema) })),
   'runs.get': op('one run with its metrics so far', s.object({ runId: runId() }), RunDetailSchema),
 

@@ -93,6 +93,8 @@ export interface TokenizeOptions {
    * loadTokenizer (workers reload it from its folder); falls back to one thread if workers
    * cannot start. Small datasets (< 4 MB of text) always use one thread. */
   workers?: number;
+  /** Below this much text (characters) workers are not worth starting (default 4,000,000). */
+  workersMinChars?: number;
   onProgress?: ProgressFn;
 }
 
@@ -188,7 +190,7 @@ export async function tokenizeDataset(
   if ((opts.workers ?? 1) > 1 && modelDir) {
     let chars = 0;
     for (const e of examples) chars += e.text.length;
-    if (chars >= 4_000_000) {
+    if (chars >= (opts.workersMinChars ?? 4_000_000)) {
       const keepW = opts.addSpecialTokens !== false && tokenizer.kind === 'wordpiece' ? lastSpecial(tokenizer) : null;
       const par = await tokenizeInWorkers(examples, modelDir, opts.workers!, opts, keepW, key, file).catch((e: unknown) => { if (process.env.LORA_STUDIO_DEBUG) console.error("tokenize workers:", e); return null; });
       if (par) {

@@ -7,8 +7,8 @@ import { type LoadedGPT2, gpt2ParamShapes, loadGPT2 } from '../models/gpt2.ts';
 import { writeJsonAtomic } from '../store/atomic.ts';
 import { writeSafetensors } from '../store/safetensors.ts';
 import { mergeAdapter } from './apply.ts';
-import type { SeqClsModel } from '../models/seq-cls.ts';
-import { loadAdapter } from '../store/adapter.ts';
+import { type SeqClsModel, loadSeqClsModel, modelType } from '../models/seq-cls.ts';
+import { loadAdapter, readAdapterHeader } from '../store/adapter.ts';
 import { FormatError } from '../store/errors.ts';
 import { type LoraConfig, effectiveRank, loraScaling } from './config.ts';
 import { LoraLayer } from './layer.ts';
@@ -147,4 +147,23 @@ export function exportSeqClsFolder(m: SeqClsModel, out: string): string[] {
     if (existsSync(src)) { copyFileSync(src, path.join(out, f)); files.push(f); }
   }
   return files;
+}
+
+/**
+ * `lora-studio merge` for any supported pair: a GPT-2 LM adapter gives a GPT2LMHeadModel folder;
+ * a SEQ_CLS adapter (DistilBERT, or GPT-2 with a `score` head) gives a …ForSequenceClassification
+ * folder with the trained heads.
+ */
+export function mergeAnyToFolder(modelDir: string, adapterDir: string, out: string): MergeResult & { arch: string; task: 'causal-lm' | 'seq-cls' } {
+  if (path.resolve(out) === path.resolve(modelDir)) throw new Error(`--out must differ from --model (${out}): the base model is never overwritten`);
+  const header = readAdapterHeader(adapterDir);
+  const hasHead = header.tensors.some((t) => /^(score|classifier)\.weight$/.test(t.normalized));
+  const type = modelType(modelDir);
+  if (type === 'distilbert' || header.config.taskType === 'SEQ_CLS' || hasHead) {
+    const head = header.tensors.find((t) => t.normalized === 'classifier.weight' || t.normalized === 'score.weight');
+    const m = loadSeqClsModel(modelDir, { numLabels: head?.shape[0] });
+    const { plan } = readSeqClsAdapter(m, adapterDir, { merge: true });
+    return { out, mergedLayers: plan.layers.length, files: exportSeqClsFolder(m, out), arch: m.arch, task: 'seq-cls' };
+  }
+  return { ...mergeToFolder(modelDir, adapterDir, out), arch: 'gpt2', task: 'causal-lm' };
 }

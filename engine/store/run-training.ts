@@ -67,6 +67,7 @@ export async function trainInProject(projectDir: string, opts: TrainInput, hooks
   const config: Omit<StoredTrainConfig, 'data'> = { ...rest, model, lora: { ...o.lora } };
   const writer = RunWriter.create(projectDir, {
     id: hooks.runId, name: hooks.name, config, exportTo: out ? path.resolve(out) : null,
+    checkpointEvery: hooks.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY, keepCheckpoints: hooks.keepCheckpoints ?? DEFAULT_KEEP_CHECKPOINTS,
     ...(typeof o.data === 'string' ? { dataFile } : { documents: o.data.documents }),
   });
   return runSegment(writer, { ...o, model, data: dataFile ?? o.data }, null, hooks);
@@ -124,8 +125,10 @@ function checkCheckpointOptions(h: ProjectTrainHooks): void {
 async function runSegment(writer: RunWriter, o: TrainOptions, resume: StoredCheckpoint | null, hooks: ProjectTrainHooks): Promise<RunOutcome> {
   const partial = path.join(writer.dir, `.output-${randomBytes(4).toString('hex')}`);
   const outName = o.method === 'lora' ? ADAPTER_DIR : MODEL_DIR;
-  const every = hooks.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
-  const keep = hooks.keepCheckpoints ?? DEFAULT_KEEP_CHECKPOINTS;
+  // Resume keeps the run's own settings unless told otherwise.
+  const every = hooks.checkpointEvery ?? writer.record.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
+  const keep = hooks.keepCheckpoints ?? writer.record.keepCheckpoints ?? DEFAULT_KEEP_CHECKPOINTS;
+  Object.assign(writer.record, { checkpointEvery: every, keepCheckpoints: keep });
   const elapsedBase = writer.record.elapsedS;
   const t0 = performance.now();
   const elapsed = () => elapsedBase + (performance.now() - t0) / 1000;

@@ -102,6 +102,9 @@ export interface RunRecord {
   /** Training seconds before the current segment (resumed runs continue the clock). */
   elapsedS: number;
   lastCheckpoint: number | null;
+  /** Checkpoint interval (optimizer steps) and how many are kept; resume uses the same. */
+  checkpointEvery: number | null;
+  keepCheckpoints: number | null;
   /** The result folder inside the run ('adapter' or 'model') once written. */
   output: string | null;
   result: TrainResult | null;
@@ -231,7 +234,7 @@ export function parseRunRecord(o: JsonObject, file: string): RunRecord {
   const strOrNull = (k: string) => (typeof o[k] === 'string' ? (o[k] as string) : null);
   const proc = isJsonObject(o.process) ? (o.process as unknown as RunProcess) : null;
   const known = new Set(['format', 'version', 'id', 'name', 'status', 'createdAt', 'updatedAt', 'endedAt', 'config', 'exportTo', 'process', 'step',
-    'totalSteps', 'lastLoss', 'trainableParams', 'allParams', 'examples', 'tokensPerStep', 'elapsedS', 'lastCheckpoint', 'output', 'result', 'error', 'segments']);
+    'totalSteps', 'lastLoss', 'trainableParams', 'allParams', 'examples', 'tokensPerStep', 'elapsedS', 'lastCheckpoint', 'checkpointEvery', 'keepCheckpoints', 'output', 'result', 'error', 'segments']);
   return {
     format: RUN_FORMAT,
     version,
@@ -253,6 +256,8 @@ export function parseRunRecord(o: JsonObject, file: string): RunRecord {
     tokensPerStep: numOrNull('tokensPerStep'),
     elapsedS: typeof o.elapsedS === 'number' ? o.elapsedS : 0,
     lastCheckpoint: numOrNull('lastCheckpoint'),
+    checkpointEvery: numOrNull('checkpointEvery'),
+    keepCheckpoints: numOrNull('keepCheckpoints'),
     output: strOrNull('output'),
     result: isJsonObject(o.result) ? (o.result as unknown as TrainResult) : null,
     error: strOrNull('error'),
@@ -685,7 +690,7 @@ export class RunWriter {
   }
 
   /** Creates runs/<id>/ with run.json (status running). */
-  static create(projectDir: string, init: { id?: string; name?: string; config: Omit<StoredTrainConfig, 'data'>; exportTo?: string | null; documents?: number[][]; dataFile?: string }): RunWriter {
+  static create(projectDir: string, init: { id?: string; name?: string; config: Omit<StoredTrainConfig, 'data'>; exportTo?: string | null; documents?: number[][]; dataFile?: string; checkpointEvery?: number; keepCheckpoints?: number }): RunWriter {
     const runs = projectPaths(projectDir).runs;
     fs.mkdirSync(runs, { recursive: true });
     let id = init.id ?? newRunId();
@@ -716,7 +721,7 @@ export class RunWriter {
         status: 'running', createdAt: t, updatedAt: t, endedAt: null, config: { ...init.config, data }, exportTo: init.exportTo ?? null,
         process: { pid: process.pid, host: os.hostname(), startedAt: t, heartbeatAt: t },
         step: 0, totalSteps: null, lastLoss: null, trainableParams: null, allParams: null, examples: null, tokensPerStep: null,
-        elapsedS: 0, lastCheckpoint: null, output: null, result: null, error: null,
+        elapsedS: 0, lastCheckpoint: null, checkpointEvery: init.checkpointEvery ?? null, keepCheckpoints: init.keepCheckpoints ?? null, output: null, result: null, error: null,
         segments: [{ fromStep: 0, startedAt: t, endedAt: null, pid: process.pid, host: os.hostname() }], extra: {},
       };
       writeRunRecord(dir, record);

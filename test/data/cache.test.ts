@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { contentHash, loadDataset, loadTokenizer, packForCausalLM, tokenizeDataset, type TextTokenizer } from '../../engine/data/index.ts';
+import { contentHash, loadDataset, loadTokenizerCached, packForCausalLM, tokenizeDataset, type TextTokenizer } from '../../engine/data/index.ts';
 import { haveShared, samplesDir, shared } from './helpers.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'lora-studio-cache-test-'));
@@ -84,7 +84,7 @@ describe('tokenized disk cache', () => {
 
 describe.skipIf(!haveShared('gpt2-tokenizer'))('with the GPT-2 tokenizer', () => {
   it('recipes -> tokens -> packed blocks, cached across runs', async () => {
-    const tk = await loadTokenizer(shared('gpt2-tokenizer'));
+    const tk = await loadTokenizerCached(shared('gpt2-tokenizer'));
     const ds = await loadDataset(join(samplesDir, 'recipes.jsonl'));
     const dir = join(tmp, 'gpt2');
     const t = await tokenizeDataset(ds.examples, tk, { cacheDir: dir });
@@ -130,5 +130,22 @@ describe('one-call helpers', () => {
     expect(cls.inputs).toEqual([[97, 98, 99], [120]]);
     expect(Array.from(cls.labels)).toEqual([1, 0]);
     await expect(prepareClassification([{ text: 'x' }], tk, { maxLength: 3, cacheDir: null })).rejects.toThrow(/no class label/);
+  });
+});
+
+describe.skipIf(!haveShared('gpt2-tokenizer'))('worker threads', () => {
+  it('tokenizeDataset with 2 workers gives exactly the single-thread result', async () => {
+    const tk = await loadTokenizerCached(shared('gpt2-tokenizer'));
+    const reviews = (await loadDataset(join(samplesDir, 'reviews.csv'))).examples;
+    const examples = Array.from({ length: 20 * reviews.length }, (_, i) => ({ text: `${reviews[i % reviews.length]!.text} #${i}` }));
+    const progress: number[] = [];
+    const par = await tokenizeDataset(examples, tk, { cacheDir: null, workers: 2, workersMinChars: 0, onProgress: (p) => progress.push(p.done) });
+    const one = await tokenizeDataset(examples, tk, { cacheDir: null });
+    expect(par.threads).toBe(2);
+    expect(one.threads).toBe(1);
+    expect(par.count).toBe(examples.length);
+    expect(Array.from(par.offsets)).toEqual(Array.from(one.offsets));
+    expect(Buffer.from(par.tokens.buffer).equals(Buffer.from(one.tokens.buffer))).toBe(true);
+    expect(progress.at(-1)).toBe(examples.length);
   });
 });

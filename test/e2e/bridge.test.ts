@@ -1,6 +1,6 @@
 // EngineBridge (the host side of the engine) and the engine's handlers, with fake engine
 // functions: runs and their events, stop, crashes and restarts, invalid messages.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
@@ -43,15 +43,19 @@ const config = (over: Partial<RunConfig> = {}): RunConfig => ({
 /** A trainer that takes `stepMs` per step and honours the abort signal, like the real one. */
 function fakeTrain(stepMs = 5, seen: unknown[] = []): EngineFunctions['train'] {
   return async (opts, hooks: TrainHooks) => {
-    seen.push(opts);
+    seen.push({ ...opts, resumedFrom: hooks.resume?.step });
     const total = opts.maxSteps ?? 1;
     const emit = (e: TrainEvent) => hooks.onEvent?.(e);
     emit({ type: 'start', totalSteps: total, trainableParams: 32, allParams: 1000, examples: 10, tokensPerStep: 32 });
-    let step = 0;
+    let step = hooks.resume?.step ?? 0;
     for (; step < total; step++) {
-      if (hooks.signal?.aborted) break;
+      if (hooks.signal?.aborted) {
+        await hooks.onCheckpoint?.({ step, loss: 3 - step * 0.1, tensors: [] });
+        break;
+      }
       await new Promise((r) => setTimeout(r, stepMs));
       emit({ type: 'step', step: step + 1, totalSteps: total, epoch: 0.1 * (step + 1), loss: 3 - step * 0.1, lr: 1e-3, gradNorm: 0.5, tokensPerS: 100, elapsedS: step, etaS: total - step });
+      if (opts.evalEvery && (step + 1) % opts.evalEvery === 0) emit({ type: 'eval', step: step + 1, evalLoss: 3.2, perplexity: Math.exp(3.2), tokens: 20 });
     }
     const result: TrainResult = { steps: step, finalLoss: 3 - step * 0.1, trainableParams: 32, allParams: 1000, tokensPerS: 100, peakRssMb: 50, wallS: 1, stopped: hooks.signal?.aborted ? 'cancelled' : 'completed', out: opts.out };
     emit({ type: 'done', result });
@@ -70,15 +74,17 @@ describe('runs', () => {
   test('a run streams its events; the host keeps its record and points', async () => {
     const seen: unknown[] = [];
     const { b, events } = bridgeWith(() => inProcessEngine({ loaders: { train: async () => fakeTrain(2, seen) } }));
-    const { runId } = await b.invoke('runs.start', { config: config() });
+    const { runId } = await b.invoke('runs.start', { config: config({ valRatio: 0.2, evalEvery: 2 }) });
     await vi.waitFor(() => expect(b.runs.get(runId).run.status).toBe('completed'));
     const d = await b.invoke('runs.get', { runId });
     expect(d.points.map((p) => p.step)).toEqual([1, 2, 3, 4, 5]);
+    expect(d.evalPoints).toEqual([2, 4].map((step) => ({ step, evalLoss: 3.2, perplexity: Math.exp(3.2), tokens: 20 })));
+    expect(d.run.lastEvalLoss).toBe(3.2);
     expect(d.run).toMatchObject({ step: 5, totalSteps: 5, trainableParams: 32, allParams: 1000, out: join(dir, 'out'), result: { stopped: 'completed' } });
-    expect(events.filter((e) => e.type === 'run.event')).toHaveLength(7);
+    expect(events.filter((e) => e.type === 'run.event')).toHaveLength(9);
     expect(events[0]).toEqual({ type: 'run.status', runId, status: 'starting', error: null });
     // The trainer got TrainOptions: the dataset path as `data`, no UI-only fields.
-    expect(seen[0]).toMatchObject({ model: dir, data, method: 'lora', maxSteps: 5, lora: { r: 4 } });
+    expect(seen[0]).toMatchObject({ model: dir, data, method: 'lora', maxSteps: 5, lora: { r: 4 }, valRatio: 0.2, evalEvery: 2 });
     expect(seen[0]).not.toHaveProperty('dataset');
     expect((await b.invoke('runs.list', {})).runs.map((r) => r.runId)).toEqual([runId]);
     await b.close();
@@ -122,6 +128,63 @@ describe('runs', () => {
     await expect(b.invoke('generate.text', { model: dir, prompt: 'hi', maxNewTokens: 4, temperature: 1, topK: 0, topP: 1 })).rejects.toMatchObject({ code: 'unavailable' });
     await b.close();
   });
+});
+
+describe('pause and resume', () => {
+  test('pause keeps the checkpoint; resume continues from it; stop ends a paused run', async () => {
+    const seen: unknown[] = [];
+    const { b, events } = bridgeWith(() => inProcessEngine({ loaders: { train: async () => fakeTrain(15, seen) } }));
+    const { runId } = await b.invoke('runs.start', { config: config({ maxSteps: 40 }) });
+    await vi.waitFor(() => expect(b.runs.get(runId).points.length).toBeGreaterThan(2));
+    expect(await b.invoke('runs.pause', { runId })).toEqual({ pausing: true });
+    await vi.waitFor(() => expect(b.runs.get(runId).run.status).toBe('paused'));
+    const at = b.runs.get(runId).run.step;
+    expect(b.runs.get(runId).run.result).toBeNull(); // a pause is not an end
+    expect(b.runs.get(runId).logs.at(-1)?.message).toBe(`paused after step ${at}`);
+    expect(await b.invoke('runs.pause', { runId })).toEqual({ pausing: false });
+    expect(await b.invoke('runs.resume', { runId })).toEqual({ resumed: true });
+    await vi.waitFor(() => expect(b.runs.get(runId).run.status).toBe('running'));
+    await vi.waitFor(() => expect(b.runs.get(runId).run.step).toBeGreaterThan(at + 1));
+    expect(seen[1]).toMatchObject({ resumedFrom: at });
+    const steps = b.runs.get(runId).points.map((p) => p.step);
+    expect(steps).toEqual(steps.map((_, i) => i + 1)); // one continuous curve
+    // Pause again, then stop the paused run.
+    await b.invoke('runs.pause', { runId });
+    await vi.waitFor(() => expect(b.runs.get(runId).run.status).toBe('paused'));
+    expect(await b.invoke('runs.stop', { runId })).toEqual({ stopping: true });
+    await vi.waitFor(() => expect(b.runs.get(runId).run.status).toBe('cancelled'));
+    expect(await b.invoke('runs.resume', { runId })).toEqual({ resumed: false });
+    expect(events.filter((e) => e.type === 'run.status').map((e) => (e as { status: string }).status)).toEqual(['starting', 'paused', 'running', 'paused', 'cancelled']);
+    await b.close();
+  });
+
+  const SHARED = join(process.cwd(), '..', 'shared', 'data');
+  const haveShared = existsSync(join(SHARED, 'tiny-gpt2', 'fake_gpt2')) && existsSync(join(SHARED, 'gpt2-tokenizer'));
+  test.skipIf(!haveShared)('with the real trainer: a paused and resumed run ends where a straight run ends', async () => {
+    const model = join(dir, 'tiny-gpt2');
+    cpSync(join(SHARED, 'tiny-gpt2', 'fake_gpt2'), model, { recursive: true });
+    for (const f of readdirSync(join(SHARED, 'gpt2-tokenizer'))) cpSync(join(SHARED, 'gpt2-tokenizer', f), join(model, f));
+    const text = join(dir, 'story.txt');
+    writeFileSync(text, Array.from({ length: 120 }, (_, i) => `Line ${i}: the cat sat on the mat and looked at the ${i % 7} birds.`).join('\n'));
+    const { b } = bridgeWith(() => inProcessEngine());
+    const cfg = (name: string) => config({ model, dataset: { path: text }, maxSteps: 24, lr: 5e-3, out: join(dir, name), lora: { r: 4, alpha: 8, dropout: 0.1, bias: 'none', targets: [], useRslora: false, init: 'kaiming' } });
+    const straight = (await b.invoke('runs.start', { config: cfg('straight') })).runId;
+    await vi.waitFor(() => expect(b.runs.get(straight).run.status).toBe('completed'), { timeout: 60_000 });
+    const paused = (await b.invoke('runs.start', { config: cfg('paused') })).runId;
+    await vi.waitFor(() => expect(b.runs.get(paused).run.step).toBeGreaterThanOrEqual(3), { timeout: 60_000 });
+    await b.invoke('runs.pause', { runId: paused });
+    await vi.waitFor(() => expect(b.runs.get(paused).run.status).toBe('paused'), { timeout: 60_000 });
+    const at = b.runs.get(paused).run.step;
+    expect(at).toBeLessThan(24);
+    await b.invoke('runs.resume', { runId: paused });
+    await vi.waitFor(() => expect(b.runs.get(paused).run.status).toBe('completed'), { timeout: 60_000 });
+    const a = b.runs.get(straight), p = b.runs.get(paused);
+    expect(p.run.result!.steps).toBe(24);
+    expect(p.points.map((x) => x.step)).toEqual(a.points.map((x) => x.step));
+    expect(p.run.result!.finalLoss).toBeCloseTo(a.run.result!.finalLoss, 5);
+    expect(readdirSync(join(dir, 'paused')).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+    await b.close();
+  }, 120_000);
 });
 
 describe('crashes', () => {

@@ -3,7 +3,7 @@
 // chart update, evaluates perplexity, opens Playground and Compare — with a screenshot of each
 // view in out/e2e-artifacts/ (git-ignored), each checked to be non-blank.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type BrowserContext, type Locator, type Page, chromium } from 'playwright-core';
@@ -124,8 +124,15 @@ describe.skipIf(missing !== null)('the studio in Chromium', () => {
     await shot('models');
   });
 
-  test('Datasets: import a text file, with statistics and a token-length histogram', async () => {
+  test('Datasets: an IMDB folder (labels, balance), then a text file to train on', async () => {
     await view('Datasets');
+    await page.locator('#dataset-path').fill(join(SHARED, 'aclImdb-sample', 'aclImdb'));
+    await page.locator('#dataset-format').selectOption('aclimdb');
+    await page.getByRole('button', { name: 'Preview' }).click();
+    await text(page.getByTestId('dataset-stats')).toContain('(aclimdb)');
+    await page.getByRole('figure').filter({ hasText: 'Label balance' }).waitFor();
+    await text(page.getByRole('table').filter({ hasText: 'Label' }).locator('tbody tr').first()).toMatch(/(neg|pos)$/);
+    await page.locator('#dataset-format').selectOption('auto');
     await page.locator('#dataset-path').fill(join(work, 'train.txt'));
     await page.getByRole('button', { name: 'Preview' }).click();
     await page.getByTestId('dataset-stats').waitFor();
@@ -150,6 +157,8 @@ describe.skipIf(missing !== null)('the studio in Chromium', () => {
     await page.locator('#log-every').fill('1');
     await page.locator('#lr').fill('0.01');
     await page.locator('#lora-dropout').fill('0');
+    await page.locator('#val-ratio').fill('0.1');
+    await page.locator('#eval-every').fill('4');
     await text(page.getByTestId('memory-estimate')).toContain('Total');
     await countOf(page.getByRole('alert')).toBe(0);
     await shot('configure');
@@ -169,6 +178,8 @@ describe.skipIf(missing !== null)('the studio in Chromium', () => {
     expect(last).toBeGreaterThanOrEqual(first);
     await text(page.getByTestId('run-step')).toBe('8');
     await text(page.getByTestId('run-progress')).toContain('Finished after 8 steps');
+    await text(page.getByTestId('run-progress')).toContain('validation loss');
+    expect(Number(await page.getByTestId('chart-eval-loss').getAttribute('data-points'))).toBeGreaterThanOrEqual(2); // steps 4 and 8
     await shot('train');
   });
 
@@ -205,6 +216,31 @@ describe.skipIf(missing !== null)('the studio in Chromium', () => {
     await page.getByRole('button', { name: 'Projects', exact: true }).focus();
     await page.keyboard.press('Enter');
     await text(page.locator('main h1')).toBe('Projects');
+  });
+
+  test('the engine crashes: the UI says so, the engine restarts, the run’s record is kept', async () => {
+    // The engine is the serve process's child (`lora-studio serve --engine-child`).
+    const children = readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          return readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1] === String(server.pid) && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('--engine-child');
+        } catch {
+          return false;
+        }
+      });
+    expect(children).toHaveLength(1);
+    process.kill(Number(children[0]), 'SIGKILL');
+    const banner = page.getByTestId('engine-status');
+    await text(banner).toMatch(/The engine stopped unexpectedly \(killed by SIGKILL\)\. Restarting it/);
+    await page.getByRole('status').filter({ hasText: 'The engine restarted.' }).waitFor({ timeout: 60_000 });
+    await view('Compare');
+    await countOf(page.getByTestId('compare-table').locator('tbody tr')).toBe(1);
+    await text(page.getByTestId('compare-table')).toContain('completed');
+    // And it works again.
+    await view('Models');
+    await page.getByRole('button', { name: 'Open model' }).click();
+    await text(page.getByTestId('peft-line')).toContain('trainable params:');
   });
 
   test('no console errors, no CSP violations; a screenshot of every view', () => {

@@ -99,6 +99,8 @@ describe('the window', () => {
     expect(isAppUrl('file:///etc/hosts', index)).toBe(false);
     expect(isAppUrl('http://localhost:5173/', index)).toBe(false);
     expect(isAppUrl('http://localhost:5173/src/main.ts', index, 'http://localhost:5173/')).toBe(true);
+    expect(isAppUrl('ws://localhost:5173/', index, 'http://localhost:5173/')).toBe(true);
+    expect(isAppUrl('http://localhost:5174/', index, 'http://localhost:5173/')).toBe(false);
     expect(isAppUrl('not a url', index)).toBe(false);
   });
 

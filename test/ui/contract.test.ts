@@ -111,6 +111,8 @@ describe('envelopes', () => {
     expect(() => parseServerMessage({ type: 'event', event: { type: 'run.event', runId: 'r', event: { type: 'step' } } })).toThrow(/event\.event\.step: missing/);
     const ok = { type: 'event', event: { type: 'run.event', runId: 'run-1', event: { type: 'log', level: 'info', message: 'hi' } } };
     expect(parseServerMessage(ok)).toEqual(ok);
+    const ev = { type: 'event', event: { type: 'run.event', runId: 'run-1', event: { type: 'eval', step: 4, evalLoss: 2.1, perplexity: 8.17, tokens: 300 } } };
+    expect(parseServerMessage(ev)).toEqual(ev);
     expect(() => parse(StudioEventSchema, { type: 'run.event', runId: '../etc', event: { type: 'log', level: 'info', message: 'x' } }, 'event')).toThrow('runId');
   });
 

@@ -38,6 +38,7 @@ function summary(runId: string, over: Partial<RunSummary> = {}): RunSummary {
     step: 0,
     totalSteps: null,
     lastLoss: null,
+    lastEvalLoss: null,
     trainableParams: null,
     allParams: null,
     result: null,
@@ -158,7 +159,7 @@ describe('Train', () => {
     const run = summary('run-1', { config: validConfig() });
     const { api, studio } = await app({
       'runs.start': () => ({ runId: 'run-1' }),
-      'runs.get': (): RunDetail => ({ run, points: [], logs: [] }),
+      'runs.get': (): RunDetail => ({ run, points: [], evalPoints: [], logs: [] }),
       'runs.stop': () => ({ stopping: true }),
     });
     await studio.openModel('/models/tiny');
@@ -173,7 +174,10 @@ describe('Train', () => {
     for (let s = 1; s <= 2; s++) {
       api.emit({ type: 'run.event', runId: 'run-1', event: { type: 'step', step: s, totalSteps: 3, epoch: s / 3, loss: 4 - s, lr: 1e-3, gradNorm: 0.5, tokensPerS: 1000, elapsedS: s, etaS: 3 - s } });
     }
+    api.emit({ type: 'run.event', runId: 'run-1', event: { type: 'eval', step: 2, evalLoss: 2.5, perplexity: Math.exp(2.5), tokens: 40 } });
     await waitFor(() => expect(screen.getByTestId('run-step').textContent).toBe('2'));
+    expect(screen.getByTestId('chart-eval-loss').getAttribute('data-points')).toBe('1');
+    expect(screen.getByTestId('run-progress').textContent).toMatch(/eval loss 2\.5/);
     expect(screen.getByTestId('run-status').textContent).toBe('running');
     expect(screen.getByTestId('chart-loss').getAttribute('data-points')).toBe('2');
     expect(screen.getByTestId('chart-lr').getAttribute('data-points')).toBe('2');
@@ -192,14 +196,28 @@ describe('Train', () => {
     expect((screen.getByRole('button', { name: 'Stop' }) as HTMLButtonElement).disabled).toBe(true);
   });
 
-  test('pause and resume are shown, disabled, with the reason', async () => {
+  test('pause and resume a running run', async () => {
     const run = summary('run-2', { config: validConfig(), status: 'running', step: 1, totalSteps: 5 });
-    await app({ 'runs.list': () => ({ runs: [run] }), 'runs.get': () => ({ run, points: [], logs: [] }) });
+    const { api } = await app({
+      'runs.list': () => ({ runs: [run] }),
+      'runs.get': () => ({ run, points: [], evalPoints: [], logs: [] }),
+      'runs.pause': () => ({ pausing: true }),
+      'runs.resume': () => ({ resumed: true }),
+    });
     await fireEvent.click(nav('Train'));
     await waitFor(() => expect(screen.getByTestId('run-status').textContent).toBe('running'));
-    const pause = screen.getByRole('button', { name: 'Pause' }) as HTMLButtonElement;
-    expect(pause.disabled).toBe(true);
-    expect(pause.title).toMatch(/coming/);
+    const button = (name: string) => screen.getByRole('button', { name }) as HTMLButtonElement;
+    expect(button('Resume').disabled).toBe(true);
+    await fireEvent.click(button('Pause'));
+    expect(api.callsOf('runs.pause')).toEqual([{ runId: 'run-2' }]);
+    api.emit({ type: 'run.status', runId: 'run-2', status: 'paused', error: null });
+    await waitFor(() => expect(screen.getByTestId('run-status').textContent).toBe('paused'));
+    expect(button('Pause').disabled).toBe(true);
+    expect(button('Stop').disabled).toBe(false);
+    await fireEvent.click(button('Resume'));
+    expect(api.callsOf('runs.resume')).toEqual([{ runId: 'run-2' }]);
+    api.emit({ type: 'run.status', runId: 'run-2', status: 'running', error: null });
+    await waitFor(() => expect(screen.getByTestId('run-status').textContent).toBe('running'));
     expect(screen.getByRole('region', { name: 'Generation samples during training (coming)' })).toBeTruthy();
   });
 });
@@ -307,7 +325,7 @@ describe('coming features', () => {
       summary('run-a', { config: validConfig(), status: 'completed', step: 5, totalSteps: 5, result: { steps: 5, finalLoss: 2.5, trainableParams: 2048, allParams: 12048, tokensPerS: 900, peakRssMb: 250, wallS: 3, stopped: 'completed' } }),
       summary('run-b', { config: { ...validConfig(), method: 'full' }, status: 'failed', error: 'boom' }),
     ];
-    await app({ 'runs.list': () => ({ runs }), 'runs.get': (p) => ({ run: runs.find((r) => r.runId === p.runId)!, points: [], logs: [] }) });
+    await app({ 'runs.list': () => ({ runs }), 'runs.get': (p) => ({ run: runs.find((r) => r.runId === p.runId)!, points: [], evalPoints: [], logs: [] }) });
     await fireEvent.click(nav('Compare'));
     await waitFor(() => expect(screen.getByTestId('compare-table').querySelectorAll('tbody tr')).toHaveLength(2));
     expect(screen.getByText('LoRA r=8 α=16')).toBeTruthy();

@@ -6,6 +6,7 @@ import {
   type AppInfo,
   type DatasetPreview,
   type DatasetSpec,
+  type EvalPoint,
   type ModelInfo,
   type PerplexityResultData,
   type ProjectInfo,
@@ -53,6 +54,8 @@ export const DEFAULT_FORM: FormConfig = {
   schedule: 'linear',
   seed: 42,
   logEvery: 10,
+  valRatio: 0,
+  evalEvery: 0,
   device: 'cpu',
   name: '',
   out: '',
@@ -61,6 +64,7 @@ export const DEFAULT_FORM: FormConfig = {
 export interface RunView {
   summary: RunSummary;
   points: RunPoint[];
+  evalPoints: EvalPoint[];
   logs: { level: 'info' | 'warn' | 'error'; message: string; at: string }[];
 }
 
@@ -142,7 +146,7 @@ export class Studio {
     const { runs } = await this.api.invoke('runs.list', {});
     for (const r of runs) {
       const d = await this.api.invoke('runs.get', { runId: r.runId });
-      this.runs[r.runId] = { summary: d.run, points: d.points, logs: d.logs };
+      this.runs[r.runId] = { summary: d.run, points: d.points, evalPoints: d.evalPoints, logs: d.logs };
     }
     if (!this.selectedRun && runs.length) this.selectedRun = runs[0].runId;
   }
@@ -183,7 +187,7 @@ export class Studio {
     if (!r) {
       // A run started elsewhere (another window): fetch it.
       void this.api.invoke('runs.get', { runId: e.runId }).then((d) => {
-        this.runs[e.runId] = { summary: d.run, points: d.points, logs: d.logs };
+        this.runs[e.runId] = { summary: d.run, points: d.points, evalPoints: d.evalPoints, logs: d.logs };
       }, () => {});
       return;
     }
@@ -196,7 +200,7 @@ export class Studio {
         s.error = e.error;
         r.logs.push({ level: 'error', message: e.error, at: now });
       }
-      if (e.status !== 'running' && e.status !== 'starting') s.endedAt = now;
+      if (e.status === 'completed' || e.status === 'cancelled' || e.status === 'failed') s.endedAt = now;
       return;
     }
     const ev = e.event;
@@ -214,6 +218,11 @@ export class Studio {
       s.totalSteps = totalSteps;
       s.lastLoss = ev.loss;
       r.points.push(point);
+    } else if (ev.type === 'eval') {
+      const { type: _t, ...point } = ev;
+      void _t;
+      s.lastEvalLoss = ev.evalLoss;
+      r.evalPoints.push(point);
     } else if (ev.type === 'log') {
       r.logs.push({ level: ev.level, message: ev.message, at: now });
     } else if (ev.type === 'done') {
@@ -275,7 +284,7 @@ export class Studio {
     if ('missing' in rc) throw new Error(rc.missing);
     const { runId } = await this.api.invoke('runs.start', { config: rc.config });
     const d = await this.api.invoke('runs.get', { runId });
-    this.runs[runId] = this.runs[runId] ?? { summary: d.run, points: d.points, logs: d.logs };
+    this.runs[runId] = this.runs[runId] ?? { summary: d.run, points: d.points, evalPoints: d.evalPoints, logs: d.logs };
     this.selectedRun = runId;
     return runId;
   }

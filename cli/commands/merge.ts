@@ -1,0 +1,19 @@
+import { mergeAnyToFolder } from '../../engine/lora/merge.ts';
+import { parse, required, runCommand } from '../args.ts';
+
+const HELP = `Usage: lora-studio merge --model DIR --adapter DIR --out DIR [--json]
+
+PEFT's merge_and_unload: folds the LoRA adapter into the base weights (W += B·A·alpha/r) and
+writes a plain Hugging Face model folder (config.json, model.safetensors, tokenizer files) that
+loads without PEFT. A DistilBERT classifier adapter also takes its trained heads (modules_to_save).`;
+
+export async function mergeCommand(argv: string[]): Promise<number> {
+  return runCommand('merge', HELP, async () => {
+    const { values: v } = parse(argv, { model: { type: 'string' }, adapter: { type: 'string' }, out: { type: 'string' } });
+    if (v.help) { console.log(HELP); return 0; }
+    const r = mergeAnyToFolder(required(v, 'model'), required(v, 'adapter'), required(v, 'out'));
+    if (v.json) console.log(JSON.stringify({ out: r.out, merged_layers: r.mergedLayers, files: r.files, arch: r.arch, task: r.task }));
+    else console.log(`merged ${r.mergedLayers} LoRA layers into ${r.out} (${r.arch} ${r.task}: ${r.files.join(', ')})`);
+    return 0;
+  });
+}
