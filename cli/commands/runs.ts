@@ -44,7 +44,15 @@ export async function runsCommand(argv: string[]): Promise<number> {
       if (!id) throw new UsageError(`runs ${sub} needs a run id (see \`lora-studio runs list\`)`);
       return id;
     };
-    if (sub !== 'list' && !isProject(project)) throw new Error(`${project}: not a LoRA Studio project (no project.json)`);
+    if (!isProject(project)) {
+      // The default project may not exist yet: then there simply are no runs.
+      if (sub === 'list' && !v.project) {
+        if (json) console.log(JSON.stringify({ project, runs: [], broken: [] }, null, 2));
+        else console.log(`no runs in ${project} (no project there yet)`);
+        return 0;
+      }
+      throw new Error(`${project}: not a LoRA Studio project (no project.json)`);
+    }
     switch (sub) {
       case 'list':
         if (id) throw new UsageError(`unexpected argument "${id}"`);

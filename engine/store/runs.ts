@@ -712,7 +712,8 @@ export class RunWriter {
       let data: StoredData;
       if (init.documents) data = writeDocuments(dir, init.documents);
       else {
-        const file = path.resolve(init.dataFile!);
+        if (init.dataFile === undefined) throw new Error('a run needs a data file or documents');
+        const file = path.resolve(init.dataFile);
         data = { kind: 'file', path: file, bytes: fs.statSync(file).size, sha256: sha256File(file) };
       }
       const t = nowIso();
