@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { defaultProjectDir } from '../../engine/store/project.ts';
 import { trainInProject } from '../../engine/store/run-training.ts';
-import { ADAPTER_DIR, MODEL_DIR, readRun, recordEval } from '../../engine/store/runs.ts';
+import { ADAPTER_DIR, MODEL_DIR, readRun, recordEval, recordSamples } from '../../engine/store/runs.ts';
 import { train } from '../../engine/train/trainer.ts';
 import type { TrainHooks, TrainOptions, TrainResult } from '../../engine/train/types.ts';
 import { UsageError, int, required } from '../args.ts';
@@ -77,7 +77,7 @@ export async function trainMaybeInProject(v: Flags, opts: Partial<TrainOptions> 
 export function evalTarget(v: Flags): { model: string; adapter?: string } {
   const runId = str(v, 'run');
   if (!runId) {
-    if (str(v, 'project')) throw new UsageError('--project on eval needs --run ID (see `lora-studio runs list`)');
+    if (str(v, 'project')) throw new UsageError('--project needs --run ID here (see `lora-studio runs list`)');
     return { model: required(v, 'model'), adapter: str(v, 'adapter') };
   }
   if (str(v, 'adapter')) throw new UsageError('give --run or --adapter, not both');
@@ -94,4 +94,19 @@ export function recordEvalInProject(v: Flags, r: { meanNll: number; perplexity: 
   const runId = str(v, 'run');
   if (!runId) return;
   recordEval(projectFlag(v) ?? defaultProjectDir(), runId, { loss: r.meanNll, perplexity: r.perplexity, tokens: r.tokens });
+}
+
+/** generate takes the same flags as eval: --run ID [--project DIR]. */
+export const PROJECT_GENERATE_FLAGS = PROJECT_EVAL_FLAGS;
+
+export const PROJECT_GENERATE_HELP = `Project options:
+  --run ID              generate with a run's result (its base model + adapter, or its model folder)
+                        and append the outputs to the run's samples.jsonl
+  --project DIR         the run's project (default: $LORA_STUDIO_PROJECT, else the default project)`;
+
+/** With --run: appends generated texts to the run's samples.jsonl. */
+export function recordSamplesInProject(v: Flags, prompt: string, outputs: string[]): void {
+  const runId = str(v, 'run');
+  if (!runId) return;
+  recordSamples(projectFlag(v) ?? defaultProjectDir(), runId, outputs.map((text) => ({ prompt, text })));
 }

@@ -1,7 +1,7 @@
 import { DEVICES, type Device } from '../../engine/onnx/runtime.ts';
-import { train } from '../../engine/train/trainer.ts';
 import { DEFAULT_TRAIN, type Schedule, type TrainEvent } from '../../engine/train/types.ts';
 import { LORA_FLAGS, LORA_HELP, UsageError, int, loraFromFlags, num, parse, required, runCommand } from '../args.ts';
+import { PROJECT_TRAIN_FLAGS, PROJECT_TRAIN_HELP, outFlag, trainMaybeInProject } from './project-flags.ts';
 
 const d = DEFAULT_TRAIN;
 const HELP = `Usage: lora-studio train --model DIR --data FILE --method lora|full --out DIR [options] [--json]
@@ -29,7 +29,9 @@ Training options:
   --device cpu|webgpu|cuda (default cpu)
   --threads N           CPU threads (default: all cores)
 
-${LORA_HELP}`;
+${LORA_HELP}
+
+${PROJECT_TRAIN_HELP}`;
 
 export async function trainCommand(argv: string[]): Promise<number> {
   return runCommand('train', HELP, async () => {
@@ -40,6 +42,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       'weight-decay': { type: 'string' }, 'max-grad-norm': { type: 'string' }, schedule: { type: 'string' }, seed: { type: 'string' },
       'log-every': { type: 'string' }, 'val-ratio': { type: 'string' }, 'model-dropout': { type: 'boolean' }, 'eval-every': { type: 'string' }, device: { type: 'string' }, threads: { type: 'string' }, task: { type: 'string' },
       ...LORA_FLAGS,
+      ...PROJECT_TRAIN_FLAGS,
     });
     if (v.help) { console.log(HELP); return 0; }
     const method = (v.method ?? 'lora') as string;
@@ -64,8 +67,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
         if (json) console.error(msg); else console.log(msg);
       } else if (e.type === 'log') console.error(e.message);
     };
-    const r = await train({
-      model: required(v, 'model'), data: required(v, 'data'), method, out: required(v, 'out'),
+    const r = await trainMaybeInProject(v, {
+      model: required(v, 'model'), data: required(v, 'data'), method, out: outFlag(v),
       lora: loraFromFlags(v),
       lr: num(v.lr, 'lr', d.lr, (x) => x > 0),
       epochs: num(v.epochs, 'epochs', d.epochs, (x) => x > 0),

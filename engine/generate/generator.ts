@@ -134,7 +134,7 @@ export class Generator {
     maxNew = Math.min(maxNew, c.nPositions - prompt.length);
     const eos = o.eosTokenId === undefined ? c.eosTokenId : o.eosTokenId;
     const stops = (o.stopStrings ?? []).filter((x) => x !== '');
-    if ((stops.length || o.onToken) && !tok) throw new Error('generate: stop strings and streaming need a tokenizer');
+    if (stops.length && !tok) throw new Error('generate: stop strings need a tokenizer');
 
     const rng = new Rng(o.seed ?? 0);
     const H = c.nHead, hd = c.nEmbd / c.nHead, V = c.vocabSize;

@@ -7,6 +7,7 @@ import { type LoadedGPT2, gpt2ParamShapes, loadGPT2 } from '../models/gpt2.ts';
 import { writeJsonAtomic } from '../store/atomic.ts';
 import { writeSafetensors } from '../store/safetensors.ts';
 import { mergeAdapter } from './apply.ts';
+import { exportDecoderOnnx } from '../generate/onnx-export.ts';
 import { type SeqClsModel, loadSeqClsModel, modelType } from '../models/seq-cls.ts';
 import { loadAdapter, readAdapterHeader } from '../store/adapter.ts';
 import { FormatError } from '../store/errors.ts';
@@ -154,7 +155,7 @@ export function exportSeqClsFolder(m: SeqClsModel, out: string): string[] {
  * a SEQ_CLS adapter (DistilBERT, or GPT-2 with a `score` head) gives a …ForSequenceClassification
  * folder with the trained heads.
  */
-export function mergeAnyToFolder(modelDir: string, adapterDir: string, out: string): MergeResult & { arch: string; task: 'causal-lm' | 'seq-cls' } {
+export function mergeAnyToFolder(modelDir: string, adapterDir: string, out: string, o: { onnx?: boolean } = {}): MergeResult & { arch: string; task: 'causal-lm' | 'seq-cls' } {
   if (path.resolve(out) === path.resolve(modelDir)) throw new Error(`--out must differ from --model (${out}): the base model is never overwritten`);
   const header = readAdapterHeader(adapterDir);
   const hasHead = header.tensors.some((t) => /^(score|classifier)\.weight$/.test(t.normalized));
@@ -162,8 +163,15 @@ export function mergeAnyToFolder(modelDir: string, adapterDir: string, out: stri
   if (type === 'distilbert' || header.config.taskType === 'SEQ_CLS' || hasHead) {
     const head = header.tensors.find((t) => t.normalized === 'classifier.weight' || t.normalized === 'score.weight');
     const m = loadSeqClsModel(modelDir, { numLabels: head?.shape[0] });
+    if (o.onnx) throw new Error('--onnx exports causal-LM decoders (GPT-2 with past key/values); this is a classification adapter');
     const { plan } = readSeqClsAdapter(m, adapterDir, { merge: true });
     return { out, mergedLayers: plan.layers.length, files: exportSeqClsFolder(m, out), arch: m.arch, task: 'seq-cls' };
   }
-  return { ...mergeToFolder(modelDir, adapterDir, out), arch: 'gpt2', task: 'causal-lm' };
+  const { model, mergedLayers } = mergeAndUnload(modelDir, adapterDir);
+  const files = exportGPT2Folder(model, out, modelDir);
+  if (o.onnx) {
+    exportDecoderOnnx(model, out);
+    files.push('onnx/model.onnx');
+  }
+  return { out, mergedLayers, files, arch: 'gpt2', task: 'causal-lm' };
 }

@@ -467,6 +467,15 @@ export function recordEval(projectDir: string, id: string, e: { step?: number; l
   return point;
 }
 
+/** Appends generated samples to a run's samples.jsonl (e.g. `generate --run ID`). Safe while the run trains. */
+export function recordSamples(projectDir: string, id: string, samples: { prompt: string; text: string }[], step?: number): SampleRecord[] {
+  const info = readRun(projectDir, id);
+  const time = nowIso();
+  const out = samples.map((s) => ({ step: step ?? info.step, prompt: s.prompt, text: s.text, time }));
+  for (const s of out) appendLine(path.join(info.dir, SAMPLES_FILE), s);
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // checkpoints
 

@@ -164,6 +164,8 @@ export interface ClassifyTrainOptions extends ClassifyDataOptions {
   data: string | LabelledData;
   /** Held-out data evaluated every `evalEvery` steps and at the end. */
   validation?: string | LabelledData;
+  /** Without `validation`: hold out this fraction of the data (seeded), 0 = none. */
+  valRatio?: number;
   out?: string;
   lora: LoraOptions;
   lr: number;
@@ -212,6 +214,17 @@ export interface ClassifyHooks {
 }
 
 interface Trainable { name: string; shape: number[]; data: Float32Array; decay: boolean }
+
+/** A seeded hold-out split: ceil(n·ratio) examples (at least 1, leaving at least 1 to train on). */
+export function holdOut(d: LabelledData, ratio: number, seed: number): { train: LabelledData; valid: LabelledData } {
+  if (!(ratio > 0 && ratio < 1)) throw new Error(`validation ratio must be in (0, 1), got ${ratio}`);
+  const n = d.texts.length;
+  const k = Math.min(n - 1, Math.max(1, Math.ceil(n * ratio)));
+  if (k < 1) throw new Error('too few examples to hold out a validation set');
+  const order = Rng.derive(seed, 4).shuffle([...Array(n).keys()]);
+  const pick = (idx: number[]): LabelledData => ({ texts: idx.map((i) => d.texts[i]), labels: idx.map((i) => d.labels[i]), labelNames: d.labelNames });
+  return { valid: pick(order.slice(0, k)), train: pick(order.slice(k)) };
+}
 
 /** The PEFT config of a classification run (task SEQ_CLS, heads in modules_to_save). */
 export function seqClsLoraConfig(lora: LoraOptions, m: SeqClsModel): LoraConfig {
@@ -274,8 +287,9 @@ export async function trainClassifier(partial: Partial<ClassifyTrainOptions> & P
   if (!(o.epochs > 0) && !(o.maxSteps > 0)) throw new Error('invalid training options: give epochs > 0 or maxSteps > 0');
   const emit = (e: ClassifyEvent) => hooks.onEvent?.(e);
   const t0 = performance.now();
-  const train = await loadLabelled(o.data, o);
-  const valid = o.validation ? await loadLabelled(o.validation, o) : undefined;
+  let train = await loadLabelled(o.data, o);
+  let valid = o.validation ? await loadLabelled(o.validation, o) : undefined;
+  if (!valid && o.valRatio && o.valRatio > 0) ({ train, valid } = holdOut(train, o.valRatio, o.seed));
   const numLabels = Math.max(train.labelNames?.length ?? 0, ...train.labels.map((l) => l + 1), ...(valid?.labels ?? []).map((l) => l + 1));
   const m = loadSeqClsModel(o.model, { numLabels, labels: train.labelNames?.length === numLabels ? train.labelNames : undefined, seed: o.seed });
   const lc = seqClsLoraConfig(o.lora, m);

@@ -63,10 +63,10 @@ describe.skipIf(!hasSharedData)('merge', () => {
 
   it('lora-studio merge writes an HF folder whose perplexity equals base + unmerged adapter to 1e-5', async () => {
     const out = path.join(root, 'merged');
-    const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'merge', '--model', model, '--adapter', adapter, '--out', out, '--json']);
+    const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'merge', '--model', model, '--adapter', adapter, '--out', out, '--onnx', '--json']);
     const r = JSON.parse(stdout);
     expect(r.merged_layers).toBe(2 * 4); // c_attn, attn.c_proj, c_fc, mlp.c_proj (suffix match) in 2 blocks
-    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'vocab.json', 'merges.txt']) expect(existsSync(path.join(out, f))).toBe(true);
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'vocab.json', 'merges.txt', 'onnx/model.onnx']) expect(existsSync(path.join(out, f))).toBe(true);
     const merged = (await perplexity({ model: out, text, maxLength: 32, batchSize: 1 })).perplexity;
     const viaAdapter = (await perplexity({ model, adapter, text, maxLength: 32, batchSize: 1 })).perplexity;
     const unmerged = await unmergedPerplexity(model, adapter, text, 32);

@@ -178,9 +178,8 @@ describe('trainInProject', () => {
         resolve({ signal: sig, stdout: out, stderr: err });
       });
     });
-    expect(stderr).toBe('');
-    expect(stdout).not.toContain('finished');
-    expect(signal).toBe('SIGKILL');
+    expect(stdout, stderr).not.toContain('finished');
+    expect(signal, stderr).toBe('SIGKILL');
 
     const before = readRun(project, 'killed');
     expect(before.status).toBe('running'); // as the dead process left it

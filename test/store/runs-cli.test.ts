@@ -5,11 +5,11 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { main } from '../../cli/main.ts';
 import { runsCommand } from '../../cli/commands/runs.ts';
-import { evalTarget, outFlag, recordEvalInProject, trainMaybeInProject } from '../../cli/commands/project-flags.ts';
+import { evalTarget, outFlag, recordEvalInProject, recordSamplesInProject, trainMaybeInProject } from '../../cli/commands/project-flags.ts';
 import { UsageError } from '../../cli/args.ts';
 import { createProject } from '../../engine/store/project.ts';
 import { trainInProject } from '../../engine/store/run-training.ts';
-import { RunWriter, readMetrics, readRun } from '../../engine/store/runs.ts';
+import { RunWriter, readMetrics, readRun, readSamples } from '../../engine/store/runs.ts';
 import { DEFAULT_TRAIN, type TrainOptions } from '../../engine/train/types.ts';
 import { makeTinyGPT2, tempDir } from '../helpers/tiny-model.ts';
 
@@ -149,11 +149,14 @@ describe('resume and --project on train/eval', () => {
     // eval --run ID: the run's base model + adapter; the result is recorded in the run.
     expect(evalTarget({ project, run: id })).toEqual({ model, adapter: path.join(info.dir, 'adapter') });
     expect(evalTarget({ model: '/m', adapter: '/a' })).toEqual({ model: '/m', adapter: '/a' });
-    expect(() => evalTarget({ project })).toThrow(/--project on eval needs --run ID/);
+    expect(() => evalTarget({ project })).toThrow(/--project needs --run ID here/);
     expect(() => evalTarget({ project, run: id, adapter: '/a' })).toThrow(/give --run or --adapter, not both/);
     expect(() => evalTarget({ project, run: 'run-b' })).toThrow(/run run-b has no result yet \(status interrupted\)/);
     recordEvalInProject({ project, run: id }, { meanNll: 3.25, perplexity: Math.exp(3.25), tokens: 64 });
     expect(readMetrics(info.dir).evals).toMatchObject([{ step: 2, evalLoss: 3.25, tokens: 64 }]);
     recordEvalInProject({ model: '/m' }, { meanNll: 1, perplexity: 1, tokens: 1 }); // no --run: nothing to record
+    // generate --run ID: the outputs go to samples.jsonl.
+    recordSamplesInProject({ project, run: id }, 'Whisk', [' two eggs', ' the butter']);
+    expect(readSamples(info.dir)).toMatchObject([{ step: 2, prompt: 'Whisk', text: ' two eggs' }, { step: 2, prompt: 'Whisk', text: ' the butter' }]);
   });
 });
