@@ -279,7 +279,8 @@ async function main(): Promise<void> {
         `${results[0]!.examples.toLocaleString('en-US')} (the tokenizer's word cache is capped); the higher peak RSS is V8's lazy collection.`,
       '- `load`: `loadDataset` (all examples in memory) + `tokenizeDataset` (writes the tokenized cache).',
       '- `cached`: the same run again; the tokenized cache (keyed by content hash + tokenizer + settings) is reused.',
-      '- `workers`: like `load` (no cache) with `tokenizeDataset(…, { workers: 2 })`: two worker threads tokenize while the main thread waits.',
+      '- `workers`: like `load` (no cache) with `tokenizeDataset(…, { workers: 2 })`. On 2 shared cores it does not pay: each worker reloads the tokenizer, ' +
+        'warms its own word cache and gets a copy of the texts, so it costs more CPU and memory than it saves; it is off by default (for machines with more cores).',
       '- `stream`, `load` and `cached` run on one thread; "MB per CPU-s" is the throughput independent of other load on the machine.',
       '- Target from the datasets issue: ≥ 5 MB/s of text on 2 cores with bounded memory.',
       '',

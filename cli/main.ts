@@ -11,6 +11,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<(argv: str
   merge: { summary: 'fold a LoRA adapter into its base model and write an HF model folder', load: async () => (await import('./commands/merge.ts')).mergeCommand },
   classify: { summary: 'accuracy, F1 and confusion matrix of a sequence classifier (DistilBERT, GPT-2) on labelled data', load: async () => (await import('./commands/classify.ts')).classifyCommand },
   serve: { summary: 'the studio in a browser, on 127.0.0.1 with a per-session token', load: async () => (await import('./commands/serve.ts')).serveCommand },
+  compare: { summary: 'LoRA vs full fine-tuning side by side (params, memory, speed, loss, perplexity, size)', load: async () => (await import('./commands/compare.ts')).compareCommand },
 };
 
 export function usage(): string {

@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ApiError, IPC, type ResponseMessage, type StudioEvent } from '../engine/api.ts';
 import { EngineBridge, STUDIO_VERSION, checkEvent } from '../engine/api-handlers.ts';
+import { defaultProjectDir } from '../engine/store/project.ts';
 import { spawnUtilityEngine } from './engine-host.ts';
 import { hardenSession, hardenWebContents, isAppUrl } from './security.ts';
 
@@ -167,7 +168,8 @@ export async function startStudio(opts: StudioOptions = {}): Promise<StudioApp> 
   const bridge = new EngineBridge({
     spawn: opts.spawn ?? (() => spawnUtilityEngine(paths.engineEntry)),
     shell: 'electron',
-    project: opts.project ?? projectFromArgv(process.argv),
+    // --project DIR, else the default project (engine/store/project.ts); `project: null` opens none.
+    project: opts.project !== undefined ? opts.project : (projectFromArgv(process.argv) ?? defaultProjectDir()),
     onEvent: send,
     log: (m) => console.error(`[studio] ${m}`),
     local: {

@@ -23,6 +23,7 @@ import {
   type AppInfo,
   type DatasetPreview,
   type DatasetSpec,
+  ENDED_STATUSES,
   type Feature,
   FEATURES,
   type FsListing,
@@ -35,6 +36,7 @@ import {
   type RunConfig,
   type RunDetail,
   type RunSummary,
+  RunSummarySchema,
   type StudioEvent,
   StudioEventSchema,
   type TrainEventSchema,
@@ -47,6 +49,9 @@ import {
   parseServerMessage,
 } from './api.ts';
 import type { Checkpoint, TrainEvent, TrainHooks, TrainOptions, TrainResult } from './train/types.ts';
+import type { ProjectTrainHooks, RunOutcome } from './store/run-training.ts';
+import { createProject, defaultProjectDir, defaultProjectsRoot, isProject, listProjects, openProject } from './store/project.ts';
+import { LOG_FILE, deleteRun, listCheckpoints, listRuns, readJsonl, readMetrics, readRun, runDir, type RunInfo } from './store/runs.ts';
 
 export const STUDIO_VERSION = '0.1.0';
 
@@ -66,6 +71,9 @@ export interface EngineFunctions {
   perplexity(opts: { model: string; adapter?: string; text: string; maxLength?: number; lines?: boolean }): Promise<{ perplexity: number; meanNll: number; tokens: number; windows?: number }>;
   loadDataset(path: string, opts: Record<string, unknown>): Promise<LoadedDataset>;
   loadTokenizer(dir: string): Promise<{ encode(text: string): number[] }>;
+  /** A run saved in a project (engine/store/run-training.ts). */
+  trainInProject(projectDir: string, opts: Partial<TrainOptions> & Pick<TrainOptions, 'model' | 'data'>, hooks: ProjectTrainHooks): Promise<RunOutcome>;
+  resumeRun(projectDir: string, runId: string, hooks: ProjectTrainHooks): Promise<RunOutcome>;
 }
 
 /** What the data layer returns (engine/data/index.ts), read defensively. */
@@ -85,6 +93,8 @@ const NOT_YET: Record<keyof EngineFunctions, string> = {
   perplexity: 'perplexity evaluation',
   loadDataset: 'dataset import',
   loadTokenizer: 'tokenizers',
+  trainInProject: 'training in a project',
+  resumeRun: 'resuming saved runs',
 };
 
 export const DEFAULT_LOADERS: Loaders = {
@@ -93,6 +103,8 @@ export const DEFAULT_LOADERS: Loaders = {
   perplexity: async () => (await import('./train/eval.ts')).perplexity,
   loadDataset: async () => (await import('./data/index.ts')).loadDataset,
   loadTokenizer: async () => (await import('./data/tokenizer.ts')).loadTokenizer,
+  trainInProject: async () => (await import('./store/run-training.ts')).trainInProject,
+  resumeRun: async () => (await import('./store/run-training.ts')).resumeRun,
 };
 
 async function load<K extends keyof EngineFunctions>(loaders: Loaders, k: K): Promise<EngineFunctions[K]> {
@@ -114,7 +126,10 @@ export interface EngineHandlerOptions {
   loaders?: Partial<Loaders>;
 }
 
-export type EngineMethod = Exclude<MethodName, 'projects.current' | 'projects.open' | 'projects.create' | 'runs.list' | 'runs.get' | 'dialog.open' | 'dialog.save'>;
+export type EngineMethod = Exclude<
+  MethodName,
+  'projects.current' | 'projects.open' | 'projects.create' | 'projects.list' | 'runs.list' | 'runs.get' | 'runs.delete' | 'dialog.open' | 'dialog.save'
+>;
 
 export interface EngineHandlers {
   handle(method: MethodName, params: unknown): Promise<unknown>;
@@ -327,11 +342,18 @@ export function toTrainOptions(config: RunConfig, data: TrainOptions['data']): P
   return { ...rest, lora: { ...config.lora }, data };
 }
 
+/** The label of a run in the runs table (and its run.json name). */
+export function runName(config: RunConfig): string {
+  return config.name?.trim() || `${config.method === 'lora' ? `LoRA r=${config.lora.r}` : 'full FT'} · ${basename(config.dataset.path)}`;
+}
+
 interface LiveRun {
   controller: AbortController;
   /** Stopping to pause (keep the checkpoint) rather than to cancel. */
   pausing: boolean;
   checkpoint?: Checkpoint;
+  /** Step of the last checkpoint written to disk (a saved run). */
+  savedStep?: number;
 }
 
 interface PausedRun {
@@ -402,12 +424,85 @@ export function createEngineHandlers(opts: EngineHandlerOptions): EngineHandlers
     })();
   }
 
+  /**
+   * Runs a saved run (a run folder in a project, engine/store) in the background: a new one
+   * (trainInProject) or a resumed one (resumeRun). Pause = stop with a checkpoint on disk; the run
+   * folder says cancelled and resume continues from that checkpoint. The promise resolves once
+   * the run folder is taken (training starts), and rejects when the run fails before that.
+   */
+  function launchSaved(runId: string, go: (run: LiveRun, hooks: ProjectTrainHooks) => Promise<RunOutcome>, early: 'fail' | 'reject'): Promise<void> {
+    const run: LiveRun = { controller: new AbortController(), pausing: false };
+    active.set(runId, run);
+    let begun = false;
+    let started!: () => void;
+    let failedEarly!: (e: ApiError) => void;
+    const ready = new Promise<void>((ok, fail) => {
+      started = ok;
+      failedEarly = fail;
+    });
+    void (async () => {
+      try {
+        const outcome = await go(run, {
+          runId,
+          signal: run.controller.signal,
+          onRun: () => {
+            begun = true;
+            status(runId, 'running');
+            started();
+          },
+          onCheckpoint: ({ step }) => {
+            run.savedStep = step;
+          },
+          onEvent: (event) => {
+            // A pause ends the trainer's call like a cancel; the run itself goes on later.
+            if (event.type === 'done' && run.pausing && event.result.stopped === 'cancelled') return;
+            opts.emit({ type: 'run.event', runId, event });
+          },
+        });
+        if (run.pausing && outcome.result.stopped === 'cancelled') {
+          opts.emit({ type: 'run.event', runId, event: { type: 'log', level: 'info', message: `paused after step ${run.savedStep ?? outcome.result.steps}` } });
+          status(runId, 'paused');
+        } else {
+          status(runId, outcome.result.stopped === 'cancelled' ? 'cancelled' : 'completed');
+        }
+      } catch (e) {
+        const err = ApiError.from(e);
+        if (!begun && early === 'reject') failedEarly(err);
+        else status(runId, 'failed', err.message);
+      } finally {
+        active.delete(runId);
+        started(); // no-op once settled
+      }
+    })();
+    return ready;
+  }
+
+  /** The trainer's data: the file itself, or (a mapped dataset) its examples tokenized here. */
+  async function prepareData(run: LiveRun, config: RunConfig): Promise<TrainOptions['data']> {
+    if (plainDataset(config.dataset)) return resolve(config.dataset.path);
+    const ds = await readDataset(loaders, config.dataset);
+    const tok = await (await load(loaders, 'loadTokenizer'))(resolve(config.model));
+    const documents: number[][] = [];
+    for (let i = 0; i < ds.examples.length; i++) {
+      if (run.controller.signal.aborted) break;
+      documents.push(tok.encode(ds.examples[i].text));
+      if (i % 500 === 499) await new Promise((r) => setImmediate(r));
+    }
+    return { documents };
+  }
+
   async function startRun(p: Params<'runs.start'>): Promise<Result<'runs.start'>> {
     const runId = p.runId ?? newRunId();
     if (active.has(runId) || paused.has(runId)) throw new ApiError('busy', `run ${runId} exists already`);
     const config = p.config;
     requireDir(config.model, 'model folder');
     requirePath(config.dataset.path, 'dataset');
+    if (p.project) {
+      const project = p.project;
+      const trainInProject = await load(loaders, 'trainInProject');
+      void launchSaved(runId, async (run, hooks) => trainInProject(project, toTrainOptions(config, await prepareData(run, config)), { ...hooks, name: runName(config) }), 'fail');
+      return { runId };
+    }
     await load(loaders, 'train');
     launch(runId, config, async (run) => {
       if (plainDataset(config.dataset)) return resolve(config.dataset.path);
@@ -479,6 +574,13 @@ export function createEngineHandlers(opts: EngineHandlerOptions): EngineHandlers
       }
       case 'runs.resume': {
         const p = parseParams('runs.resume', raw);
+        if (p.project) {
+          const project = p.project;
+          if (active.has(p.runId)) return { resumed: false };
+          const resumeRun = await load(loaders, 'resumeRun');
+          await launchSaved(p.runId, (_run, hooks) => resumeRun(project, p.runId, hooks), 'reject');
+          return { resumed: true };
+        }
         const pr = paused.get(p.runId);
         if (!pr) return { resumed: false };
         paused.delete(p.runId);
@@ -610,16 +712,18 @@ export interface BridgeOptions {
 interface RunRecord {
   summary: RunSummary;
   detail: RunDetail;
+  /** The project the run is saved in (null: a session-only run, no project open). */
+  project: string | null;
 }
 
 /** The session's runs, kept on the host so that an engine crash loses no record. */
 export class RunRegistry {
   private readonly runs = new Map<string, RunRecord>();
 
-  add(runId: string, config: RunConfig): RunSummary {
+  add(runId: string, config: RunConfig, project: string | null = null): RunSummary {
     const summary: RunSummary = {
       runId,
-      name: config.name?.trim() || `${config.method === 'lora' ? `LoRA r=${config.lora.r}` : 'full FT'} · ${basename(config.dataset.path)}`,
+      name: runName(config),
       status: 'starting',
       config,
       out: config.out ?? null,
@@ -633,13 +737,36 @@ export class RunRegistry {
       allParams: null,
       result: null,
       error: null,
+      ...(project ? { dir: runDir(project, runId), lastCheckpoint: null } : {}),
     };
-    this.runs.set(runId, { summary, detail: { run: summary, points: [], evalPoints: [], logs: [] } });
+    this.runs.set(runId, { summary, detail: { run: summary, points: [], evalPoints: [], logs: [] }, project });
     return summary;
+  }
+
+  /** Takes a saved run (read from its folder) into the session, e.g. to resume it. */
+  restore(detail: RunDetail, project: string): void {
+    const summary = { ...detail.run };
+    this.runs.set(summary.runId, { summary, detail: { run: summary, points: [...detail.points], evalPoints: [...detail.evalPoints], logs: [...detail.logs] }, project });
+  }
+
+  /** Marks a run as starting again (resume): no result, no error, no end. */
+  restart(runId: string): void {
+    const r = this.runs.get(runId);
+    if (!r) return;
+    Object.assign(r.summary, { status: 'starting', result: null, error: null, endedAt: null });
+  }
+
+  remove(runId: string): boolean {
+    return this.runs.delete(runId);
   }
 
   has(runId: string): boolean {
     return this.runs.has(runId);
+  }
+
+  /** The project a session run is saved in (undefined: not in this session). */
+  projectOf(runId: string): string | null | undefined {
+    return this.runs.get(runId)?.project;
   }
 
   get(runId: string): RunDetail {
@@ -648,13 +775,19 @@ export class RunRegistry {
     return { run: { ...r.summary }, points: [...r.detail.points], evalPoints: [...r.detail.evalPoints], logs: [...r.detail.logs] };
   }
 
-  list(): RunSummary[] {
-    return [...this.runs.values()].map((r) => ({ ...r.summary })).reverse();
+  /** The session's runs (of one project, when given: null = the runs made with no project open). */
+  list(project?: string | null): RunSummary[] {
+    return [...this.runs.values()].filter((r) => project === undefined || r.project === project).map((r) => ({ ...r.summary })).reverse();
   }
 
-  /** Runs that live in the engine process: starting, running, or paused (checkpoint in its memory). */
+  /**
+   * Runs that live in the engine process: starting, running, or paused with the checkpoint in
+   * the engine's memory (a session-only run; a saved run's pause checkpoint is on disk).
+   */
   active(): string[] {
-    return [...this.runs.values()].filter((r) => ['starting', 'running', 'paused'].includes(r.summary.status)).map((r) => r.summary.runId);
+    return [...this.runs.values()]
+      .filter((r) => r.summary.status === 'starting' || r.summary.status === 'running' || (r.summary.status === 'paused' && r.project === null))
+      .map((r) => r.summary.runId);
   }
 
   /** Applies an event; returns false when it names an unknown run. */
@@ -665,13 +798,13 @@ export class RunRegistry {
     const s = r.summary;
     const log = (level: 'info' | 'warn' | 'error', message: string) => r.detail.logs.push({ level, message, at: new Date().toISOString() });
     if (e.type === 'run.status') {
-      if (s.status === 'completed' || s.status === 'cancelled' || s.status === 'failed') return true; // final already
+      if (ENDED_STATUSES.includes(s.status)) return true; // final already (a resume restarts it first)
       s.status = e.status;
       if (e.error) {
         s.error = e.error;
         log('error', e.error);
       }
-      if (e.status === 'completed' || e.status === 'cancelled' || e.status === 'failed') s.endedAt = new Date().toISOString();
+      if (ENDED_STATUSES.includes(e.status)) s.endedAt = new Date().toISOString();
       return true;
     }
     const ev = e.event;
@@ -690,6 +823,9 @@ export class RunRegistry {
         s.step = ev.step;
         s.totalSteps = totalSteps;
         s.lastLoss = ev.loss;
+        // A resumed run continues from its checkpoint: drop what the last segment did after it.
+        dropFrom(r.detail.points, ev.step);
+        dropFrom(r.detail.evalPoints, ev.step);
         r.detail.points.push(point);
         break;
       }
@@ -697,6 +833,7 @@ export class RunRegistry {
         const { type: _t, ...point } = ev;
         void _t;
         s.lastEvalLoss = ev.evalLoss;
+        dropFrom(r.detail.evalPoints, ev.step);
         r.detail.evalPoints.push(point);
         break;
       }
@@ -715,12 +852,90 @@ export class RunRegistry {
     return true;
   }
 
-  /** Marks every unfinished run failed (the engine process died under it). */
-  interruptAll(reason: string): string[] {
-    const ids = this.active();
-    for (const id of ids) this.apply({ type: 'run.status', runId: id, status: 'failed', error: reason });
-    return ids;
+  /**
+   * The engine process died under the unfinished runs: a saved run is marked interrupted (it
+   * resumes from its last checkpoint on disk), a session-only run failed.
+   */
+  interruptAll(reason: (saved: boolean) => string): { runId: string; status: 'interrupted' | 'failed'; error: string }[] {
+    return this.active().map((runId) => {
+      const saved = this.runs.get(runId)!.project !== null;
+      const status = saved ? ('interrupted' as const) : ('failed' as const);
+      const error = reason(saved);
+      this.apply({ type: 'run.status', runId, status, error });
+      return { runId, status, error };
+    });
   }
+}
+
+function dropFrom(points: { step: number }[], step: number): void {
+  while (points.length && points[points.length - 1].step >= step) points.pop();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Saved runs (engine/store) as the contract describes them
+
+function storedConfig(info: RunInfo): RunConfig {
+  const c = info.config;
+  const config: RunConfig = {
+    model: c.model,
+    dataset: { path: c.data.kind === 'file' ? c.data.path : join(info.dir, c.data.file) },
+    method: c.method,
+    lora: { r: c.lora.r, alpha: c.lora.alpha, dropout: c.lora.dropout, bias: c.lora.bias, targets: c.lora.targets, useRslora: c.lora.useRslora, init: c.lora.init },
+    lr: c.lr,
+    epochs: c.epochs,
+    maxSteps: c.maxSteps,
+    batchSize: c.batchSize,
+    gradAccum: c.gradAccum,
+    maxLength: c.maxLength,
+    warmupSteps: c.warmupSteps,
+    warmupRatio: c.warmupRatio,
+    weightDecay: c.weightDecay,
+    maxGradNorm: c.maxGradNorm,
+    schedule: c.schedule,
+    seed: c.seed,
+    logEvery: c.logEvery,
+    valRatio: c.valRatio,
+    evalEvery: c.evalEvery,
+    device: c.device,
+    name: info.name.slice(0, 200),
+  };
+  if (c.threads !== undefined) config.threads = c.threads;
+  if (info.exportTo) config.out = info.exportTo;
+  return config;
+}
+
+/** A saved run as the runs table and the charts see it (its metrics from metrics.jsonl). */
+export function savedRunDetail(info: RunInfo): RunDetail {
+  const { steps, evals } = readMetrics(info.dir);
+  const lastEval = evals.length ? evals[evals.length - 1].evalLoss : null;
+  const result = info.result ? { ...info.result } : null;
+  if (result && info.output) result.out = join(info.dir, info.output);
+  const run: RunSummary = {
+    runId: info.id,
+    name: info.name || info.id,
+    status: info.effectiveStatus,
+    config: storedConfig(info),
+    out: info.output ? join(info.dir, info.output) : null,
+    startedAt: info.createdAt,
+    endedAt: info.endedAt,
+    step: info.step,
+    totalSteps: info.totalSteps,
+    lastLoss: info.lastLoss,
+    lastEvalLoss: lastEval ?? result?.evalLoss ?? null,
+    trainableParams: info.trainableParams,
+    allParams: info.allParams,
+    result,
+    error: info.error ?? (info.effectiveStatus === 'interrupted' ? 'The process training this run stopped (crash, or the app was closed); resume continues from its last checkpoint.' : null),
+    dir: info.dir,
+    lastCheckpoint: listCheckpoints(info.dir).at(-1)?.step ?? null,
+  };
+  const level = (l: unknown): 'info' | 'warn' | 'error' => (l === 'warn' || l === 'error' ? l : 'info');
+  return {
+    run,
+    points: steps.map(({ time: _time, ...p }) => p),
+    evalPoints: evals.map((e) => ({ step: e.step, evalLoss: e.evalLoss, perplexity: e.evalPerplexity ?? Math.exp(e.evalLoss), tokens: e.tokens ?? 0 })),
+    logs: readJsonl(join(info.dir, LOG_FILE)).map((o) => ({ level: level(o.level), message: String(o.message ?? ''), at: String(o.time ?? '') })),
+  };
 }
 
 interface Pending {
@@ -743,7 +958,16 @@ export class EngineBridge {
   private generation = 0;
 
   constructor(private readonly opts: BridgeOptions) {
-    this.project = opts.project ? projectInfo(opts.project) : null;
+    this.project = null;
+    if (opts.project) {
+      // The project runs are saved in: created (project.json, runs/) when the folder has none.
+      try {
+        this.project = projectInfo(opts.project, true);
+      } catch (e) {
+        opts.log?.(`cannot open the project ${opts.project}: ${(e as Error).message}`);
+        this.project = { dir: resolve(opts.project), name: basename(resolve(opts.project)) };
+      }
+    }
   }
 
   /** Starts the engine process (requests sent before it is ready wait for it). */
@@ -821,9 +1045,10 @@ export class EngineBridge {
       this.pending.delete(id);
       p.reject(new ApiError('engine_crashed', `${message} It restarts by itself; try again.`));
     }
-    for (const id of this.runs.interruptAll(`${message} The run was interrupted; its record is kept.`)) {
-      this.opts.onEvent({ type: 'run.status', runId: id, status: 'failed', error: this.runs.get(id).run.error });
-    }
+    const interrupted = this.runs.interruptAll((saved) =>
+      saved ? `${message} The run was interrupted; resume it from its last checkpoint.` : `${message} The run was interrupted; its record is kept.`,
+    );
+    for (const r of interrupted) this.opts.onEvent({ type: 'run.status', runId: r.runId, status: r.status, error: r.error });
     const { max, windowMs, delayMs } = this.opts.restart ?? { max: 5, windowMs: 60_000, delayMs: 500 };
     const now = Date.now();
     this.crashes = [...this.crashes.filter((t) => now - t < windowMs), now];
@@ -903,32 +1128,65 @@ export class EngineBridge {
         return { project: this.project };
       case 'projects.open': {
         const dir = requireDir((params as Params<'projects.open'>).dir, 'project folder');
-        return this.setProject(dir);
+        if (!isProject(dir)) throw new ApiError('not_found', `${dir} is not a LoRA Studio project (it has no project.json); create a project there instead`);
+        return this.setProject(dir, false);
       }
       case 'projects.create': {
-        const dir = resolve((params as Params<'projects.create'>).dir);
+        const p = params as Params<'projects.create'>;
+        const dir = resolve(p.dir);
         if (existsSync(dir) && !statSync(dir).isDirectory()) throw new ApiError('failed', `${dir} exists and is a file`);
         try {
           mkdirSync(dir, { recursive: true });
+          createProject(dir, { name: p.name });
         } catch (e) {
-          throw new ApiError('failed', `cannot create the project folder ${dir}: ${(e as Error).message}`);
+          throw new ApiError('failed', `cannot create the project ${dir}: ${(e as Error).message}`);
         }
-        return this.setProject(dir);
+        return this.setProject(dir, false);
+      }
+      case 'projects.list': {
+        const root = defaultProjectsRoot();
+        const defaultProject = defaultProjectDir();
+        const found = listProjects(root);
+        for (const dir of [defaultProject, this.project?.dir]) {
+          if (dir && isProject(dir) && !found.some((x) => x.dir === dir)) found.push({ dir, name: projectInfo(dir).name });
+        }
+        return { root, defaultProject, projects: found.map((x) => ({ ...x, runs: listRuns(x.dir).runs.length })) };
       }
       case 'runs.list':
-        return { runs: this.runs.list() };
-      case 'runs.get':
-        return this.runs.get((params as Params<'runs.get'>).runId);
+        return { runs: this.listRuns() };
+      case 'runs.get': {
+        const { runId } = params as Params<'runs.get'>;
+        if (this.runs.has(runId)) return this.runs.get(runId);
+        const saved = this.savedRun(runId);
+        if (!saved) throw new ApiError('not_found', `no run ${runId} in this session${this.project ? ` or in the project ${this.project.dir}` : ''}`);
+        return savedRunDetail(saved);
+      }
+      case 'runs.delete':
+        return this.deleteRun((params as Params<'runs.delete'>).runId);
+      case 'runs.stop': {
+        const { runId } = params as Params<'runs.stop'>;
+        if (this.runs.has(runId) && this.runs.projectOf(runId) !== null && this.runs.get(runId).run.status === 'paused') {
+          // A paused saved run is already stopped (with its checkpoint on disk): stopping ends the pause.
+          this.runs.apply({ type: 'run.status', runId, status: 'cancelled', error: null });
+          this.opts.onEvent({ type: 'run.status', runId, status: 'cancelled', error: null });
+          return { stopping: true };
+        }
+        return this.forward(method, params);
+      }
+      case 'runs.resume':
+        return this.resumeRun((params as Params<'runs.resume'>).runId);
       case 'runs.start': {
         const p = params as Params<'runs.start'>;
         const runId = p.runId ?? newRunId();
-        if (this.runs.has(runId)) throw new ApiError('busy', `a run named ${runId} exists already`);
+        const project = this.project?.dir ?? null;
+        if (this.runs.has(runId) || (project && existsSync(runDir(project, runId)))) throw new ApiError('busy', `a run named ${runId} exists already`);
         const config: RunConfig = { ...p.config, model: resolve(p.config.model), dataset: { ...p.config.dataset, path: resolve(p.config.dataset.path) } };
-        config.out = resolve(config.out ?? join(defaultRunsRoot(this.project?.dir ?? null), runId));
-        this.runs.add(runId, config);
+        // In a project the run's folder holds its result (adapter/ or model/); `out` is an extra copy.
+        if (config.out || !project) config.out = resolve(config.out ?? join(defaultRunsRoot(null), runId));
+        this.runs.add(runId, config, project);
         this.opts.onEvent({ type: 'run.status', runId, status: 'starting', error: null });
         try {
-          return await this.forward(method, { config, runId });
+          return await this.forward(method, project ? { config, runId, project } : { config, runId });
         } catch (e) {
           const err = ApiError.from(e);
           if (this.runs.apply({ type: 'run.status', runId, status: 'failed', error: err.message })) {
@@ -942,10 +1200,93 @@ export class EngineBridge {
     }
   }
 
-  private setProject(dir: string): ProjectInfo {
-    this.project = projectInfo(dir);
+  private setProject(dir: string, create: boolean): ProjectInfo {
+    try {
+      this.project = projectInfo(dir, create);
+    } catch (e) {
+      throw new ApiError('failed', (e as Error).message);
+    }
     this.opts.onEvent({ type: 'project.changed', project: this.project });
     return this.project;
+  }
+
+  /** A run saved in the open project, or null. */
+  private savedRun(runId: string): RunInfo | null {
+    if (!this.project) return null;
+    try {
+      return readRun(this.project.dir, runId);
+    } catch {
+      return null;
+    }
+  }
+
+  /** The open project's saved runs with this session's own runs over them (live state wins), newest first. */
+  private listRuns(): RunSummary[] {
+    const project = this.project?.dir ?? null;
+    const byId = new Map<string, RunSummary>();
+    if (project) {
+      const { runs, broken } = listRuns(project);
+      for (const b of broken) this.opts.log?.(`a run folder cannot be read, left out: ${b.dir}: ${b.error}`);
+      for (const info of runs) {
+        try {
+          byId.set(info.id, parse(RunSummarySchema, savedRunDetail(info).run, `run ${info.id}`));
+        } catch (e) {
+          this.opts.log?.(`run ${info.id} is left out of the list: ${(e as Error).message}`);
+        }
+      }
+    }
+    for (const r of this.runs.list(project)) {
+      const saved = byId.get(r.runId);
+      byId.set(r.runId, saved ? { ...saved, ...r, dir: saved.dir, lastCheckpoint: saved.lastCheckpoint } : r);
+    }
+    return [...byId.values()].sort((a, b) => b.startedAt.localeCompare(a.startedAt));
+  }
+
+  /** Resumes a paused run (session-only: from the engine's memory) or a saved one (from its last checkpoint). */
+  private async resumeRun(runId: string): Promise<Result<'runs.resume'>> {
+    const inSession = this.runs.has(runId);
+    if (inSession && this.runs.projectOf(runId) === null) return (await this.forward('runs.resume', { runId })) as Result<'runs.resume'>;
+    const project = this.runs.projectOf(runId) ?? this.project?.dir ?? null;
+    if (!project) throw new ApiError('not_found', `no run ${runId} in this session`);
+    if (inSession && ['starting', 'running'].includes(this.runs.get(runId).run.status)) return { resumed: false };
+    let info: RunInfo;
+    try {
+      info = readRun(project, runId);
+    } catch {
+      throw new ApiError('not_found', `no run ${runId} in the project ${project}`);
+    }
+    if (info.effectiveStatus === 'completed') return { resumed: false };
+    if (info.effectiveStatus === 'running') throw new ApiError('busy', `run ${runId} is being trained by another process (pid ${info.process?.pid} on ${info.process?.host})`);
+    const before = inSession ? this.runs.get(runId) : savedRunDetail(info);
+    if (!inSession) this.runs.restore(before, project);
+    this.runs.restart(runId);
+    this.opts.onEvent({ type: 'run.status', runId, status: 'starting', error: null });
+    try {
+      return (await this.forward('runs.resume', { runId, project })) as Result<'runs.resume'>;
+    } catch (e) {
+      // Nothing started: the run is as it was.
+      this.runs.restore(before, project);
+      this.opts.onEvent({ type: 'run.status', runId, status: before.run.status, error: null });
+      throw ApiError.from(e);
+    }
+  }
+
+  private deleteRun(runId: string): Result<'runs.delete'> {
+    const inSession = this.runs.has(runId);
+    if (inSession && this.runs.active().includes(runId)) throw new ApiError('busy', `run ${runId} is ${this.runs.get(runId).run.status}; stop it before deleting it`);
+    const project = inSession ? this.runs.projectOf(runId) : (this.project?.dir ?? null);
+    let deleted = false;
+    if (project && existsSync(runDir(project, runId))) {
+      try {
+        deleteRun(project, runId);
+      } catch (e) {
+        throw new ApiError(/is running/.test((e as Error).message) ? 'busy' : 'failed', (e as Error).message);
+      }
+      deleted = true;
+    }
+    if (this.runs.remove(runId)) deleted = true;
+    if (!deleted) throw new ApiError('not_found', `no run ${runId} in this session${this.project ? ` or in the project ${this.project.dir}` : ''}`);
+    return { deleted: true };
   }
 
   /** Handles one raw request envelope (from a WebSocket or IPC) and returns the response envelope. */
@@ -972,9 +1313,11 @@ export class EngineBridge {
   }
 }
 
-function projectInfo(dir: string): ProjectInfo {
+/** A project's folder and name (from its project.json; `create` makes one when the folder has none). */
+function projectInfo(dir: string, create = false): ProjectInfo {
   const d = resolve(dir);
-  return { dir: d, name: basename(d) || d };
+  const project = create ? createProject(d) : isProject(d) ? openProject(d) : null;
+  return { dir: d, name: project?.name || basename(d) || d };
 }
 
 /** Validates an event before it leaves a process (the shells call this before sending). */

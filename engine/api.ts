@@ -370,8 +370,16 @@ export const TrainEventSchema = s.tagged('type', {
 // trainer's own TrainEvent and TrainResult types; this file imports nothing, so the renderer can
 // bundle it.)
 
-export const RUN_STATUSES = ['starting', 'running', 'paused', 'completed', 'cancelled', 'failed'] as const;
+/**
+ * 'paused': stopped with a checkpoint, to be resumed; 'interrupted': its process died (an engine
+ * crash, the app was closed) — a saved run resumes from its last checkpoint.
+ */
+export const RUN_STATUSES = ['starting', 'running', 'paused', 'completed', 'cancelled', 'failed', 'interrupted'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
+/** Statuses after which nothing more happens unless the run is resumed. */
+export const ENDED_STATUSES: readonly RunStatus[] = ['completed', 'cancelled', 'failed', 'interrupted'];
+/** Statuses from which a saved run can be resumed (from its last checkpoint). */
+export const RESUMABLE_STATUSES: readonly RunStatus[] = ['paused', 'cancelled', 'failed', 'interrupted'];
 
 export const RunPointSchema = s.object({
   step: s.int({ min: 0 }),
@@ -404,6 +412,10 @@ export const RunSummarySchema = s.object({
   allParams: s.nullable(s.int({ min: 0 })),
   result: s.nullable(TrainResultSchema),
   error: s.nullable(s.string()),
+  /** The run's folder in the project (runs/<id>), when it is saved there; absent for a session-only run. */
+  dir: s.optional(s.nullable(s.string())),
+  /** Step of the newest checkpoint on disk (resume continues from it). */
+  lastCheckpoint: s.optional(s.nullable(s.int({ min: 0 }))),
 });
 export type RunSummary = Infer<typeof RunSummarySchema>;
 
@@ -473,6 +485,7 @@ export const AppInfoSchema = s.object({
 export type AppInfo = Infer<typeof AppInfoSchema>;
 
 export const ProjectInfoSchema = s.object({ dir: s.string(), name: s.string() });
+export const ProjectEntrySchema = s.object({ dir: s.string(), name: s.string(), runs: s.int({ min: 0 }) });
 export type ProjectInfo = Infer<typeof ProjectInfoSchema>;
 
 export const FsEntrySchema = s.object({ name: s.string(), path: s.string(), kind: s.enum(['dir', 'file']), size: s.nullable(s.int({ min: 0 })) });
@@ -517,8 +530,9 @@ export const API = {
   ),
 
   'projects.current': op('the open project, if any', empty, s.object({ project: s.nullable(ProjectInfoSchema) })),
-  'projects.open': op('open an existing project folder', s.object({ dir: path() }), ProjectInfoSchema),
-  'projects.create': op('create a project folder (and its parents) and open it', s.object({ dir: path() }), ProjectInfoSchema),
+  'projects.open': op('open an existing project folder (one with a project.json)', s.object({ dir: path() }), ProjectInfoSchema),
+  'projects.create': op('create a project (folder, parents, project.json, runs/) and open it; an existing project is opened', s.object({ dir: path(), name: s.optional(s.string({ max: 200 })) }), ProjectInfoSchema),
+  'projects.list': op('the projects in the projects root (default location) and the default project', empty, s.object({ root: s.string(), defaultProject: s.string(), projects: s.array(ProjectEntrySchema) })),
 
   'models.inspect': op(
     'architecture, parameter counts and LoRA-targetable modules of a local Hugging Face model folder',
@@ -539,18 +553,25 @@ export const API = {
 
   'runs.start': op(
     'start a training run in the background; progress comes as run.* events',
-    s.object({ config: RunConfigSchema, runId: s.optional(runId()) }),
+    // `project` is set by the host (the open project: the run is saved in its runs/ folder); a
+    // client's value is replaced.
+    s.object({ config: RunConfigSchema, runId: s.optional(runId()), project: s.optional(path()) }),
     s.object({ runId: runId() }),
   ),
   'runs.stop': op('stop a run (it stops after the current step)', s.object({ runId: runId() }), s.object({ stopping: s.boolean() })),
   'runs.pause': op(
-    'pause a run after the current step, keeping its checkpoint (weights and AdamW moments) in the engine',
+    'pause a run after the current step: it stops with a checkpoint (weights and AdamW moments; on disk in a project)',
     s.object({ runId: runId() }),
     s.object({ pausing: s.boolean() }),
   ),
-  'runs.resume': op('resume a paused run exactly where it stopped', s.object({ runId: runId() }), s.object({ resumed: s.boolean() })),
-  'runs.list': op('the runs of this session, newest first', empty, s.object({ runs: s.array(RunSummarySchema) })),
-  'runs.get': op('one run with its metrics so far', s.object({ runId: runId() }), RunDetailSchema),
+  'runs.resume': op(
+    'resume a paused, stopped, failed or interrupted run from its last checkpoint, with the options it started with',
+    s.object({ runId: runId(), project: s.optional(path()) }),
+    s.object({ resumed: s.boolean() }),
+  ),
+  'runs.delete': op('delete a run (its folder in the project); refused while it trains', s.object({ runId: runId() }), s.object({ deleted: s.boolean() })),
+  'runs.list': op('the runs of the open project (saved ones included) and of this session, newest first', empty, s.object({ runs: s.array(RunSummarySchema) })),
+  'runs.get': op('one run with its metrics (a saved run: from its metrics.jsonl)', s.object({ runId: runId() }), RunDetailSchema),
 
   'eval.perplexity': op(
     'perplexity of a model (with an optional LoRA adapter) on a text file',

@@ -1,14 +1,15 @@
 import { loadTokenizer } from '../../engine/data/tokenizer.ts';
 import { Generator, type GenerateOptions, type GenerateResult } from '../../engine/generate/generator.ts';
 import type { Device } from '../../engine/onnx/runtime.ts';
-import { UsageError, int, num, parse, required, runCommand } from '../args.ts';
+import { UsageError, int, num, parse, runCommand } from '../args.ts';
+import { PROJECT_GENERATE_FLAGS, PROJECT_GENERATE_HELP, evalTarget, recordSamplesInProject } from './project-flags.ts';
 
 const HELP = `Usage: lora-studio generate --model DIR [--adapter DIR] --prompt TEXT [options] [--json]
 
 Generates text with the model (and the adapter merged in), using a KV cache.
   --max-new-tokens N        new tokens per sequence (default 50)
   --max-length N            prompt + new tokens (used when --max-new-tokens is not given)
-  --temperature T           0 = greedy (default); > 0 samples
+  --temperature T           0 = greedy (the default, unless --top-k/--top-p are given: then 1); > 0 samples
   --top-k K                 keep the K most likely tokens when sampling (default 50; 0 = off)
   --top-p P                 nucleus sampling mass (default 1 = off)
   --repetition-penalty X    > 1 discourages repeats (default 1)
@@ -18,7 +19,9 @@ Generates text with the model (and the adapter merged in), using a KV cache.
   --no-eos                  do not stop at the end-of-text token
   --compare-base            also generate with the base model (no adapter), side by side
   --device cpu|webgpu|cuda
---json prints {"outputs": [...], "tokens_per_s": N} (with "base_outputs" under --compare-base).`;
+--json prints {"outputs": [...], "tokens_per_s": N} (with "base_outputs" under --compare-base).
+
+${PROJECT_GENERATE_HELP}`;
 
 export async function generateCommand(argv: string[]): Promise<number> {
   return runCommand('generate', HELP, async () => {
@@ -28,13 +31,17 @@ export async function generateCommand(argv: string[]): Promise<number> {
       'top-k': { type: 'string' }, 'top-p': { type: 'string' }, 'repetition-penalty': { type: 'string' },
       'num-return-sequences': { type: 'string' }, seed: { type: 'string' }, stop: { type: 'string', multiple: true },
       'no-eos': { type: 'boolean' }, 'compare-base': { type: 'boolean' }, device: { type: 'string' }, threads: { type: 'string' },
+      ...PROJECT_GENERATE_FLAGS,
     });
     if (v.help) { console.log(HELP); return 0; }
-    const model = required(v, 'model');
+    const { model, adapter } = evalTarget(v);
     const prompt = v.prompt;
     if (typeof prompt !== 'string') throw new UsageError('--prompt is required');
-    if (v['compare-base'] && !v.adapter) throw new UsageError('--compare-base needs --adapter (it compares the adapted model with its base)');
-    const temperature = num(v.temperature, 'temperature', 0, (x) => x >= 0);
+    if (v['compare-base'] && !adapter) throw new UsageError('--compare-base needs --adapter (it compares the adapted model with its base)');
+    // Greedy unless a temperature > 0 is given — or top-k / top-p, which only mean something when
+    // sampling (then at temperature 1, transformers' default).
+    const samplingFlag = v['top-k'] !== undefined || v['top-p'] !== undefined;
+    const temperature = num(v.temperature, 'temperature', samplingFlag ? 1 : 0, (x) => x >= 0);
     const o: GenerateOptions = {
       maxNewTokens: v['max-new-tokens'] !== undefined ? int(v['max-new-tokens'], 'max-new-tokens', 50, 0)
         : v['max-length'] !== undefined ? undefined : 50,
@@ -57,7 +64,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
     if (ids.length === 0) throw new UsageError('--prompt encodes to no tokens');
 
     const run = async (adapter: string | undefined, stream: boolean): Promise<GenerateResult> => {
-      const gen = await Generator.load(model, adapter, { device, threads });
+      const gen = await Generator.load(model, adapter, { device, threads, releaseWeights: true });
       try {
         const single = (o.numReturnSequences ?? 1) === 1;
         if (stream && single && !v.json) process.stdout.write(prompt);
@@ -71,7 +78,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
 
     if (v['compare-base']) {
       const base = await run(undefined, false);
-      const adapted = await run(v.adapter, false);
+      const adapted = await run(adapter, false);
       if (v.json) {
         console.log(JSON.stringify({ outputs: adapted.outputs, base_outputs: base.outputs, tokens_per_s: adapted.tokensPerS, base_tokens_per_s: base.tokensPerS }));
       } else {
@@ -82,7 +89,8 @@ export async function generateCommand(argv: string[]): Promise<number> {
       }
       return 0;
     }
-    const r = await run(v.adapter, true);
+    const r = await run(adapter, true);
+    recordSamplesInProject(v, prompt, r.outputs);
     if (v.json) console.log(JSON.stringify({ outputs: r.outputs, tokens_per_s: r.tokensPerS, new_tokens: r.newTokens, prompt_tokens: r.promptTokens, finish: r.finish }));
     else {
       if (r.outputs.length > 1) r.outputs.forEach((x, i) => console.log(`--- sequence ${i + 1}\n${prompt}${x}`));

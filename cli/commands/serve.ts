@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 import { WebSocket, WebSocketServer } from 'ws';
 import { MAX_MESSAGE_BYTES, type StudioEvent, decodeMessage, encodeMessage } from '../../engine/api.ts';
 import { EngineBridge, type EngineTransport, type HostToEngine, checkEvent, runEngineHost } from '../../engine/api-handlers.ts';
+import { createProject, defaultProjectDir } from '../../engine/store/project.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const ROOT = resolve(HERE, '..', '..');
@@ -36,7 +37,8 @@ first line; open it in a browser on this machine. Ctrl+C stops it.
 
 Options:
   --port N        port to listen on (default: a free one)
-  --project DIR   open this project folder
+  --project DIR   the project folder runs are saved in (project.json is created when the folder
+                  has none); default: $LORA_STUDIO_PROJECT, else <app data>/lora-studio/projects/default
   --rebuild       rebuild the web app first, even if it is up to date
   -h, --help      this help`;
 
@@ -365,13 +367,23 @@ export async function serveCommand(argv: string[]): Promise<number> {
       return 2;
     }
   }
-  let project: string | null = null;
+  // The project runs are saved in: --project DIR (a folder; project.json is created when it has
+  // none), else the default project (created on first use).
+  let project: string;
   if (values.project !== undefined) {
     project = resolve(values.project);
     if (!existsSync(project) || !statSync(project).isDirectory()) {
       console.error(`lora-studio serve: --project ${project} is not a folder`);
       return 2;
     }
+  } else {
+    project = defaultProjectDir();
+  }
+  try {
+    createProject(project);
+  } catch (e) {
+    console.error(`lora-studio serve: cannot open the project ${project}: ${(e as Error).message}`);
+    return 1;
   }
   try {
     await ensureRendererBuilt({ force: values.rebuild });

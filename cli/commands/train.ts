@@ -9,6 +9,12 @@ const HELP = `Usage: lora-studio train --model DIR --data FILE --method lora|ful
 Fine-tunes a causal LM. LoRA writes a PEFT adapter (adapter_config.json + adapter_model.safetensors)
 to --out; full fine-tuning writes a Hugging Face model folder.
 
+Task:
+  --task causal-lm|seq-cls   seq-cls: sequence classification (DistilBERT or GPT-2; LoRA plus the
+                        heads as modules_to_save); --val-ratio/--eval-every report accuracy and F1
+  --validation FILE     a separate validation file (seq-cls)
+  --text-column C       --label-column C   columns of a CSV/JSONL/parquet dataset
+
 Training options:
   --lr X                learning rate (default ${d.lr})
   --epochs N            passes over the data (default ${d.epochs})
@@ -40,7 +46,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       lr: { type: 'string' }, epochs: { type: 'string' }, 'max-steps': { type: 'string' }, 'batch-size': { type: 'string' },
       'grad-accum': { type: 'string' }, 'max-length': { type: 'string' }, 'warmup-steps': { type: 'string' }, 'warmup-ratio': { type: 'string' },
       'weight-decay': { type: 'string' }, 'max-grad-norm': { type: 'string' }, schedule: { type: 'string' }, seed: { type: 'string' },
-      'log-every': { type: 'string' }, 'val-ratio': { type: 'string' }, 'model-dropout': { type: 'boolean' }, 'eval-every': { type: 'string' }, device: { type: 'string' }, threads: { type: 'string' }, task: { type: 'string' },
+      'log-every': { type: 'string' }, validation: { type: 'string' }, 'text-column': { type: 'string' }, 'label-column': { type: 'string' }, 'val-ratio': { type: 'string' }, 'model-dropout': { type: 'boolean' }, 'eval-every': { type: 'string' }, device: { type: 'string' }, threads: { type: 'string' }, task: { type: 'string' },
       ...LORA_FLAGS,
       ...PROJECT_TRAIN_FLAGS,
     });
@@ -51,7 +57,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
     if (!['constant', 'linear', 'cosine'].includes(schedule)) throw new UsageError(`--schedule must be constant, linear or cosine, got "${schedule}"`);
     const device = (v.device ?? 'cpu') as Device;
     if (!DEVICES.includes(device)) throw new UsageError(`--device must be one of ${DEVICES.join(', ')}, got "${device}"`);
-    if (v.task && v.task !== 'causal-lm') throw new UsageError(`--task ${v.task} is not available in this build (causal-lm only)`);
+    if (v.task === 'seq-cls') return (await import('./classify.ts')).trainSeqClsFromFlags(v);
+    if (v.task && v.task !== 'causal-lm') throw new UsageError(`--task must be causal-lm or seq-cls, got "${v.task}"`);
     const json = Boolean(v.json);
     const ac = new AbortController();
     process.once('SIGINT', () => { console.error('stopping after this step (Ctrl-C again to kill)'); ac.abort(); });

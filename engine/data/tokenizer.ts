@@ -147,9 +147,8 @@ function specialToken(config: Json, specialMap: Json, name: string): string | nu
   return null;
 }
 
-function addedTokensFromConfig(config: Json, vocab: Record<string, number>): Json[] {
+function addedTokensFromConfig(config: Json): Json[] {
   const out: Json[] = [];
-  const seen = new Set<number>();
   const dec = config.added_tokens_decoder;
   if (dec && typeof dec === 'object') {
     for (const [idStr, t] of Object.entries(dec as Record<string, unknown>)) {
@@ -157,7 +156,6 @@ function addedTokensFromConfig(config: Json, vocab: Record<string, number>): Jso
       if (content === null) continue;
       const o = (t ?? {}) as Json;
       const id = Number(idStr);
-      seen.add(id);
       out.push({
         id,
         content,
@@ -169,7 +167,7 @@ function addedTokensFromConfig(config: Json, vocab: Record<string, number>): Jso
       });
     }
   }
-  return out.filter((t) => vocab[t.content as string] === undefined || vocab[t.content as string] === t.id || seen.has(t.id as number));
+  return out;
 }
 
 async function buildFromTokenizerJson(dir: string): Promise<Built> {
@@ -254,7 +252,7 @@ async function buildFromVocabMerges(dir: string): Promise<Built> {
       if (!Object.hasOwn(config, name)) config[name] = '<|endoftext|>';
     }
   }
-  let added = addedTokensFromConfig(config, vocab);
+  let added = addedTokensFromConfig(config);
   if (added.length === 0 && vocab['<|endoftext|>'] !== undefined) {
     added = [
       { id: vocab['<|endoftext|>'], content: '<|endoftext|>', single_word: false, lstrip: false, rstrip: false, normalized: true, special: true },
@@ -304,7 +302,7 @@ async function buildFromVocabTxt(dir: string): Promise<Built> {
   if (lines.length === 0) throw new FormatError(vocabPath, 'the vocabulary is empty', 1, 1);
   const vocab: Record<string, number> = {};
   lines.forEach((tok, i) => {
-    // BERT's load_vocab keeps the first id of a duplicated token? No: later lines overwrite.
+    // as BertTokenizer's load_vocab: a token listed twice keeps its last line's id
     vocab[tok] = i;
   });
   const { config, specialMap, files } = await loadConfigs(dir);

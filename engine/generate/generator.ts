@@ -9,6 +9,7 @@ import { mergeAdapter } from '../lora/apply.ts';
 import { Graph, type Value } from '../onnx/graph.ts';
 import { type Device, type Feed, Session } from '../onnx/runtime.ts';
 import type { DType } from '../onnx/graph.ts';
+import { collectGarbage } from '../util/gc.ts';
 import { Rng } from '../util/rng.ts';
 import { DEFAULT_SAMPLING, type SamplingOptions, chooseToken } from './sampling.ts';
 
@@ -52,6 +53,15 @@ export interface Decoder {
   decode(ids: number[], opts?: { skipSpecialTokens?: boolean }): string;
 }
 
+export interface GeneratorOptions {
+  /** Use the KV-cache graph (default true); false recomputes the whole sequence each step. */
+  cache?: boolean;
+  device?: Device;
+  threads?: number;
+  /** Free the model's JS weight arrays once the session holds them (lower peak memory). */
+  releaseWeights?: boolean;
+}
+
 type Feeds = Record<string, { dtype: DType; shape: number[]; data: Feed }>;
 
 const frozenParams = (g: Graph, model: LoadedGPT2) => {
@@ -76,7 +86,7 @@ export class Generator {
   ) {}
 
   /** A generator over a loaded model (weights already final, e.g. with an adapter merged). */
-  static async create(model: LoadedGPT2, opts: { cache?: boolean; device?: Device; threads?: number } = {}): Promise<Generator> {
+  static async create(model: LoadedGPT2, opts: GeneratorOptions = {}): Promise<Generator> {
     const cached = opts.cache ?? true;
     const c = model.config;
     const H = c.nHead, hd = c.nEmbd / c.nHead;
@@ -93,12 +103,17 @@ export class Generator {
     const out = gpt2ForwardCached(g, c, frozenParams(g, model), { ids, positionIds, attnBias, past, lastOnly: true });
     g.output(out.logits, 'logits');
     if (cached) out.present.forEach((p, i) => { g.output(p.k, `present_key_${i}`); g.output(p.v, `present_value_${i}`); });
-    const session = await Session.create(g.toModel(), { device: opts.device, threads: opts.threads });
+    let bytes: Uint8Array | null = g.toModel();
+    // The weights now live in the model bytes (and soon in ONNX Runtime): drop ours when asked.
+    if (opts.releaseWeights) { model.weights.clear(); g.initializers.clear(); }
+    const session = await Session.create(bytes, { device: opts.device, threads: opts.threads });
+    bytes = null;
+    if (opts.releaseWeights) collectGarbage();
     return new Generator(model, session, cached);
   }
 
   /** Loads a model folder, merges an adapter when given, and builds the session. */
-  static async load(modelDir: string, adapterDir?: string, opts: { cache?: boolean; device?: Device; threads?: number } = {}): Promise<Generator> {
+  static async load(modelDir: string, adapterDir?: string, opts: GeneratorOptions = {}): Promise<Generator> {
     const model = loadGPT2(modelDir);
     if (adapterDir) mergeAdapter(model, adapterDir);
     return Generator.create(model, opts);

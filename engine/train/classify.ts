@@ -237,7 +237,8 @@ export function seqClsLoraConfig(lora: LoraOptions, m: SeqClsModel): LoraConfig 
 
 const isNoDecay = (n: string) => n.endsWith('.bias') || /(LayerNorm|layer_norm|ln_[12f])\.weight$/.test(n);
 
-async function buildTrainGraph(m: SeqClsModel, plan: Plan, B: number, T: number, o: { device?: Device; threads?: number }) {
+/** The classifier's training step: loss, logits and a gradient per trainable (LoRA matrices, heads). */
+export async function buildSeqClsStepGraph(m: SeqClsModel, plan: Plan, B: number, T: number, o: { device?: Device; threads?: number }) {
   const g = new Graph();
   const ids = g.input('ids', 'int64', [B, T]);
   const attnBias = g.input('attn_bias', 'float32', attnBiasShape(m, B, T));
@@ -305,7 +306,7 @@ export async function trainClassifier(partial: Partial<ClassifyTrainOptions> & P
   const batchesPerEpoch = Math.ceil(rows.length / B);
   const totalSteps = o.maxSteps > 0 ? o.maxSteps : Math.ceil(o.epochs * batchesPerEpoch);
   const warmup = warmupSteps(totalSteps, o.warmupSteps, o.warmupRatio);
-  const sg = await buildTrainGraph(m, plan, B, T, { device: o.device, threads: o.threads });
+  const sg = await buildSeqClsStepGraph(m, plan, B, T, { device: o.device, threads: o.threads });
   const opt = new AdamW(sg.trainables, { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay });
   emit({ type: 'start', totalSteps, trainableParams: plan.trainableParams, allParams: plan.allParams, examples: rows.length, numLabels: m.numLabels, arch: m.arch });
 

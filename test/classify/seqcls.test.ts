@@ -104,3 +104,34 @@ describe('classification metrics', () => {
     expect(m.f1).toBeCloseTo((1 + 0 + 0.8) / 3, 12);
   });
 });
+
+describe('DistilBERT classifier training step', () => {
+  it('loss and gradients (LoRA A/B unmerged, heads) equal PyTorch', async () => {
+    const { buildSeqClsStepGraph } = await import('../../engine/train/classify.ts');
+    const ref = reference('distilbert-reference.safetensors');
+    const m = loadSeqClsModel(DB);
+    const { plan } = readSeqClsAdapter(m, ADAPTER);
+    const { B, T } = ref;
+    const sg = await buildSeqClsStepGraph(m, plan, B, T, { threads: 1 });
+    const f = seqClsFeeds(m, ref.rows, B, T);
+    const feeds: Parameters<Session['run']>[0] = {
+      ids: { dtype: 'int64', shape: [B, T], data: f.ids },
+      attn_bias: { dtype: 'float32', shape: attnBiasShape(m, B, T), data: f.attnBias },
+      pool: { dtype: 'float32', shape: [B, 1, T], data: f.pool },
+      labels: { dtype: 'int64', shape: [B], data: BigInt64Array.from([1n, 0n, 1n]) },
+      row_weights: { dtype: 'float32', shape: [B], data: new Float32Array(B).fill(1 / B) },
+    };
+    for (const t of sg.trainables) feeds[t.name] = { dtype: 'float32', shape: t.shape, data: t.data };
+    for (const d of sg.dropouts) feeds[d.name] = { dtype: 'float32', shape: d.shape, data: new Float32Array(d.shape.reduce((a, b) => a * b, 1)).fill(1) };
+    const out = await sg.session.run(feeds);
+    await sg.session.release();
+    expect(Math.abs((out.loss.data[0] as number) - ref.get('loss')[0])).toBeLessThan(1e-5);
+    expect(sg.trainables.map((t) => t.name).sort()).toHaveLength(4 * 2 + 4);
+    for (const t of sg.trainables) {
+      const want = ref.get(`grad.${t.name}`);
+      const got = out[`grad:${t.name}`].data as Float32Array;
+      const scale = Math.max(...want.map(Math.abs));
+      expect(maxDiff(got, want) / scale, t.name).toBeLessThan(1e-4);
+    }
+  });
+});

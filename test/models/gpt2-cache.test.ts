@@ -40,7 +40,7 @@ describe('GPT-2 with a KV cache', () => {
     out.present.forEach((p, i) => { g.output(p.k, `present_k_${i}`); g.output(p.v, `present_v_${i}`); });
     const s = await Session.create(g.toModel());
 
-    let kv = Array.from({ length: c.nLayer }, () => ({ k: new Float32Array(0), v: new Float32Array(0) }));
+    let kv: { k: Float32Array; v: Float32Array }[] = Array.from({ length: c.nLayer }, () => ({ k: new Float32Array(0), v: new Float32Array(0) }));
     let P = 0;
     const V = c.vocabSize;
     for (const [from, to] of [[0, 5], [5, 6], [6, 7], [7, 8]]) {

@@ -3,6 +3,8 @@
 
 import {
   ApiError,
+  ENDED_STATUSES,
+  RESUMABLE_STATUSES,
   type AppInfo,
   type DatasetPreview,
   type DatasetSpec,
@@ -103,6 +105,10 @@ function saveJson(key: string, v: unknown): void {
   }
 }
 
+function dropFrom(points: { step: number }[], step: number): void {
+  while (points.length && points[points.length - 1].step >= step) points.pop();
+}
+
 export function errorText(e: unknown): string {
   if (e instanceof ApiError) {
     const more = e.details && e.details.length > 1 ? ` (${e.details.slice(0, 3).join('; ')})` : '';
@@ -143,12 +149,47 @@ export class Studio {
   async refresh(): Promise<void> {
     this.info = await this.api.invoke('app.info', {});
     this.project = (await this.api.invoke('projects.current', {})).project;
+    await this.loadRuns();
+  }
+
+  /** The runs of the open project (saved ones, with their metrics) and of this session. */
+  async loadRuns(): Promise<void> {
     const { runs } = await this.api.invoke('runs.list', {});
+    const next: Record<string, RunView> = {};
     for (const r of runs) {
       const d = await this.api.invoke('runs.get', { runId: r.runId });
-      this.runs[r.runId] = { summary: d.run, points: d.points, evalPoints: d.evalPoints, logs: d.logs };
+      next[r.runId] = { summary: d.run, points: d.points, evalPoints: d.evalPoints, logs: d.logs };
     }
-    if (!this.selectedRun && runs.length) this.selectedRun = runs[0].runId;
+    this.runs = next;
+    if (!this.selectedRun || !next[this.selectedRun]) this.selectedRun = runs.length ? runs[0].runId : null;
+  }
+
+  /** Whether a run can be resumed from here: paused, or a saved run that stopped, failed or was interrupted. */
+  canResume(s: RunSummary): boolean {
+    return s.status === 'paused' || (Boolean(s.dir) && RESUMABLE_STATUSES.includes(s.status));
+  }
+
+  /** Whether a run can be deleted (not while the engine trains it). */
+  canDelete(s: RunSummary): boolean {
+    return s.status !== 'starting' && s.status !== 'running' && !(s.status === 'paused' && !s.dir);
+  }
+
+  async resumeRun(runId: string): Promise<boolean> {
+    const { resumed } = await this.api.invoke('runs.resume', { runId });
+    if (resumed) {
+      const d = await this.api.invoke('runs.get', { runId });
+      const r = this.runs[runId];
+      if (r) r.summary = d.run;
+      else this.runs[runId] = { summary: d.run, points: d.points, evalPoints: d.evalPoints, logs: d.logs };
+      this.selectedRun = runId;
+    }
+    return resumed;
+  }
+
+  async deleteRun(runId: string): Promise<void> {
+    await this.api.invoke('runs.delete', { runId });
+    delete this.runs[runId];
+    if (this.selectedRun === runId) this.selectedRun = this.runList[0]?.summary.runId ?? null;
   }
 
   get runList(): RunView[] {
@@ -163,6 +204,7 @@ export class Studio {
       case 'project.changed':
         this.project = e.project;
         if (e.project) this.remember('recentProjects', e.project.dir);
+        void this.loadRuns().catch((err) => (this.notice = errorText(err)));
         break;
       case 'menu.command':
         if (e.command === 'navigate') {
@@ -194,13 +236,18 @@ export class Studio {
     const s = r.summary;
     const now = new Date().toISOString();
     if (e.type === 'run.status') {
-      if (['completed', 'cancelled', 'failed'].includes(s.status)) return;
+      if (e.status === 'starting') {
+        // A resume starts an ended run again.
+        Object.assign(s, { status: 'starting', error: null, result: null, endedAt: null });
+        return;
+      }
+      if (ENDED_STATUSES.includes(s.status)) return;
       s.status = e.status;
       if (e.error) {
         s.error = e.error;
         r.logs.push({ level: 'error', message: e.error, at: now });
       }
-      if (e.status === 'completed' || e.status === 'cancelled' || e.status === 'failed') s.endedAt = now;
+      if (ENDED_STATUSES.includes(e.status)) s.endedAt = now;
       return;
     }
     const ev = e.event;
@@ -217,11 +264,15 @@ export class Studio {
       s.step = ev.step;
       s.totalSteps = totalSteps;
       s.lastLoss = ev.loss;
+      // A resumed run continues from its checkpoint: drop what came after it.
+      dropFrom(r.points, ev.step);
+      dropFrom(r.evalPoints, ev.step);
       r.points.push(point);
     } else if (ev.type === 'eval') {
       const { type: _t, ...point } = ev;
       void _t;
       s.lastEvalLoss = ev.evalLoss;
+      dropFrom(r.evalPoints, ev.step);
       r.evalPoints.push(point);
     } else if (ev.type === 'log') {
       r.logs.push({ level: ev.level, message: ev.message, at: now });
