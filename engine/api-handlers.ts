@@ -9,7 +9,10 @@
 //   EngineBridge            the host side (serve's main process, Electron's main process): spawns
 //                           the engine through a transport, validates what comes back, keeps the
 //                           session's runs (so a crashed engine loses no run records), restarts
-//                           the engine after a crash, and answers projects/runs queries itself.
+//                           the engine after a crash, and answers projects/runs queries itself,
+//                           from the open project's store (engine/store: run folders) and the
+//                           session. With a project open, runs train in it (trainInProject) and
+//                           resume from their checkpoints on disk (resumeRun).
 //
 // Training never runs on the host's thread: the host only relays.
 
@@ -336,9 +339,10 @@ function sanitizeConfig(config: Record<string, unknown>): ModelInfo['config'] {
 }
 
 export function toTrainOptions(config: RunConfig, data: TrainOptions['data']): Partial<TrainOptions> & Pick<TrainOptions, 'model' | 'data'> {
-  const { dataset: _dataset, name: _name, ...rest } = config;
+  const { dataset: _dataset, name: _name, checkpointEvery: _every, ...rest } = config;
   void _dataset;
   void _name;
+  void _every;
   return { ...rest, lora: { ...config.lora }, data };
 }
 
@@ -366,7 +370,8 @@ interface PausedRun {
 export function createEngineHandlers(opts: EngineHandlerOptions): EngineHandlers {
   const loaders: Loaders = { ...DEFAULT_LOADERS, ...opts.loaders };
   const active = new Map<string, LiveRun>();
-  // Paused runs keep their checkpoint here, in the engine's memory (the run store will keep it on disk).
+  // Session-only runs (no project open) keep their pause checkpoint here, in the engine's memory;
+  // a saved run's pause checkpoint is on disk in its run folder.
   const paused = new Map<string, PausedRun>();
 
   async function features(): Promise<Record<Feature, boolean>> {
@@ -500,24 +505,17 @@ export function createEngineHandlers(opts: EngineHandlerOptions): EngineHandlers
     if (p.project) {
       const project = p.project;
       const trainInProject = await load(loaders, 'trainInProject');
-      void launchSaved(runId, async (run, hooks) => trainInProject(project, toTrainOptions(config, await prepareData(run, config)), { ...hooks, name: runName(config) }), 'fail');
+      const every = config.checkpointEvery ? { checkpointEvery: config.checkpointEvery } : {};
+      void launchSaved(
+        runId,
+        async (run, hooks) => trainInProject(project, toTrainOptions(config, await prepareData(run, config)), { ...hooks, ...every, name: runName(config) }),
+        'fail',
+      );
       return { runId };
     }
     await load(loaders, 'train');
-    launch(runId, config, async (run) => {
-      if (plainDataset(config.dataset)) return resolve(config.dataset.path);
-      // A mapped dataset (columns, split, template): import it here, tokenize, and hand the
-      // trainer the documents.
-      const ds = await readDataset(loaders, config.dataset);
-      const tok = await (await load(loaders, 'loadTokenizer'))(resolve(config.model));
-      const documents: number[][] = [];
-      for (let i = 0; i < ds.examples.length; i++) {
-        if (run.controller.signal.aborted) break;
-        documents.push(tok.encode(ds.examples[i].text));
-        if (i % 500 === 499) await new Promise((r) => setImmediate(r));
-      }
-      return { documents };
-    });
+    // A mapped dataset (columns, split, template) is imported and tokenized here; the trainer gets the documents.
+    launch(runId, config, (run) => prepareData(run, config));
     return { runId };
   }
 
@@ -894,6 +892,7 @@ function storedConfig(info: RunInfo): RunConfig {
     schedule: c.schedule,
     seed: c.seed,
     logEvery: c.logEvery,
+    ...(info.checkpointEvery ? { checkpointEvery: info.checkpointEvery } : {}),
     valRatio: c.valRatio,
     evalEvery: c.evalEvery,
     device: c.device,
@@ -1156,7 +1155,12 @@ export class EngineBridge {
         return { runs: this.listRuns() };
       case 'runs.get': {
         const { runId } = params as Params<'runs.get'>;
-        if (this.runs.has(runId)) return this.runs.get(runId);
+        if (this.runs.has(runId)) {
+          const d = this.runs.get(runId);
+          const project = this.runs.projectOf(runId);
+          if (project && existsSync(runDir(project, runId))) d.run.lastCheckpoint = listCheckpoints(runDir(project, runId)).at(-1)?.step ?? null;
+          return d;
+        }
         const saved = this.savedRun(runId);
         if (!saved) throw new ApiError('not_found', `no run ${runId} in this session${this.project ? ` or in the project ${this.project.dir}` : ''}`);
         return savedRunDetail(saved);

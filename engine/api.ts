@@ -320,6 +320,8 @@ export const RunConfigSchema = s.object({
   threads: s.optional(s.int({ min: 1, max: 1024 })),
   /** A label for the runs table. */
   name: s.optional(s.string({ max: 200 })),
+  /** Checkpoint every N optimizer steps (a run saved in a project; default 50). Stop and pause checkpoint too. */
+  checkpointEvery: s.optional(s.int({ min: 1, max: 10_000_000 })),
 });
 export type RunConfig = Infer<typeof RunConfigSchema>;
 

@@ -1,6 +1,6 @@
 // `lora-studio serve`: the token and Origin rules, the static files, the WebSocket bridge.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { WebSocket } from 'ws';
 import { type RunningServer, cookieName, serveCommand, startServer } from '../../cli/commands/serve.ts';
 import { decodeMessage, encodeMessage } from '../../engine/api.ts';
 import { inProcessEngine } from '../../engine/api-handlers.ts';
+import { readRun } from '../../engine/store/runs.ts';
 
 interface Reply {
   status: number;
@@ -191,7 +192,12 @@ describe('the command', () => {
   });
 
   test('`lora-studio serve` prints the URL with the token as its first stdout line, and stops on SIGTERM', async () => {
-    const child = spawn(process.execPath, ['bin/lora-studio.mjs', 'serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Without --project it opens the default project (created on first use).
+    const root = join(dir, 'projects-root');
+    const child = spawn(process.execPath, ['bin/lora-studio.mjs', 'serve', '--port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, LORA_STUDIO_PROJECTS_DIR: root, LORA_STUDIO_PROJECT: '' },
+    });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const first = await new Promise<string>((resolve, reject) => {
@@ -204,6 +210,7 @@ describe('the command', () => {
       child.on('exit', (code) => reject(new Error(`serve exited (${code}): ${stderr}`)));
     });
     expect(first).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]{32}$/);
+    expect(JSON.parse(readFileSync(join(root, 'default', 'project.json'), 'utf8'))).toMatchObject({ format: 'lora-studio.project', name: 'default' });
     const u = new URL(first);
     const port = Number(u.port);
     expect((await get(port, '/')).status).toBe(401);
@@ -217,5 +224,74 @@ describe('the command', () => {
       child.kill('SIGTERM');
     });
     expect(code).toBe(0);
+  }, 120_000);
+});
+
+const SHARED = join(process.cwd(), '..', 'shared', 'data');
+const haveShared = existsSync(join(SHARED, 'tiny-gpt2', 'fake_gpt2')) && existsSync(join(SHARED, 'gpt2-tokenizer'));
+
+/** The engine child processes (`serve --engine-child`) of this process. */
+function engineChildren(): number[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1] === String(process.pid) && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('--engine-child');
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+describe.skipIf(!haveShared || process.platform !== 'linux')('a project, with a real engine process', () => {
+  test('a run saved in the project survives the engine being killed: interrupted, then resumed from its checkpoint', async () => {
+    const project = join(dir, 'crash-project');
+    mkdirSync(project);
+    const model = join(dir, 'tiny-gpt2');
+    cpSync(join(SHARED, 'tiny-gpt2', 'fake_gpt2'), model, { recursive: true });
+    for (const f of readdirSync(join(SHARED, 'gpt2-tokenizer'))) cpSync(join(SHARED, 'gpt2-tokenizer', f), join(model, f));
+    const text = join(dir, 'story.txt');
+    writeFileSync(text, Array.from({ length: 120 }, (_, i) => `Line ${i}: the cat sat on the mat.`).join('\n'));
+    const server = await startServer({ rendererDir: join(dir, 'web'), project, log: () => {} }); // forks `serve --engine-child`
+    try {
+      expect(existsSync(join(project, 'project.json'))).toBe(true);
+      const sock = (await ws(server.port, { headers: { Authorization: `Bearer ${server.token}` } })) as WebSocket;
+      const events: { type: string; runId?: string; status?: string; event?: { type: string; step?: number } }[] = [];
+      sock.on('message', (d) => {
+        const m = decodeMessage(d.toString()) as { type: string; event?: (typeof events)[number] };
+        if (m.type === 'event') events.push(m.event!);
+      });
+      const config = {
+        model, dataset: { path: text }, method: 'lora', lora: { r: 4, alpha: 8, dropout: 0, bias: 'none', targets: [], useRslora: false, init: 'kaiming' },
+        lr: 1e-3, epochs: 0, maxSteps: 100_000, batchSize: 2, gradAccum: 1, maxLength: 16, warmupSteps: 0, warmupRatio: 0, weightDecay: 0, maxGradNorm: 1,
+        schedule: 'constant', seed: 1, logEvery: 1, device: 'cpu', checkpointEvery: 3,
+      };
+      const started = await rpc(sock, { type: 'request', id: 's1', method: 'runs.start', params: { config } });
+      expect(started).toMatchObject({ ok: true });
+      const runId = (started.result as { runId: string }).runId;
+      await vi.waitFor(() => expect(existsSync(join(project, 'runs', runId, 'checkpoints', 'step-6'))).toBe(true), { timeout: 60_000 });
+      const [child] = engineChildren();
+      expect(child).toBeGreaterThan(0);
+      process.kill(child, 'SIGKILL');
+      await vi.waitFor(() => expect(events).toContainEqual(expect.objectContaining({ type: 'run.status', runId, status: 'interrupted' })), { timeout: 30_000 });
+      // On disk: run.json still says running, for a process that is gone.
+      expect(readRun(project, runId)).toMatchObject({ status: 'running', effectiveStatus: 'interrupted' });
+      const listed = await rpc(sock, { type: 'request', id: 'l1', method: 'runs.list', params: {} });
+      expect((listed.result as { runs: { runId: string; status: string }[] }).runs).toContainEqual(expect.objectContaining({ runId, status: 'interrupted' }));
+      await vi.waitFor(() => expect(events).toContainEqual(expect.objectContaining({ type: 'engine.status', status: 'ready' })), { timeout: 60_000 });
+      const checkpoint = readRun(project, runId).lastCheckpoint!;
+      events.length = 0;
+      expect(await rpc(sock, { type: 'request', id: 'r1', method: 'runs.resume', params: { runId } })).toMatchObject({ ok: true, result: { resumed: true } });
+      await vi.waitFor(() => expect(events.some((e) => e.type === 'run.event' && e.event?.type === 'step')).toBe(true), { timeout: 60_000 });
+      const firstStep = events.find((e) => e.type === 'run.event' && e.event?.type === 'step')!.event!.step;
+      expect(firstStep).toBe(checkpoint + 1); // from its last checkpoint
+      expect(await rpc(sock, { type: 'request', id: 'x1', method: 'runs.stop', params: { runId } })).toMatchObject({ ok: true, result: { stopping: true } });
+      await vi.waitFor(() => expect(events).toContainEqual(expect.objectContaining({ type: 'run.status', runId, status: 'cancelled' })), { timeout: 60_000 });
+      expect(readRun(project, runId).segments.map((x) => x.fromStep)).toEqual([0, checkpoint]);
+      sock.close();
+    } finally {
+      await server.close();
+    }
   }, 120_000);
 });

@@ -48,17 +48,7 @@ describe.skipIf(missing !== null)('the studio in Chromium', () => {
     rmSync(ARTIFACTS, { recursive: true, force: true });
     mkdirSync(ARTIFACTS, { recursive: true });
 
-    server = spawn(process.execPath, ['bin/lora-studio.mjs', 'serve', '--port', '0', '--project', join(work, 'project')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    server.stderr!.on('data', (d) => (stderr += d));
-    url = await new Promise<string>((ok, fail) => {
-      let out = '';
-      server.stdout!.on('data', (d) => {
-        out += d;
-        if (out.includes('\n')) ok(out.split('\n')[0]);
-      });
-      server.on('exit', (c) => fail(new Error(`serve exited with ${c}: ${stderr}`)));
-    });
+    url = await startServe();
 
     context = await chromium.launchPersistentContext(join(work, 'chromium-profile'), {
       executablePath: CHROMIUM,
@@ -75,14 +65,33 @@ describe.skipIf(missing !== null)('the studio in Chromium', () => {
 
   afterAll(async () => {
     await context?.close();
+    await stopServe();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  /** `lora-studio serve --project <work>/project`; resolves with the URL it prints. */
+  async function startServe(): Promise<string> {
+    server = spawn(process.execPath, ['bin/lora-studio.mjs', 'serve', '--port', '0', '--project', join(work, 'project')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    server.stderr!.on('data', (d) => (stderr += d));
+    return new Promise<string>((ok, fail) => {
+      let out = '';
+      server.stdout!.on('data', (d) => {
+        out += d;
+        if (out.includes('\n')) ok(out.split('\n')[0]);
+      });
+      server.on('exit', (c) => fail(new Error(`serve exited with ${c}: ${stderr}`)));
+    });
+  }
+
+  async function stopServe(): Promise<void> {
     if (server && server.exitCode === null) {
       await new Promise((r) => {
         server.on('exit', r);
         server.kill('SIGTERM');
       });
     }
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
+  }
 
   async function shot(name: string) {
     await page.waitForTimeout(150); // let chart.js draw
@@ -241,6 +250,35 @@ describe.skipIf(missing !== null)('the studio in Chromium', () => {
     await view('Models');
     await page.getByRole('button', { name: 'Open model' }).click();
     await text(page.getByTestId('peft-line')).toContain('trainable params:');
+  });
+
+  test('the run is saved in the project: listed after serve restarts, with its curve; deleted by keyboard', async () => {
+    const runsDir = join(work, 'project', 'runs');
+    const [runId] = readdirSync(runsDir);
+    const files = readdirSync(join(runsDir, runId));
+    expect(files).toEqual(expect.arrayContaining(['run.json', 'metrics.jsonl', 'adapter']));
+    expect(files.some((f) => f.startsWith('events.out.tfevents.'))).toBe(true);
+    await view('Projects');
+    await countOf(page.getByTestId('project-runs').locator('tbody tr')).toBe(1);
+    // Restart the studio (the page leaves first, so it logs no connection errors).
+    await page.goto('about:blank');
+    await stopServe();
+    url = await startServe();
+    await page.goto(url);
+    await page.getByTestId('connection').filter({ hasText: 'connected' }).waitFor();
+    await text(page.getByRole('region', { name: 'Current project' })).toContain('project');
+    await countOf(page.getByTestId('project-runs').locator('tbody tr')).toBe(1);
+    await text(page.getByTestId('project-runs')).toContain('completed');
+    await view('Compare');
+    await expect.poll(async () => Number(await page.getByTestId('compare-loss').getAttribute('data-points'))).toBe(8);
+    // Delete it with the keyboard: focus the row's Delete, Enter, then confirm with Enter.
+    await view('Projects');
+    await page.getByRole('button', { name: /^Delete / }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: /^Yes, delete / }).focus();
+    await page.keyboard.press('Enter');
+    await countOf(page.getByTestId('project-runs')).toBe(0);
+    expect(existsSync(join(runsDir, runId))).toBe(false);
   });
 
   test('no console errors, no CSP violations; a screenshot of every view', () => {

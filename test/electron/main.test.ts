@@ -1,6 +1,6 @@
 // The desktop app's main process with a fake `electron`: window options, IPC registration and
 // validation, navigation and permissions, the menu, native dialogs, the engine host and crashes.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -175,7 +175,28 @@ describe('the menu', () => {
     fake.dialog.next.filePaths = [join(dir, 'new-project')];
     await template[0].submenu!.find((i) => i.label === 'New Project…')!.click!();
     expect(eventsSent(win).at(-1)).toEqual({ type: 'project.changed', project: { dir: join(dir, 'new-project'), name: 'new-project' } });
+    expect(existsSync(join(dir, 'new-project', 'project.json'))).toBe(true); // a real project
+    // Open Project… on a folder that is not a project says so (no crash, nothing changes).
+    mkdirSync(join(dir, 'plain-folder'));
+    fake.dialog.next.filePaths = [join(dir, 'plain-folder')];
+    await template[0].submenu!.find((i) => i.label === 'Open Project…')!.click!();
+    expect(JSON.stringify(fake.dialog.calls.at(-1))).toMatch(/no project\.json/);
+    expect(await studio.bridge.invoke('projects.current', {})).toEqual({ project: { dir: join(dir, 'new-project'), name: 'new-project' } });
     await studio.bridge.close();
+  });
+
+  test('without --project, the default project is opened (created on first use)', async () => {
+    const before = process.env.LORA_STUDIO_PROJECT;
+    process.env.LORA_STUDIO_PROJECT = join(dir, 'default-project');
+    try {
+      const studio = await startStudio({ paths });
+      expect(studio.bridge.projectDir).toBe(join(dir, 'default-project'));
+      expect(existsSync(join(dir, 'default-project', 'project.json'))).toBe(true);
+      await studio.bridge.close();
+    } finally {
+      if (before === undefined) delete process.env.LORA_STUDIO_PROJECT;
+      else process.env.LORA_STUDIO_PROJECT = before;
+    }
   });
 
   test('macOS gets the app menu first', () => {

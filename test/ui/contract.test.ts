@@ -116,6 +116,17 @@ describe('envelopes', () => {
     expect(() => parse(StudioEventSchema, { type: 'run.event', runId: '../etc', event: { type: 'log', level: 'info', message: 'x' } }, 'event')).toThrow('runId');
   });
 
+  test('saved runs: the interrupted status, resume and delete', () => {
+    expect(parse(StudioEventSchema, { type: 'run.status', runId: 'run-1', status: 'interrupted', error: 'the engine stopped' }, 'event')).toMatchObject({ status: 'interrupted' });
+    expect(() => parse(StudioEventSchema, { type: 'run.status', runId: 'run-1', status: 'lost', error: null }, 'event')).toThrow(/status: expected one of/);
+    expect(parseParams('runs.resume', { runId: 'run-1' })).toEqual({ runId: 'run-1' });
+    expect(parseParams('runs.delete', { runId: 'run-1' })).toEqual({ runId: 'run-1' });
+    expect(() => parseParams('runs.delete', { runId: '../other-project' })).toThrow('runId');
+    expect(parseResult('runs.delete', { deleted: true })).toEqual({ deleted: true });
+    expect(parseParams('projects.create', { dir: '/p', name: 'Recipes' })).toEqual({ dir: '/p', name: 'Recipes' });
+    expect(parseResult('projects.list', { root: '/r', defaultProject: '/r/default', projects: [{ dir: '/r/default', name: 'default', runs: 3 }] })).toMatchObject({ projects: [{ runs: 3 }] });
+  });
+
   test('results are checked against the method', () => {
     expect(() => parseResult('runs.start', { runId: 5 })).toThrow('invalid result of runs.start');
     expect(parseParams('app.info', undefined)).toEqual({});

@@ -152,7 +152,7 @@ describe('Train', () => {
     await fireEvent.click(nav('Train'));
     expect(screen.getByText('Not ready to train')).toBeTruthy();
     expect(screen.getByText('Open a model first (Models).')).toBeTruthy();
-    expect(screen.getByText('No runs in this session')).toBeTruthy();
+    expect(screen.getByText('No runs yet')).toBeTruthy();
   });
 
   test('start, live progress and chart points from events, stop, result', async () => {
@@ -320,7 +320,7 @@ describe('coming features', () => {
     expect(screen.getByRole('region', { name: 'Accuracy and confusion matrix (coming)' })).toBeTruthy();
   });
 
-  test('Compare: the session’s runs in a table, with the store’s features marked coming', async () => {
+  test('Compare: the project’s runs in a table, with experiments marked coming', async () => {
     const runs = [
       summary('run-a', { config: validConfig(), status: 'completed', step: 5, totalSteps: 5, result: { steps: 5, finalLoss: 2.5, trainableParams: 2048, allParams: 12048, tokensPerS: 900, peakRssMb: 250, wallS: 3, stopped: 'completed' } }),
       summary('run-b', { config: { ...validConfig(), method: 'full' }, status: 'failed', error: 'boom' }),
@@ -330,6 +330,100 @@ describe('coming features', () => {
     await waitFor(() => expect(screen.getByTestId('compare-table').querySelectorAll('tbody tr')).toHaveLength(2));
     expect(screen.getByText('LoRA r=8 α=16')).toBeTruthy();
     expect(screen.getByText('full')).toBeTruthy();
-    expect(screen.getByRole('region', { name: /Saved runs, LoRA-vs-full experiments and grid search \(coming\)/ })).toBeTruthy();
+    expect(screen.getByRole('region', { name: /LoRA-vs-full experiments and grid search \(coming\)/ })).toBeTruthy();
+    // A failed session-only run can be deleted, not resumed (it has no checkpoint on disk).
+    expect(screen.queryByRole('button', { name: 'Resume run run-b' })).toBeNull();
+    expect((screen.getByRole('button', { name: 'Delete run run-b' }) as HTMLButtonElement).disabled).toBe(false);
+  });
+});
+
+describe('saved runs (the project store)', () => {
+  const saved = (id: string, over: Partial<RunSummary> = {}) =>
+    summary(id, { config: validConfig(), dir: `/projects/p/runs/${id}`, lastCheckpoint: 50, step: 57, totalSteps: 100, ...over });
+
+  test('Train: an interrupted saved run resumes from its checkpoint; its past curve is shown', async () => {
+    let run = saved('run-i', { status: 'interrupted', error: 'The process training this run stopped' });
+    const points = Array.from({ length: 57 }, (_, i) => ({ step: i + 1, epoch: 0, loss: 3 - i / 100, lr: 1e-3, gradNorm: 1, tokensPerS: 100, elapsedS: i, etaS: 1 }));
+    const { api } = await app({
+      'runs.list': () => ({ runs: [run] }),
+      'runs.get': () => ({ run, points, evalPoints: [], logs: [] }),
+      'runs.resume': () => {
+        run = { ...run, status: 'starting', error: null };
+        return { resumed: true };
+      },
+    });
+    await fireEvent.click(nav('Train'));
+    await waitFor(() => expect(screen.getByTestId('run-status').textContent).toBe('interrupted'));
+    expect(screen.getByTestId('chart-loss').getAttribute('data-points')).toBe('57');
+    expect(screen.getByTestId('run-progress').textContent).toMatch(/last checkpoint at step 50/);
+    const resume = screen.getByRole('button', { name: 'Resume' }) as HTMLButtonElement;
+    expect(resume.disabled).toBe(false);
+    await fireEvent.click(resume);
+    expect(api.callsOf('runs.resume')).toEqual([{ runId: 'run-i' }]);
+    await waitFor(() => expect(screen.getByTestId('run-status').textContent).toBe('starting'));
+    // The resumed segment continues from step 51: the steps after the checkpoint are replaced.
+    api.emit({ type: 'run.event', runId: 'run-i', event: { type: 'step', step: 51, totalSteps: 100, epoch: 0, loss: 2.5, lr: 1e-3, gradNorm: 1, tokensPerS: 100, elapsedS: 51, etaS: 1 } });
+    await waitFor(() => expect(screen.getByTestId('chart-loss').getAttribute('data-points')).toBe('51'));
+    expect(screen.getByTestId('run-status').textContent).toBe('running');
+  });
+
+  test('Train and Compare: delete asks once more, then removes the run', async () => {
+    const runs = [saved('run-x', { status: 'cancelled' }), saved('run-y', { status: 'running' })];
+    const { api, studio } = await app({
+      'runs.list': () => ({ runs }),
+      'runs.get': (p) => ({ run: runs.find((r) => r.runId === p.runId)!, points: [], evalPoints: [], logs: [] }),
+      'runs.delete': () => ({ deleted: true }),
+    });
+    await fireEvent.click(nav('Compare'));
+    await waitFor(() => expect(screen.getByTestId('compare-table').querySelectorAll('tbody tr')).toHaveLength(2));
+    expect((screen.getByRole('button', { name: 'Delete run run-y' }) as HTMLButtonElement).disabled).toBe(true); // it trains
+    expect(screen.getByRole('button', { name: 'Resume run run-x' })).toBeTruthy();
+    await fireEvent.click(screen.getByRole('button', { name: 'Delete run run-x' }));
+    expect(api.callsOf('runs.delete')).toEqual([]);
+    const confirm = screen.getByRole('button', { name: 'Yes, delete run run-x' });
+    confirm.focus();
+    expect(document.activeElement).toBe(confirm);
+    await fireEvent.click(confirm);
+    expect(api.callsOf('runs.delete')).toEqual([{ runId: 'run-x' }]);
+    await waitFor(() => expect(screen.getByTestId('compare-table').querySelectorAll('tbody tr')).toHaveLength(1));
+    expect(studio.runs['run-x']).toBeUndefined();
+    // In Train, the remaining run trains: it cannot be deleted until it stops; then "Keep" leaves it.
+    await fireEvent.click(nav('Train'));
+    await waitFor(() => expect(screen.getByTestId('run-status').textContent).toBe('running'));
+    expect((screen.getByRole('button', { name: 'Delete run' }) as HTMLButtonElement).disabled).toBe(true);
+    api.emit({ type: 'run.status', runId: 'run-y', status: 'cancelled', error: null });
+    await waitFor(() => expect((screen.getByRole('button', { name: 'Delete run' }) as HTMLButtonElement).disabled).toBe(false));
+    await fireEvent.click(screen.getByRole('button', { name: 'Delete run' }));
+    await fireEvent.click(screen.getByRole('button', { name: 'Keep' }));
+    expect(api.callsOf('runs.delete')).toEqual([{ runId: 'run-x' }]);
+    expect(screen.getByTestId('run-status').textContent).toBe('cancelled');
+  });
+
+  test('Projects: create a named project (project.json), list its runs, reload them when the project changes', async () => {
+    let current: { dir: string; name: string } | null = null;
+    let runs: RunSummary[] = [];
+    const { api } = await app({
+      'projects.current': () => ({ project: current }),
+      'projects.create': (p) => {
+        current = { dir: p.dir, name: p.name ?? 'x' };
+        return current;
+      },
+      'projects.list': () => ({ root: '/projects', defaultProject: '/projects/default', projects: [{ dir: '/projects/default', name: 'default', runs: 2 }] }),
+      'runs.list': () => ({ runs }),
+      'runs.get': (p) => ({ run: runs.find((r) => r.runId === p.runId)!, points: [], evalPoints: [], logs: [] }),
+    });
+    await waitFor(() => expect(screen.getByRole('button', { name: 'Open the project default' })).toBeTruthy());
+    expect(screen.getByText('2 runs · default')).toBeTruthy();
+    await fireEvent.input(screen.getByLabelText('New project folder'), { target: { value: '/projects/recipes' } });
+    await fireEvent.input(screen.getByLabelText('Name (optional)'), { target: { value: 'Recipes' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Create' }));
+    expect(api.callsOf('projects.create')).toEqual([{ dir: '/projects/recipes', name: 'Recipes' }]);
+    await waitFor(() => expect(screen.getByRole('heading', { name: 'Runs in Recipes' })).toBeTruthy());
+    // The server announces the project (e.g. opened from the menu): its saved runs are loaded.
+    runs = [saved('run-old', { status: 'completed', name: 'LoRA r=8 · recipes.txt' })];
+    api.emit({ type: 'project.changed', project: { dir: '/projects/recipes', name: 'Recipes' } });
+    await waitFor(() => expect(screen.getByTestId('project-runs').textContent).toContain('LoRA r=8 · recipes.txt'));
+    await fireEvent.click(screen.getByRole('button', { name: 'Show LoRA r=8 · recipes.txt in Train' }));
+    expect(heading().textContent).toBe('Train');
   });
 });

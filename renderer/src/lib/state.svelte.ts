@@ -325,6 +325,8 @@ export class Studio {
       model: this.model.dir,
       dataset: $state.snapshot(this.datasetSpec),
     };
+    // An emptied number field binds to null (or undefined): then the engine's default applies.
+    if (config.checkpointEvery === null || config.checkpointEvery === undefined || (config.checkpointEvery as unknown) === '') delete config.checkpointEvery;
     if (name.trim()) config.name = name.trim();
     if (out.trim()) config.out = out.trim();
     return { config };
