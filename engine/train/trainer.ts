@@ -7,6 +7,7 @@ import path from 'node:path';
 import { type LoraConfig, defaultLoraConfig } from '../lora/config.ts';
 import { type Plan, fullPlan, loraPlan } from '../lora/peft-model.ts';
 import { type LoadedGPT2, gpt2ParamShapes, loadGPT2 } from '../models/gpt2.ts';
+import { loadDataset, packForCausalLM, tokenizeDataset } from '../data/index.ts';
 import { loadTokenizer } from '../data/tokenizer.ts';
 import { saveAdapter } from '../store/adapter.ts';
 import { writeJsonAtomic } from '../store/atomic.ts';
@@ -46,9 +47,15 @@ export function makePlan(o: TrainOptions, model: LoadedGPT2): { plan: Plan; lora
   return { plan, lora };
 }
 
-/** Token blocks of at most T tokens: consecutive windows of one document, or packed documents. */
-export async function loadBlocks(o: TrainOptions, T: number, modelDir: string): Promise<number[][]> {
-  let docs: number[][];
+/**
+ * Token blocks of T tokens, like HF's group_texts: documents joined with EOS and cut into full
+ * blocks, the remainder dropped — unless everything is shorter than one block, which then trains
+ * as one short block. A .txt file is one document (its newlines kept); the other formats go
+ * through the dataset importers and the tokenized cache.
+ */
+export async function loadBlocks(o: TrainOptions, T: number, modelDir: string): Promise<ArrayLike<number>[]> {
+  const label = typeof o.data === 'string' ? o.data : 'data';
+  let docs: ArrayLike<number>[];
   let eos: number | null = null;
   if (typeof o.data !== 'string') {
     docs = o.data.documents;
@@ -60,30 +67,19 @@ export async function loadBlocks(o: TrainOptions, T: number, modelDir: string): 
     if (/\.(txt|text)$/i.test(file) || !/\.[a-z0-9]+$/i.test(path.basename(file))) {
       docs = [tok.encode(await readFile(file, 'utf8'))];
     } else {
-      const { loadDataset } = await import('../data/index.ts');
       const ds = await loadDataset(file, {});
-      docs = ds.examples.map((e) => tok.encode(e.text));
+      docs = (await tokenizeDataset(ds.examples, tok, { cacheDir: o.cacheDir, addSpecialTokens: false, settings: { purpose: 'causal-lm' } })).toArrays();
     }
   }
-  let stream: number[] = docs[0] ?? [];
-  if (docs.length > 1) {
-    stream = [];
-    docs.forEach((d, i) => {
-      if (i > 0 && eos !== null) stream.push(eos);
-      for (const t of d) stream.push(t);
-    });
-  }
-  if (stream.length < 2) throw new Error(`${typeof o.data === 'string' ? o.data : 'data'}: fewer than 2 tokens, nothing to train on`);
-  // Like HF's group_texts: full blocks only, the remainder dropped — unless the whole text is
-  // shorter than one block, which then trains as one short block.
-  if (stream.length < T) return [stream];
-  const blocks: number[][] = [];
-  for (let i = 0; i + T <= stream.length; i += T) blocks.push(stream.slice(i, i + T));
+  let blocks = packForCausalLM(docs.map((d) => Array.from(d)), T, eos, { dropLast: true });
+  if (blocks.length === 0) blocks = packForCausalLM(docs.map((d) => Array.from(d)), T, eos, { dropLast: false });
+  blocks = blocks.filter((b) => b.length >= 2);
+  if (blocks.length === 0) throw new Error(`${label}: fewer than 2 tokens, nothing to train on`);
   return blocks;
 }
 
 /** A seeded hold-out of `ratio` of the blocks (at least one, and one left to train on). */
-export function splitBlocks(blocks: number[][], ratio: number, seed: number): { train: number[][]; val: number[][] } {
+export function splitBlocks<B>(blocks: B[], ratio: number, seed: number): { train: B[]; val: B[] } {
   if (!(ratio > 0) || blocks.length < 2) return { train: blocks, val: [] };
   const order = Rng.derive(seed, 4).shuffle([...blocks.keys()]);
   const nVal = Math.min(blocks.length - 1, Math.max(1, Math.round(blocks.length * ratio)));
@@ -115,7 +111,7 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
 
   let order: number[] = [];
   let orderEpoch = -1;
-  const microBatch = (k: number): number[][] => {
+  const microBatch = (k: number): ArrayLike<number>[] => {
     const epoch = Math.floor(k / batchesPerEpoch);
     if (epoch !== orderEpoch) {
       order = Rng.derive(o.seed, 1, epoch).shuffle([...blocks.keys()]);

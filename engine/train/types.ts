@@ -46,6 +46,8 @@ export interface TrainOptions {
   evalEvery: number;
   /** Fraction of the blocks held out for validation (0: none). */
   valRatio: number;
+  /** Where tokenized datasets are cached (default: the OS temp folder; null: no cache). */
+  cacheDir?: string | null;
   /** Apply the model's own dropouts (config.json's *_pdrop) as HF's Trainer does; off by default. */
   modelDropout: boolean;
 }

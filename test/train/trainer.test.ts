@@ -1,4 +1,4 @@
-import { writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadGPT2 } from '../../engine/models/gpt2.ts';
@@ -99,6 +99,18 @@ d('trainer (tiny random GPT-2 with the GPT-2 tokenizer)', () => {
     expect(Math.abs(a.finalLoss - c.finalLoss)).toBeGreaterThan(1e-4);
   });
 
+  it('trains on any dataset format: the bundled recipes JSONL through the importers and the token cache', async () => {
+    const recipes = path.resolve(import.meta.dirname, '..', '..', 'samples', 'recipes.jsonl');
+    const cacheDir = path.join(root, 'cache');
+    const opts = { model, data: recipes, method: 'lora' as const, maxSteps: 2, batchSize: 2, maxLength: 64, cacheDir };
+    const events: TrainEvent[] = [];
+    const r = await train(opts, { onEvent: (e) => events.push(e) });
+    expect(r.steps).toBe(2);
+    const start = events.find((e) => e.type === 'start');
+    expect(start?.type === 'start' && start.examples).toBeGreaterThan(50); // 86 recipes -> many 64-token blocks
+    expect(readdirSync(cacheDir).length).toBeGreaterThan(0);
+  });
+
   it('a NaN loss stops the run with a clear message', async () => {
     const bad = makeTinyGPT2(path.join(root, 'nan-model'));
     const st = openSafetensors(path.join(bad, 'model.safetensors'));
@@ -167,7 +179,7 @@ d('validation during training', () => {
     expect(val.length + rest.length).toBe(blocks.length);
     const m = loadGPT2(model);
     mergeAdapter(m, opts.out);
-    const { sum, count } = await windowsNll(m, val);
+    const { sum, count } = await windowsNll(m, val.map((b) => Array.from(b)));
     expect(r.evalLoss).toBeCloseTo(sum / count, 4);
   });
 });
