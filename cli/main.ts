@@ -12,6 +12,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<(argv: str
   classify: { summary: 'accuracy, F1 and confusion matrix of a sequence classifier (DistilBERT, GPT-2) on labelled data', load: async () => (await import('./commands/classify.ts')).classifyCommand },
   serve: { summary: 'the studio in a browser, on 127.0.0.1 with a per-session token', load: async () => (await import('./commands/serve.ts')).serveCommand },
   compare: { summary: 'LoRA vs full fine-tuning side by side (params, memory, speed, loss, perplexity, size)', load: async () => (await import('./commands/compare.ts')).compareCommand },
+  grid: { summary: 'grid search over LoRA r, alpha, dropout (and lr), scored by validation perplexity; resumable', load: async () => (await import('./commands/grid.ts')).gridCommand },
+  demo: { summary: 'the whole tutorial offline on the built-in demo model (what `npm run demo` runs); --quick', load: async () => (await import('./commands/demo.ts')).demoCommand },
 };
 
 export function usage(): string {

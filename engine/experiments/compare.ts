@@ -95,6 +95,7 @@ export async function compareMethods(o: CompareOptions): Promise<CompareReport> 
     };
     const out = await trainRun(o.project, { ...shared, lr, model: o.model, data: o.data, method, lora }, hooks);
     const r = out.result;
+    if (r.stopped === 'cancelled') throw new Error(`comparison stopped during the ${method} run (${out.runId}, step ${r.steps}); resume it with \`lora-studio runs resume ${out.runId}\``);
     const evalLoss = r.evalLoss ?? null;
     reports[method] = {
       method, runId: out.runId,

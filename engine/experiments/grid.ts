@@ -12,7 +12,7 @@ import path from 'node:path';
 import { writeJsonAtomic } from '../store/atomic.ts';
 import { openOrCreateProject } from '../store/project.ts';
 import { copyFolder, resumeRun } from '../store/run-training.ts';
-import { readMetrics, readRun, runDir, type RunInfo } from '../store/runs.ts';
+import { readMetrics, readRun, runDir } from '../store/runs.ts';
 import { DEFAULT_TRAIN, type LoraOptions, type TrainEvent, type TrainOptions, type TrainResult } from '../train/types.ts';
 import { EXPERIMENTS_DIR } from './compare.ts';
 import { trainRun } from './isolated.ts';
@@ -223,8 +223,6 @@ export async function gridSearch(o: GridOptions): Promise<GridReport> {
 function runExists(project: string, id: string): boolean {
   return fs.existsSync(path.join(runDir(project, id), 'run.json'));
 }
-
-export type { RunInfo };
 
 /** The JSON the CLI prints. */
 export function gridJson(r: GridReport): Record<string, unknown> {

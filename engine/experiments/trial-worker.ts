@@ -4,6 +4,8 @@ import { trainInProject } from '../store/run-training.ts';
 import type { WorkerRequest } from './isolated.ts';
 
 const ac = new AbortController();
+// The parent went away (killed, closed): stop at the next step with a checkpoint, so the run can be resumed.
+process.on('disconnect', () => ac.abort());
 process.on('message', (m: WorkerRequest | { type: 'abort' }) => {
   if ('type' in m) {
     if (m.type === 'abort') ac.abort();
@@ -24,5 +26,5 @@ async function run(req: WorkerRequest): Promise<void> {
   } catch (e) {
     await send({ type: 'error', message: (e as Error).message });
   }
-  process.disconnect();
+  if (process.connected) process.disconnect();
 }

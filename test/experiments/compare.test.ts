@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { main } from '../../cli/main.ts';
 import { compareMethods, comparisonJson, formatComparison, listComparisons } from '../../engine/experiments/compare.ts';
 import { listRuns } from '../../engine/store/runs.ts';
 import { SAMPLE_TEXT, hasSharedData, makeTinyGPT2, tempDir } from '../helpers/tiny-model.ts';
@@ -47,5 +48,28 @@ describe.skipIf(!hasSharedData)('LoRA vs full comparison', () => {
       expect(j.full[k], k).toBeTypeOf('number');
     }
     expect(formatComparison(r)).toMatch(/trainable params[\s\S]*perplexity[\s\S]*adapter/);
+  }, 60_000);
+
+  it('lora-studio compare --json prints lora and full objects', async () => {
+    const dir = tempDir('cmp-cli-');
+    const model = makeTinyGPT2(path.join(dir, 'model'), { nEmbd: 16, nLayer: 1, nHead: 2, nPositions: 32 });
+    const data = path.join(dir, 'data.txt');
+    writeFileSync(data, SAMPLE_TEXT);
+    const out: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((m: string) => void out.push(m));
+    const err = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      expect(await main(['compare', '--model', model, '--data', data, '--project', path.join(dir, 'p'), '--max-steps', '2', '--batch-size', '2',
+        '--max-length', '16', '--r', '2', '--threads', '1', '--in-process', '--json'])).toBe(0);
+      expect(await main(['compare', '--model', model])).toBe(2); // --data missing: usage error
+    } finally {
+      log.mockRestore();
+      err.mockRestore();
+    }
+    const j = JSON.parse(out.find((l) => l.startsWith('{'))!);
+    expect(j.lora.output_kind).toBe('adapter');
+    expect(j.full.output_kind).toBe('checkpoint');
+    expect(j.lora.trainable_params).toBe(2 * (16 + 48));
+    expect(j.full.steps).toBe(2);
   }, 60_000);
 });

