@@ -62,7 +62,7 @@ const lines = [
   }),
   '',
   'Steps timed: all but the first (graph build and first-run allocation excluded; session build time is separate).',
-  'Reproduce: `npm run bench` (PyTorch from Debian: `apt-get install -y python3-torch`).',
+  'Reproduce: `npm run bench` (PyTorch from Debian: `apt-get install -y python3-torch libopenblas0-pthread`; without OpenBLAS, Debian\'s torch falls back to the reference BLAS, about 30x slower).',
 ];
 updateSection(path.join(root, 'docs', 'BENCHMARKS.md'), 'Training step', lines.join('\n'));
 console.log(lines.join('\n'));
