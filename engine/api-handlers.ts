@@ -16,7 +16,7 @@
 //
 // Training never runs on the host's thread: the host only relays.
 
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { open as openFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
@@ -24,6 +24,12 @@ import {
   API,
   ApiError,
   type AppInfo,
+  type ClassifyResultData,
+  type CompareReportData,
+  CompareReportSchema,
+  type GenerateResultData,
+  type GridReportData,
+  GridReportSchema,
   type DatasetPreview,
   type DatasetSpec,
   ENDED_STATUSES,
@@ -77,6 +83,35 @@ export interface EngineFunctions {
   /** A run saved in a project (engine/store/run-training.ts). */
   trainInProject(projectDir: string, opts: Partial<TrainOptions> & Pick<TrainOptions, 'model' | 'data'>, hooks: ProjectTrainHooks): Promise<RunOutcome>;
   resumeRun(projectDir: string, runId: string, hooks: ProjectTrainHooks): Promise<RunOutcome>;
+  /** Text generation (engine/generate/generator.ts, with the model's tokenizer). */
+  generate(p: GenerateRequest): Promise<GenerateResultData>;
+  /** A sequence classifier's metrics on labelled data (engine/train/classify.ts evaluateClassifier). */
+  evaluateClassifier(o: {
+    model: string; adapter?: string; data: string; textColumn?: string; labelColumn?: string; split?: string; maxLength?: number; batchSize?: number;
+  }): Promise<ClassifyResultData & { predictions?: number[] }>;
+  /** LoRA vs full fine-tuning (engine/experiments/compare.ts compareMethods). */
+  compareMethods(o: {
+    project: string; model: string; data: string; train: Partial<TrainOptions>; lora?: Partial<TrainOptions['lora']>; fullLr?: number; isolate?: boolean;
+    onEvent?: (method: 'lora' | 'full', e: TrainEvent) => void; onRun?: (method: 'lora' | 'full', run: { id: string; dir: string }) => void; signal?: AbortSignal;
+  }): Promise<CompareReportData & Record<string, unknown>>;
+  /** The saved comparisons of a project (engine/experiments/compare.ts listComparisons). */
+  listComparisons(project: string): (CompareReportData & Record<string, unknown>)[] | Promise<(CompareReportData & Record<string, unknown>)[]>;
+}
+
+export interface GenerateRequest {
+  model: string;
+  adapter?: string;
+  prompt: string;
+  maxNewTokens: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  repetitionPenalty: number;
+  numReturnSequences: number;
+  seed: number;
+  stop: string[];
+  onToken?: (e: { sequence: number; token: number; text: string }) => void;
+  signal?: AbortSignal;
 }
 
 /** What the data layer returns (engine/data/index.ts), read defensively. */
@@ -98,6 +133,10 @@ const NOT_YET: Record<keyof EngineFunctions, string> = {
   loadTokenizer: 'tokenizers',
   trainInProject: 'training in a project',
   resumeRun: 'resuming saved runs',
+  generate: 'text generation',
+  evaluateClassifier: 'classification metrics',
+  compareMethods: 'LoRA-vs-full experiments',
+  listComparisons: 'saved experiments',
 };
 
 export const DEFAULT_LOADERS: Loaders = {
@@ -108,6 +147,40 @@ export const DEFAULT_LOADERS: Loaders = {
   loadTokenizer: async () => (await import('./data/tokenizer.ts')).loadTokenizer,
   trainInProject: async () => (await import('./store/run-training.ts')).trainInProject,
   resumeRun: async () => (await import('./store/run-training.ts')).resumeRun,
+  generate: async () => {
+    const [{ Generator }, { loadTokenizer }] = await Promise.all([import('./generate/generator.ts'), import('./data/tokenizer.ts')]);
+    return async (p: GenerateRequest): Promise<GenerateResultData> => {
+      const tok = await loadTokenizer(p.model);
+      const ids = tok.encode(p.prompt);
+      if (ids.length === 0) throw new ApiError('failed', 'the prompt encodes to no tokens');
+      const gen = await Generator.load(p.model, p.adapter, { releaseWeights: true });
+      try {
+        const r = await gen.generate(
+          ids,
+          {
+            maxNewTokens: p.maxNewTokens,
+            temperature: p.temperature,
+            doSample: p.temperature > 0,
+            topK: p.topK,
+            topP: p.topP,
+            repetitionPenalty: p.repetitionPenalty,
+            numReturnSequences: p.numReturnSequences,
+            seed: p.seed,
+            stopStrings: p.stop,
+            onToken: p.onToken,
+            signal: p.signal,
+          },
+          tok,
+        );
+        return { text: r.outputs[0] ?? '', tokens: r.newTokens, outputs: r.outputs, promptTokens: r.promptTokens, tokensPerS: r.tokensPerS, wallS: r.wallS, finish: r.finish };
+      } finally {
+        await gen.release();
+      }
+    };
+  },
+  evaluateClassifier: async () => (await import('./train/classify.ts')).evaluateClassifier,
+  compareMethods: async () => (await import('./experiments/compare.ts')).compareMethods as unknown as EngineFunctions['compareMethods'],
+  listComparisons: async () => (await import('./experiments/compare.ts')).listComparisons as unknown as EngineFunctions['listComparisons'],
 };
 
 async function load<K extends keyof EngineFunctions>(loaders: Loaders, k: K): Promise<EngineFunctions[K]> {
@@ -383,8 +456,10 @@ export function createEngineHandlers(opts: EngineHandlerOptions): EngineHandlers
         return false;
       }
     };
-    const [models, datasets, train, evalOk] = await Promise.all([has('inspectModel'), has('loadDataset'), has('train'), has('perplexity')]);
-    return { models, datasets, train, eval: evalOk, generate: false, projects: true, experiments: false, dialogs: false };
+    const [models, datasets, train, evalOk, generate, experiments] = await Promise.all([
+      has('inspectModel'), has('loadDataset'), has('train'), has('perplexity'), has('generate'), has('compareMethods'),
+    ]);
+    return { models, datasets, train, eval: evalOk, generate, projects: true, experiments, dialogs: false };
   }
 
   const status = (runId: string, s: 'running' | 'paused' | 'completed' | 'cancelled' | 'failed', error: string | null = null) =>
@@ -519,6 +594,64 @@ export function createEngineHandlers(opts: EngineHandlerOptions): EngineHandlers
     return { runId };
   }
 
+  // Generations in progress, by stream id (generate.cancel).
+  const generations = new Map<string, AbortController>();
+
+  async function generateText(p: Params<'generate.text'>): Promise<Result<'generate.text'>> {
+    const model = requireDir(p.model, 'model folder');
+    const adapter = p.adapter ? requireDir(p.adapter, 'adapter folder') : undefined;
+    const n = p.numReturnSequences ?? 1;
+    if (n > 1 && p.temperature === 0) throw new ApiError('invalid_params', 'more than one sequence needs a temperature > 0 (greedy decoding returns one text)');
+    const fn = await load(loaders, 'generate');
+    const streamId = p.streamId;
+    if (streamId && generations.has(streamId)) throw new ApiError('busy', `a generation named ${streamId} is running already`);
+    const controller = new AbortController();
+    if (streamId) generations.set(streamId, controller);
+    try {
+      return await fn({
+        model, adapter, prompt: p.prompt, maxNewTokens: p.maxNewTokens, temperature: p.temperature, topK: p.topK, topP: p.topP,
+        repetitionPenalty: p.repetitionPenalty ?? 1, numReturnSequences: n, seed: p.seed ?? 0, stop: p.stop ?? [], signal: controller.signal,
+        onToken: streamId ? (e) => opts.emit({ type: 'generate.token', streamId, sequence: e.sequence, token: e.token, text: e.text }) : undefined,
+      });
+    } finally {
+      if (streamId) generations.delete(streamId);
+    }
+  }
+
+  let comparing: AbortController | null = null;
+
+  async function compare(p: Params<'experiments.compare'>): Promise<Result<'experiments.compare'>> {
+    if (!p.project) throw new ApiError('failed', 'a LoRA-vs-full comparison saves two runs in a project: open or create a project first');
+    if (comparing) throw new ApiError('busy', 'a comparison is running already');
+    const model = requireDir(p.model, 'model folder');
+    const data = requirePath(p.data, 'dataset');
+    const fn = await load(loaders, 'compareMethods');
+    const controller = new AbortController();
+    comparing = controller;
+    const runIds: Record<'lora' | 'full', string | null> = { lora: null, full: null };
+    try {
+      const report = await fn({
+        project: p.project, model, data,
+        train: { maxSteps: p.maxSteps, epochs: 0, batchSize: p.batchSize, maxLength: p.maxLength, lr: p.lr, seed: p.seed, valRatio: p.valRatio, logEvery: 1 },
+        ...(p.lora ? { lora: p.lora } : {}),
+        ...(p.fullLr ? { fullLr: p.fullLr } : {}),
+        // Each method in its own process (its own peak memory) — except inside Electron, whose
+        // utility process can't fork the TypeScript trial worker: there both train here.
+        isolate: !process.versions.electron,
+        signal: controller.signal,
+        onRun: (method, run) => {
+          runIds[method] = run.id;
+        },
+        onEvent: (method, event) => opts.emit({ type: 'experiment.event', method, runId: runIds[method], event }),
+      });
+      const summary = compareSummary(report);
+      if (!summary) throw new ApiError('failed', 'the comparison finished but its report is incomplete');
+      return summary;
+    } finally {
+      comparing = null;
+    }
+  }
+
   async function handle(method: MethodName, raw: unknown): Promise<unknown> {
     switch (method) {
       case 'app.info': {
@@ -596,9 +729,42 @@ export function createEngineHandlers(opts: EngineHandlerOptions): EngineHandlers
         return { perplexity: r.perplexity, meanNll: r.meanNll, tokens: r.tokens, ...(r.windows !== undefined ? { windows: r.windows } : {}) };
       }
       case 'generate.text':
-        throw new ApiError('unavailable', 'generation is not available in this build yet (it comes with the evaluation & generation work)');
+        return generateText(parseParams('generate.text', raw));
+      case 'generate.cancel': {
+        const p = parseParams('generate.cancel', raw);
+        const c = generations.get(p.streamId);
+        c?.abort();
+        return { cancelled: Boolean(c) };
+      }
+      case 'eval.classify': {
+        const p = parseParams('eval.classify', raw);
+        requireDir(p.model, 'model folder');
+        if (p.adapter) requireDir(p.adapter, 'adapter folder');
+        requirePath(p.data, 'labelled data');
+        const fn = await load(loaders, 'evaluateClassifier');
+        const r = await fn({
+          model: resolve(p.model), data: resolve(p.data),
+          ...(p.adapter ? { adapter: resolve(p.adapter) } : {}),
+          ...(p.textColumn ? { textColumn: p.textColumn } : {}),
+          ...(p.labelColumn ? { labelColumn: p.labelColumn } : {}),
+          ...(p.split ? { split: p.split } : {}),
+          ...(p.maxLength ? { maxLength: p.maxLength } : {}),
+          ...(p.batchSize ? { batchSize: p.batchSize } : {}),
+        });
+        return {
+          accuracy: r.accuracy, f1: r.f1, precision: r.precision, recall: r.recall, macroF1: r.macroF1,
+          perClass: r.perClass.map((c) => ({ precision: c.precision, recall: c.recall, f1: c.f1, support: c.support })),
+          confusion: r.confusion, labels: r.labels, examples: r.examples,
+        } satisfies Result<'eval.classify'>;
+      }
+      case 'experiments.list': {
+        const p = parseParams('experiments.list', raw);
+        if (!p.project) return { comparisons: [], grids: [] };
+        const list = await load(loaders, 'listComparisons');
+        return { comparisons: (await list(p.project)).map(compareSummary).filter((x) => x !== null), grids: listGrids(p.project) };
+      }
       case 'experiments.compare':
-        throw new ApiError('unavailable', 'saved-run comparison is not available in this build yet (it comes with the run store and experiments)');
+        return compare(parseParams('experiments.compare', raw));
       default:
         throw new ApiError('unknown_method', `${method} is not handled by the engine`);
     }
@@ -611,6 +777,43 @@ export function createEngineHandlers(opts: EngineHandlerOptions): EngineHandlers
       return new Set(active.keys());
     },
   };
+}
+
+/** A saved comparison as the contract describes it (null when the file doesn't fit). */
+export function compareSummary(r: Record<string, unknown>): CompareReportData | null {
+  const pick = (m: unknown) => {
+    const o = (m ?? {}) as Record<string, unknown>;
+    const keys = ['method', 'runId', 'trainableParams', 'totalParams', 'trainablePct', 'peakRssMb', 'steps', 'tokens', 'msPerStep', 'tokensPerS', 'wallS', 'finalTrainLoss', 'evalLoss', 'perplexity', 'lr', 'outputDir', 'outputBytes'];
+    return Object.fromEntries(keys.map((k) => [k, o[k] === undefined ? null : o[k]]));
+  };
+  try {
+    return parse(CompareReportSchema, { id: r.id, createdAt: r.createdAt, model: r.model, data: r.data, lora: pick(r.lora), full: pick(r.full), file: r.file }, 'comparison');
+  } catch {
+    return null;
+  }
+}
+
+/** The saved grid searches of a project (experiments/grid-*.json), newest first, as summaries. */
+export function listGrids(project: string): GridReportData[] {
+  const dir = join(resolve(project), 'experiments');
+  if (!existsSync(dir)) return [];
+  const out: GridReportData[] = [];
+  for (const f of readdirSync(dir).filter((x) => /^grid-.*\.json$/.test(x))) {
+    try {
+      const r = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record<string, unknown> & { trials?: Record<string, unknown>[]; best?: { runId?: string } | null };
+      const trials = (r.trials ?? []).map((t) => ({
+        index: t.index, params: t.params, runId: t.runId, status: t.status, perplexity: t.perplexity ?? null, evalLoss: t.evalLoss ?? null,
+        steps: t.steps ?? 0, wallS: t.wallS ?? 0, ...(typeof t.error === 'string' ? { error: t.error } : {}),
+      }));
+      out.push(parse(GridReportSchema, {
+        id: r.id, createdAt: r.createdAt, updatedAt: r.updatedAt ?? r.createdAt, model: r.model, data: r.data, trials,
+        bestRunId: r.best?.runId ?? null, bestAdapter: r.bestAdapter ?? null, file: join(dir, f),
+      }, `grid ${f}`));
+    } catch {
+      // an unreadable or foreign file: left out
+    }
+  }
+  return out.sort((a, b) => b.updatedAt.localeCompare(a.updatedAt));
 }
 
 export function newRunId(now = new Date()): string {
@@ -1179,6 +1382,13 @@ export class EngineBridge {
       }
       case 'runs.resume':
         return this.resumeRun((params as Params<'runs.resume'>).runId);
+      case 'experiments.list':
+        return this.project ? this.forward(method, { project: this.project.dir }) : { comparisons: [], grids: [] };
+      case 'experiments.compare': {
+        const p = params as Params<'experiments.compare'>;
+        if (!this.project) throw new ApiError('failed', 'a LoRA-vs-full comparison saves two runs in a project: open or create a project first');
+        return this.forward(method, { ...p, model: resolve(p.model), data: resolve(p.data), project: this.project.dir });
+      }
       case 'runs.start': {
         const p = params as Params<'runs.start'>;
         const runId = p.runId ?? newRunId();

@@ -497,6 +497,96 @@ export type FsListing = Infer<typeof FsListingSchema>;
 export const PerplexityResultSchema = s.object({ perplexity: num(), meanNll: num(), tokens: s.int({ min: 0 }), windows: s.optional(s.int({ min: 0 })) });
 export type PerplexityResultData = Infer<typeof PerplexityResultSchema>;
 
+export const STREAM_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+export const GenerateResultSchema = s.object({
+  /** The first sequence's text (without the prompt). */
+  text: s.string(),
+  /** New tokens (all sequences). */
+  tokens: s.int({ min: 0 }),
+  /** Every sequence's text (without the prompt). */
+  outputs: s.array(s.string()),
+  promptTokens: s.int({ min: 0 }),
+  tokensPerS: num(),
+  wallS: num(),
+  finish: s.array(s.enum(['eos', 'stop_string', 'length', 'cancelled'])),
+});
+export type GenerateResultData = Infer<typeof GenerateResultSchema>;
+
+export const ClassifyResultSchema = s.object({
+  accuracy: num(),
+  /** Binary F1 of class 1 for two classes, macro F1 otherwise (precision, recall alike). */
+  f1: num(),
+  precision: num(),
+  recall: num(),
+  macroF1: num(),
+  perClass: s.array(s.object({ precision: num(), recall: num(), f1: num(), support: s.int({ min: 0 }) })),
+  /** Rows = true class, columns = predicted class. */
+  confusion: s.array(s.array(s.int({ min: 0 }))),
+  labels: s.array(s.string()),
+  examples: s.int({ min: 0 }),
+});
+export type ClassifyResultData = Infer<typeof ClassifyResultSchema>;
+
+const nnum = () => s.nullable(num());
+export const MethodReportSchema = s.object({
+  method: s.enum(METHODS_OF_TRAINING),
+  runId: s.string(),
+  trainableParams: s.int({ min: 0 }),
+  totalParams: s.int({ min: 0 }),
+  trainablePct: num(),
+  peakRssMb: num(),
+  steps: s.int({ min: 0 }),
+  tokens: num(),
+  msPerStep: num(),
+  tokensPerS: num(),
+  wallS: num(),
+  finalTrainLoss: num(),
+  evalLoss: nnum(),
+  perplexity: nnum(),
+  lr: num(),
+  outputDir: s.nullable(s.string()),
+  outputBytes: num(),
+});
+export type MethodReportData = Infer<typeof MethodReportSchema>;
+
+/** engine/experiments/compare.ts CompareReport (its free-form options left out). */
+export const CompareReportSchema = s.object({
+  id: s.string(),
+  createdAt: s.string(),
+  model: s.string(),
+  data: s.string(),
+  lora: MethodReportSchema,
+  full: MethodReportSchema,
+  file: s.string(),
+});
+export type CompareReportData = Infer<typeof CompareReportSchema>;
+
+export const GridTrialSchema = s.object({
+  index: s.int({ min: 0 }),
+  params: s.object({ r: num(), alpha: num(), dropout: num(), lr: num() }),
+  runId: s.string(),
+  status: s.enum(['pending', 'completed', 'pruned', 'failed']),
+  perplexity: nnum(),
+  evalLoss: nnum(),
+  steps: s.int({ min: 0 }),
+  wallS: num(),
+  error: s.optional(s.string()),
+});
+/** engine/experiments/grid.ts GridReport (the summary the Compare view shows). */
+export const GridReportSchema = s.object({
+  id: s.string(),
+  createdAt: s.string(),
+  updatedAt: s.string(),
+  model: s.string(),
+  data: s.string(),
+  trials: s.array(GridTrialSchema),
+  bestRunId: s.nullable(s.string()),
+  bestAdapter: s.nullable(s.string()),
+  file: s.string(),
+});
+export type GridReportData = Infer<typeof GridReportSchema>;
+
 const empty = s.object({});
 
 // ---------------------------------------------------------------------------------------------
@@ -588,24 +678,69 @@ export const API = {
   ),
 
   'generate.text': op(
-    'generate a continuation of a prompt (base model and, with an adapter, fine-tuned)',
+    'generate a continuation of a prompt (a base model, or with a LoRA adapter merged in); each new piece of text comes as a generate.token event',
     s.object({
       model: path(),
       adapter: s.optional(path()),
-      prompt: s.string({ max: 100_000 }),
+      prompt: s.string({ min: 1, max: 100_000 }),
       maxNewTokens: s.int({ min: 1, max: 4096 }),
+      /** 0 = greedy (argmax); > 0 samples. */
       temperature: s.number({ min: 0, max: 10 }),
+      /** 0 = off. */
       topK: s.int({ min: 0, max: 100_000 }),
-      topP: s.number({ min: 0, max: 1 }),
+      /** 1 = off. */
+      topP: s.number({ min: 0, max: 1, exclusiveMin: true }),
+      /** 1 = off; > 1 discourages repeats. */
+      repetitionPenalty: s.optional(s.number({ min: 0, exclusiveMin: true, max: 10 })),
+      /** Sequences to return (> 1 needs temperature > 0). */
+      numReturnSequences: s.optional(s.int({ min: 1, max: 16 })),
       seed: s.optional(s.int({ min: 0, max: 2 ** 32 - 1 })),
+      /** Stop a sequence once its text contains one of these (the text ends with it). */
+      stop: s.optional(s.array(s.string({ min: 1, max: 200 }), { max: 16 })),
+      /** Names this generation's generate.token events (and generate.cancel). */
+      streamId: s.optional(s.string({ pattern: STREAM_ID })),
     }),
-    s.object({ text: s.string(), tokens: s.int({ min: 0 }) }),
+    GenerateResultSchema,
+  ),
+  'generate.cancel': op('stop a generation (its outputs so far are returned, finish "cancelled")', s.object({ streamId: s.string({ pattern: STREAM_ID }) }), s.object({ cancelled: s.boolean() })),
+
+  'eval.classify': op(
+    'accuracy, precision/recall/F1 and the confusion matrix of a sequence classifier (with an optional SEQ_CLS adapter) on labelled data',
+    s.object({
+      model: path(),
+      adapter: s.optional(path()),
+      data: path(),
+      textColumn: s.optional(s.string({ min: 1, max: 256 })),
+      labelColumn: s.optional(s.string({ min: 1, max: 256 })),
+      split: s.optional(s.string({ min: 1, max: 64 })),
+      maxLength: s.optional(s.int({ min: 2, max: 131_072 })),
+      batchSize: s.optional(s.int({ min: 1, max: 4096 })),
+    }),
+    ClassifyResultSchema,
   ),
 
+  'experiments.list': op(
+    'the saved experiments of the open project: LoRA-vs-full comparisons and grid searches (experiments/*.json), newest first',
+    s.object({ project: s.optional(path()) }),
+    s.object({ comparisons: s.array(CompareReportSchema), grids: s.array(GridReportSchema) }),
+  ),
   'experiments.compare': op(
-    'LoRA vs full fine-tuning, side by side (from saved runs)',
-    s.object({ runIds: s.array(runId(), { max: 100 }) }),
-    s.object({ runs: s.array(RunSummarySchema) }),
+    'LoRA vs full fine-tuning on the same model, data, token budget and seed: two runs of the open project; progress comes as experiment.event events',
+    // `project` is set by the host (the open project); a client's value is replaced.
+    s.object({
+      model: path(),
+      data: path(),
+      maxSteps: s.int({ min: 1, max: 1_000_000 }),
+      batchSize: s.int({ min: 1, max: 4096 }),
+      maxLength: s.int({ min: 2, max: 131_072 }),
+      lr: s.number({ min: 0, exclusiveMin: true, max: 10 }),
+      fullLr: s.optional(s.number({ min: 0, exclusiveMin: true, max: 10 })),
+      seed: s.int({ min: 0, max: 2 ** 32 - 1 }),
+      valRatio: s.number({ min: 0, max: 0.9 }),
+      lora: s.optional(PartialLoraOptionsSchema),
+      project: s.optional(path()),
+    }),
+    CompareReportSchema,
   ),
 } as const;
 
@@ -629,6 +764,21 @@ export const StudioEventSchema = s.tagged('type', {
   'run.status': s.object({ type: s.literal('run.status'), runId: runId(), status: s.enum(RUN_STATUSES), error: s.nullable(s.string()) }),
   /** The engine process: ready, crashed (and restarting), or gave up restarting. */
   'engine.status': s.object({ type: s.literal('engine.status'), status: s.enum(['ready', 'crashed', 'failed']), message: s.string() }),
+  /** A piece of generated text (generate.text with a streamId): sequence, token id, the text it added (may be empty). */
+  'generate.token': s.object({
+    type: s.literal('generate.token'),
+    streamId: s.string({ pattern: STREAM_ID }),
+    sequence: s.int({ min: 0 }),
+    token: s.int({ min: 0 }),
+    text: s.string(),
+  }),
+  /** A trainer event of one run of a running experiment (experiments.compare). */
+  'experiment.event': s.object({
+    type: s.literal('experiment.event'),
+    method: s.enum(METHODS_OF_TRAINING),
+    runId: s.nullable(s.string()),
+    event: TrainEventSchema,
+  }),
   /** The project changed (opened or created elsewhere, e.g. through the app menu). */
   'project.changed': s.object({ type: s.literal('project.changed'), project: s.nullable(ProjectInfoSchema) }),
   /** The app menu asked the renderer to do something (Electron). */

@@ -95,6 +95,19 @@ export class Session {
     return (fetch ? await this.inner.run(f, fetch) : await this.inner.run(f)) as Record<string, ort.Tensor>;
   }
 
+  /**
+   * Runs with some outputs written into buffers the caller owns (ONNX Runtime fills them in
+   * place), so large outputs such as full fine-tuning's gradients are not allocated every step.
+   */
+  async runInto(feeds: Record<string, { dtype: DType; shape: number[]; data: Feed }>, into: Record<string, { dtype: DType; shape: number[]; data: Feed }>, fetchAlso: string[] = []): Promise<Record<string, ort.Tensor>> {
+    const f: Record<string, ort.Tensor> = {};
+    for (const [k, v] of Object.entries(feeds)) f[k] = new ort.Tensor(ortType[v.dtype], v.data as never, v.shape);
+    const fetches: Record<string, ort.Tensor | null> = {};
+    for (const [k, v] of Object.entries(into)) fetches[k] = new ort.Tensor(ortType[v.dtype], v.data as never, v.shape);
+    for (const k of fetchAlso) fetches[k] = null;
+    return (await this.inner.run(f, fetches as never)) as Record<string, ort.Tensor>;
+  }
+
   async release(): Promise<void> {
     if (process.env.LORA_STUDIO_PROFILE) this.inner.endProfiling();
     await this.inner.release();

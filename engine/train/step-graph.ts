@@ -26,6 +26,8 @@ export interface DropoutInput {
 export interface StepGraph {
   session: Session;
   trainables: Trainable[];
+  /** Where runMicroBatch has ONNX Runtime write the gradients (allocated on first use). */
+  gradBuffers?: Float32Array[];
   dropouts: DropoutInput[];
   B: number;
   T: number;

@@ -17,8 +17,13 @@ export async function runMicroBatch(sg: StepGraph, batch: Batch, dropoutRng?: Rn
     const n = d.shape.reduce((a, b) => a * b, 1);
     feeds[d.name] = { dtype: 'float32', shape: d.shape, data: dropoutRng ? dropoutRng.dropoutMask(n, d.p) : new Float32Array(n).fill(1) };
   }
-  const out = await sg.session.run(feeds);
-  return { loss: out.loss.data[0] as number, grads: sg.trainables.map((t) => out[`grad:${t.name}`].data as Float32Array) };
+  // Gradients land in buffers kept with the step graph: no per-step allocation of a model-sized
+  // output. They are overwritten by the next run; callers that keep them copy.
+  sg.gradBuffers ??= sg.trainables.map((t) => new Float32Array(t.data.length));
+  const grads = sg.gradBuffers;
+  const into = Object.fromEntries(sg.trainables.map((t, i) => [`grad:${t.name}`, { dtype: 'float32' as const, shape: t.shape, data: grads[i] }]));
+  const out = await sg.session.runInto(feeds, into, ['loss']);
+  return { loss: out.loss.data[0] as number, grads };
 }
 
 /** Mean loss and mean gradients over micro-batches (HF Trainer's gradient accumulation). */
@@ -26,7 +31,7 @@ export async function runAccumulated(sg: StepGraph, batches: Batch[], dropoutRng
   let acc: StepOutput | null = null;
   for (const b of batches) {
     const o = await runMicroBatch(sg, b, dropoutRng);
-    if (!acc) acc = o;
+    if (!acc) acc = batches.length > 1 ? { loss: o.loss, grads: o.grads.map((g) => g.slice()) } : o;
     else {
       acc.loss += o.loss;
       acc.grads.forEach((g, i) => { const h = o.grads[i]; for (let j = 0; j < g.length; j++) g[j] += h[j]; });

@@ -121,7 +121,8 @@ describe('runs', () => {
   });
 
   test('a feature whose module is missing reports "unavailable"', async () => {
-    const { b } = bridgeWith(() => inProcessEngine({ loaders: { perplexity: () => Promise.reject(new Error("Cannot find module './eval.ts'")) } }));
+    const missing = () => Promise.reject(new Error("Cannot find module './eval.ts'"));
+    const { b } = bridgeWith(() => inProcessEngine({ loaders: { perplexity: missing, generate: missing, compareMethods: missing } }));
     await expect(b.invoke('eval.perplexity', { model: dir, text: data })).rejects.toMatchObject({ code: 'unavailable', message: expect.stringContaining('perplexity evaluation is not available') });
     const info = await b.invoke('app.info', {});
     expect(info.features).toMatchObject({ eval: false, generate: false, experiments: false, projects: true, dialogs: false });

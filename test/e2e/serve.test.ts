@@ -148,7 +148,7 @@ describe('WebSocket', () => {
     expect(sock).toBeInstanceOf(WebSocket);
     const s = sock as WebSocket;
     const info = await rpc(s, { type: 'request', id: 'a', method: 'app.info', params: {} });
-    expect(info).toMatchObject({ ok: true, result: { shell: 'serve', features: { projects: true, generate: false } } });
+    expect(info).toMatchObject({ ok: true, result: { shell: 'serve', features: { projects: true, generate: true, experiments: true } } });
     expect(await rpc(s, 'not json {')).toMatchObject({ ok: false, error: { code: 'invalid_request' } });
     expect(await rpc(s, { type: 'request', id: 'b', method: 'fs.rm', params: {} })).toMatchObject({ id: 'b', ok: false, error: { code: 'unknown_method' } });
     expect(await rpc(s, { type: 'request', id: 'c', method: 'models.inspect', params: { dir: 42 } })).toMatchObject({

@@ -205,10 +205,18 @@ describe.skipIf(missing !== null)('the studio in Chromium', () => {
     await shot('evaluate');
   });
 
-  test('Playground: a clear "coming" state, no fake output', async () => {
+  test('Playground: base and fine-tuned outputs side by side, for real', async () => {
     await view('Playground');
-    await page.getByRole('region', { name: 'Generation (coming)' }).waitFor({ state: 'visible' });
-    expect(await page.getByRole('button', { name: 'Generate' }).isDisabled()).toBe(true);
+    expect(await page.getByRole('region', { name: 'Generation (coming)' }).count()).toBe(0);
+    await page.locator('#pg-prompt').fill('The cat');
+    await page.locator('#pg-run').selectOption({ index: 1 });
+    await page.locator('#pg-max').fill('4');
+    await page.locator('#pg-temp').fill('0');
+    // Ctrl+Enter in the prompt generates.
+    await page.locator('#pg-prompt').press('Control+Enter');
+    await text(page.getByTestId('gen-base-stats')).toContain('new tokens');
+    await text(page.getByTestId('gen-tuned-stats')).toContain('new tokens');
+    await text(page.getByTestId('gen-base')).toContain('The cat');
     await shot('playground');
   });
 

@@ -146,3 +146,41 @@ describe('envelopes', () => {
     expect(ApiError.from('boom').toJSON()).toEqual({ code: 'failed', message: 'boom' });
   });
 });
+
+describe('generation, classification and experiments', () => {
+  const gen = { model: '/m', prompt: 'Once', maxNewTokens: 8, temperature: 0, topK: 0, topP: 1 };
+
+  test('generate.text: sampling options are checked; a streamId names the token events', () => {
+    expect(parseParams('generate.text', { ...gen, repetitionPenalty: 1.2, numReturnSequences: 2, seed: 3, stop: ['\n'], streamId: 'pg-1' })).toMatchObject({ streamId: 'pg-1', stop: ['\n'] });
+    expect(() => parseParams('generate.text', { ...gen, prompt: '' })).toThrow(/prompt: expected a string \(not empty\)/);
+    expect(() => parseParams('generate.text', { ...gen, topP: 0 })).toThrow(/topP: expected a number > 0 and ≤ 1, got 0/);
+    expect(() => parseParams('generate.text', { ...gen, numReturnSequences: 17 })).toThrow(/numReturnSequences/);
+    expect(() => parseParams('generate.text', { ...gen, stop: [''] })).toThrow(/stop\[0\]/);
+    expect(() => parseParams('generate.text', { ...gen, streamId: 'a b' })).toThrow(/streamId/);
+    const result = { text: ' a', tokens: 1, outputs: [' a'], promptTokens: 1, tokensPerS: 5, wallS: 0.2, finish: ['length'] };
+    expect(parseResult('generate.text', result)).toEqual(result);
+    expect(() => parseResult('generate.text', { ...result, finish: ['tired'] })).toThrow(/finish\[0\]/);
+    expect(parse(StudioEventSchema, { type: 'generate.token', streamId: 'pg-1', sequence: 0, token: 7, text: ' a' }, 'event')).toMatchObject({ text: ' a' });
+    expect(() => parse(StudioEventSchema, { type: 'generate.token', streamId: 'pg-1', sequence: -1, token: 7, text: '' }, 'event')).toThrow(/sequence/);
+    expect(parseParams('generate.cancel', { streamId: 'pg-1' })).toEqual({ streamId: 'pg-1' });
+  });
+
+  test('eval.classify: params and the metrics with the confusion matrix', () => {
+    expect(parseParams('eval.classify', { model: '/m', data: '/d.csv', labelColumn: 'y', batchSize: 8 })).toMatchObject({ labelColumn: 'y' });
+    expect(() => parseParams('eval.classify', { model: '/m' })).toThrow(/data: missing/);
+    const r = { accuracy: 1, f1: 1, precision: 1, recall: 1, macroF1: 1, perClass: [{ precision: 1, recall: 1, f1: 1, support: 2 }], confusion: [[2]], labels: ['a'], examples: 2 };
+    expect(parseResult('eval.classify', r)).toEqual(r);
+    expect(() => parseResult('eval.classify', { ...r, confusion: [[1.5]] })).toThrow(/confusion\[0\]\[0\]/);
+  });
+
+  test('experiments: list and compare, with experiment.event progress', () => {
+    expect(parseParams('experiments.list', {})).toEqual({});
+    const p = { model: '/m', data: '/d.txt', maxSteps: 5, batchSize: 2, maxLength: 32, lr: 1e-3, seed: 1, valRatio: 0.1, lora: { r: 4 } };
+    expect(parseParams('experiments.compare', p)).toEqual(p);
+    expect(() => parseParams('experiments.compare', { ...p, maxSteps: 0 })).toThrow(/maxSteps/);
+    expect(() => parseParams('experiments.compare', { runIds: [] })).toThrow(/unknown field "runIds"/);
+    const step = { type: 'step', step: 1, totalSteps: 5, epoch: 0, loss: 3, lr: 1e-3, gradNorm: 1, tokensPerS: 10, elapsedS: 1, etaS: 4 };
+    expect(parse(StudioEventSchema, { type: 'experiment.event', method: 'full', runId: null, event: step }, 'event')).toMatchObject({ method: 'full' });
+    expect(() => parse(StudioEventSchema, { type: 'experiment.event', method: 'qlora', runId: null, event: step }, 'event')).toThrow(/method/);
+  });
+});

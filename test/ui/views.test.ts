@@ -300,40 +300,132 @@ describe('path pickers', () => {
   });
 });
 
-describe('coming features', () => {
-  test('Playground: a clear notice, disabled controls, no fake output', async () => {
-    await app();
+describe('Playground, Evaluate and Compare', () => {
+  test('Playground without the generator: a clear notice, disabled controls, no fake output', async () => {
+    await app({ 'app.info': () => ({ ...INFO, features: { ...INFO.features, generate: false } }) });
     await fireEvent.click(nav('Playground'));
     expect(screen.getByRole('region', { name: 'Generation (coming)' })).toBeTruthy();
     expect((screen.getByRole('button', { name: 'Generate' }) as HTMLButtonElement).disabled).toBe(true);
     expect(screen.getAllByText('—')).toHaveLength(2);
   });
 
-  test('Evaluate: perplexity works; accuracy is coming', async () => {
-    const { api, studio } = await app({ 'eval.perplexity': () => ({ perplexity: 42.5, meanNll: Math.log(42.5), tokens: 100 }) });
+  test('Playground: base and fine-tuned side by side, streamed token by token, sampling controls sent', async () => {
+    const done = summary('run-ft', { status: 'completed', out: '/runs/run-ft/adapter', result: { steps: 5, finalLoss: 2, trainableParams: 10, allParams: 100, tokensPerS: 1, peakRssMb: 1, wallS: 1, stopped: 'completed' } });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const { api, studio } = await app({
+      'app.info': () => ({ ...INFO, features: { ...INFO.features, generate: true } }),
+      'runs.list': () => ({ runs: [done] }),
+      'runs.get': () => ({ run: done, points: [], evalPoints: [], logs: [] }),
+      'generate.text': async (p) => {
+        const words = p.adapter ? [' whisk', ' the', ' eggs'] : [' the', ' end'];
+        for (const [i, w] of words.entries()) api.emit({ type: 'generate.token', streamId: p.streamId!, sequence: 0, token: i, text: w });
+        if (!p.adapter) await gate;
+        const text = words.join('');
+        return { text, tokens: words.length, outputs: [text], promptTokens: 2, tokensPerS: 10, wallS: 0.2, finish: ['length'] };
+      },
+    });
+    await studio.openModel('/models/tiny');
+    await fireEvent.click(nav('Playground'));
+    expect(screen.queryByRole('region', { name: 'Generation (coming)' })).toBeNull();
+    await fireEvent.input(screen.getByLabelText('Prompt'), { target: { value: 'Once' } });
+    await fireEvent.change(screen.getByLabelText('Fine-tuned with'), { target: { value: 'run-ft' } });
+    await fireEvent.input(screen.getByLabelText('Temperature'), { target: { value: '0' } });
+    await fireEvent.input(screen.getByLabelText('Max new tokens'), { target: { value: '3' } });
+    await fireEvent.input(screen.getByLabelText(/Stop strings/), { target: { value: '\\n' } });
+    // Ctrl+Enter in the prompt generates (keyboard).
+    await fireEvent.keyDown(screen.getByLabelText('Prompt'), { key: 'Enter', ctrlKey: true });
+    // Streamed pieces show before the call returns.
+    await waitFor(() => expect(screen.getByTestId('gen-base').textContent).toContain('Once the end'));
+    expect((screen.getByRole('button', { name: 'Stop' }) as HTMLButtonElement).disabled).toBe(false);
+    release();
+    await waitFor(() => expect(screen.getByTestId('gen-tuned').textContent).toContain('Once whisk the eggs'));
+    await waitFor(() => expect(screen.getByTestId('gen-tuned-stats').textContent).toContain('3 new tokens'));
+    const calls = api.callsOf('generate.text') as Record<string, unknown>[];
+    expect(calls).toHaveLength(2);
+    expect(calls[0]).toMatchObject({ model: '/models/tiny', prompt: 'Once', maxNewTokens: 3, temperature: 0, topK: 50, topP: 0.95, repetitionPenalty: 1, numReturnSequences: 1, seed: 42, stop: ['\n'] });
+    expect(calls[0].adapter).toBeUndefined();
+    expect(calls[1]).toMatchObject({ model: validConfig().model, adapter: '/runs/run-ft/adapter' });
+    expect(screen.getByRole('heading', { name: `Fine-tuned: ${done.name}` })).toBeTruthy();
+  });
+
+  test('Evaluate: perplexity, and classification metrics with a confusion matrix', async () => {
+    const { api, studio } = await app({
+      'eval.perplexity': () => ({ perplexity: 42.5, meanNll: Math.log(42.5), tokens: 100 }),
+      'eval.classify': () => ({
+        accuracy: 0.75, f1: 0.8, precision: 0.6667, recall: 1, macroF1: 0.7333,
+        perClass: [{ precision: 1, recall: 0.5, f1: 0.6667, support: 2 }, { precision: 0.6667, recall: 1, f1: 0.8, support: 2 }],
+        confusion: [[1, 1], [0, 2]], labels: ['neg', 'pos'], examples: 4,
+      }),
+    });
     await studio.openModel('/models/tiny');
     await fireEvent.click(nav('Evaluate'));
     await fireEvent.input(screen.getByLabelText('Text file'), { target: { value: '/data/valid.txt' } });
     await fireEvent.click(screen.getByRole('button', { name: 'Compute perplexity' }));
     await waitFor(() => expect(screen.getByTestId('perplexity').textContent).toBe('42.5'));
     expect(api.callsOf('eval.perplexity')).toEqual([{ model: '/models/tiny', text: '/data/valid.txt', maxLength: 128 }]);
-    expect(screen.getByRole('region', { name: 'Accuracy and confusion matrix (coming)' })).toBeTruthy();
+    expect(screen.queryByRole('region', { name: /Accuracy and confusion matrix \(coming\)/ })).toBeNull();
+
+    await fireEvent.input(screen.getByLabelText('Labelled data'), { target: { value: '/data/test.csv' } });
+    await fireEvent.input(screen.getByLabelText('Adapter folder (optional)'), { target: { value: '/adapters/cls' } });
+    await fireEvent.input(screen.getByLabelText('Label column (optional)'), { target: { value: 'sentiment' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Evaluate classifier' }));
+    await waitFor(() => expect(screen.getByTestId('cls-accuracy').textContent).toBe('0.75'));
+    expect(api.callsOf('eval.classify')).toEqual([{ model: '/models/tiny', data: '/data/test.csv', adapter: '/adapters/cls', labelColumn: 'sentiment', maxLength: 128 }]);
+    const confusion = screen.getByRole('table', { name: /Confusion matrix/ });
+    const rows = within(confusion).getAllByRole('row');
+    expect(rows.map((r) => [...r.children].map((c) => c.textContent?.trim()))).toEqual([['true \\ predicted', 'neg', 'pos'], ['neg', '1', '1'], ['pos', '0', '2']]);
+    expect(within(screen.getByRole('table', { name: 'Per class' })).getAllByRole('row')).toHaveLength(3);
   });
 
-  test('Compare: the project’s runs in a table, with experiments marked coming', async () => {
+  test('Compare: the project’s runs in a table; saved comparisons and grids; a new LoRA-vs-full comparison with progress', async () => {
     const runs = [
       summary('run-a', { config: validConfig(), status: 'completed', step: 5, totalSteps: 5, result: { steps: 5, finalLoss: 2.5, trainableParams: 2048, allParams: 12048, tokensPerS: 900, peakRssMb: 250, wallS: 3, stopped: 'completed' } }),
       summary('run-b', { config: { ...validConfig(), method: 'full' }, status: 'failed', error: 'boom' }),
     ];
-    await app({ 'runs.list': () => ({ runs }), 'runs.get': (p) => ({ run: runs.find((r) => r.runId === p.runId)!, points: [], evalPoints: [], logs: [] }) });
+    const m = (method: 'lora' | 'full', over: Record<string, unknown> = {}) => ({
+      method, runId: `c-${method}`, trainableParams: method === 'lora' ? 2048 : 10000, totalParams: 12048, trainablePct: method === 'lora' ? 17 : 83,
+      peakRssMb: method === 'lora' ? 200 : 300, steps: 5, tokens: 640, msPerStep: 10, tokensPerS: 1000, wallS: 1, finalTrainLoss: 2.5,
+      evalLoss: 2.6, perplexity: Math.exp(2.6), lr: 1e-3, outputDir: null, outputBytes: 1000, ...over,
+    });
+    const report = (id: string) => ({ id, createdAt: '2026-01-01T00:00:00Z', model: '/models/tiny', data: '/data/train.txt', lora: m('lora'), full: m('full'), file: `/p/experiments/${id}.json` });
+    let finish!: () => void;
+    const gate = new Promise<void>((r) => (finish = r));
+    const { api } = await app({
+      'app.info': () => ({ ...INFO, project: '/p', features: { ...INFO.features, experiments: true } }),
+      'projects.current': () => ({ project: { dir: '/p', name: 'P' } }),
+      'runs.list': () => ({ runs }),
+      'runs.get': (p) => ({ run: runs.find((r) => r.runId === p.runId)!, points: [], evalPoints: [], logs: [] }),
+      'experiments.list': () => ({
+        comparisons: [report('compare-1')],
+        grids: [{ id: 'grid-abc', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z', model: '/models/tiny', data: '/data/train.txt', bestRunId: 'grid-abc-t1', bestAdapter: null, file: '/p/experiments/grid-abc.json',
+          trials: [0, 1].map((i) => ({ index: i, params: { r: 4 * (i + 1), alpha: 16, dropout: 0, lr: 1e-3 }, runId: `grid-abc-t${i}`, status: 'completed' as const, perplexity: 20 - i, evalLoss: Math.log(20 - i), steps: 5, wallS: 1 })) }],
+      }),
+      'experiments.compare': async () => {
+        api.emit({ type: 'experiment.event', method: 'lora', runId: 'c-lora', event: { type: 'step', step: 2, totalSteps: 5, epoch: 0, loss: 3.25, lr: 1e-3, gradNorm: 1, tokensPerS: 10, elapsedS: 1, etaS: 1 } });
+        await gate;
+        return report('compare-2');
+      },
+    });
     await fireEvent.click(nav('Compare'));
     await waitFor(() => expect(screen.getByTestId('compare-table').querySelectorAll('tbody tr')).toHaveLength(2));
     expect(screen.getByText('LoRA r=8 α=16')).toBeTruthy();
-    expect(screen.getByText('full')).toBeTruthy();
-    expect(screen.getByRole('region', { name: /LoRA-vs-full experiments and grid search \(coming\)/ })).toBeTruthy();
     // A failed session-only run can be deleted, not resumed (it has no checkpoint on disk).
     expect(screen.queryByRole('button', { name: 'Resume run run-b' })).toBeNull();
     expect((screen.getByRole('button', { name: 'Delete run run-b' }) as HTMLButtonElement).disabled).toBe(false);
+    await waitFor(() => expect(screen.getByTestId('exp-table').querySelectorAll('tbody tr')).toHaveLength(2));
+    expect(within(screen.getByTestId('exp-charts')).getByRole('img', { name: /Peak memory \(MB\)/ })).toBeTruthy();
+    expect(screen.getByTestId('grid-table').textContent).toContain('1 (best)');
+    expect(screen.queryByRole('region', { name: /LoRA-vs-full experiments and grid search \(coming\)/ })).toBeNull();
+
+    await fireEvent.input(screen.getByLabelText('Model folder'), { target: { value: '/models/tiny' } });
+    await fireEvent.input(screen.getByLabelText('Training text'), { target: { value: '/data/train.txt' } });
+    await fireEvent.input(screen.getByLabelText('Steps'), { target: { value: '5' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Compare LoRA and full' }));
+    await waitFor(() => expect(screen.getByTestId('exp-progress').textContent).toContain('LoRA: step 2/5, loss 3.25'));
+    finish();
+    await waitFor(() => expect(screen.getByTestId('exp-table').querySelectorAll('tbody tr')).toHaveLength(4));
+    expect(api.callsOf('experiments.compare')[0]).toMatchObject({ model: '/models/tiny', data: '/data/train.txt', maxSteps: 5, valRatio: 0.1, lora: { r: 8, alpha: 16 } });
   });
 });
 
