@@ -2,7 +2,7 @@
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parseTargets } from '../engine/lora/targets.ts';
-import { DEFAULT_LORA, type LoraOptions } from '../engine/train/types.ts';
+import { DEFAULT_LORA, DEFAULT_TRAIN, type LoraOptions, type Schedule, type TrainOptions } from '../engine/train/types.ts';
 
 export class UsageError extends Error {}
 
@@ -46,6 +46,35 @@ export function loraFromFlags(v: Record<string, unknown>): LoraOptions {
     targets: v.targets ? parseTargets(v.targets as string) : DEFAULT_LORA.targets,
     useRslora: Boolean(v.rslora),
     init: init as LoraOptions['init'],
+  };
+}
+
+/** The training flags shared by train, compare and grid. */
+export const TRAIN_FLAGS = {
+  lr: { type: 'string' }, epochs: { type: 'string' }, 'max-steps': { type: 'string' }, 'batch-size': { type: 'string' },
+  'grad-accum': { type: 'string' }, 'max-length': { type: 'string' }, 'warmup-steps': { type: 'string' }, 'weight-decay': { type: 'string' },
+  schedule: { type: 'string' }, seed: { type: 'string' }, 'val-ratio': { type: 'string' }, threads: { type: 'string' },
+} as const;
+
+/** TRAIN_FLAGS as trainer options (validated); `valRatio` is the command's default hold-out. */
+export function trainingFromFlags(v: Record<string, unknown>, defaults: { valRatio?: number } = {}): Partial<TrainOptions> {
+  const d = DEFAULT_TRAIN;
+  const s = (k: string) => v[k] as string | undefined;
+  const schedule = (s('schedule') ?? d.schedule) as Schedule;
+  if (!['constant', 'linear', 'cosine'].includes(schedule)) throw new UsageError(`--schedule must be constant, linear or cosine, got "${schedule}"`);
+  return {
+    lr: num(s('lr'), 'lr', d.lr, (x) => x > 0),
+    epochs: num(s('epochs'), 'epochs', d.epochs, (x) => x > 0),
+    maxSteps: int(s('max-steps'), 'max-steps', 0, 0),
+    batchSize: int(s('batch-size'), 'batch-size', d.batchSize),
+    gradAccum: int(s('grad-accum'), 'grad-accum', d.gradAccum),
+    maxLength: int(s('max-length'), 'max-length', d.maxLength, 2),
+    warmupSteps: int(s('warmup-steps'), 'warmup-steps', 0, 0),
+    weightDecay: num(s('weight-decay'), 'weight-decay', d.weightDecay, (x) => x >= 0),
+    schedule,
+    seed: int(s('seed'), 'seed', d.seed, 0),
+    valRatio: num(s('val-ratio'), 'val-ratio', defaults.valRatio ?? 0, (x) => x >= 0 && x < 1),
+    threads: s('threads') ? int(s('threads'), 'threads', 1) : undefined,
   };
 }
 

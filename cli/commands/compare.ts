@@ -2,8 +2,8 @@
 import path from 'node:path';
 import { defaultProjectDir } from '../../engine/store/project.ts';
 import { comparisonJson, compareMethods, formatComparison } from '../../engine/experiments/compare.ts';
-import { DEFAULT_TRAIN, type Method, type Schedule, type TrainEvent, type TrainOptions } from '../../engine/train/types.ts';
-import { LORA_FLAGS, LORA_HELP, UsageError, int, loraFromFlags, num, parse, required, runCommand } from '../args.ts';
+import { DEFAULT_TRAIN, type Method, type TrainEvent, type TrainOptions } from '../../engine/train/types.ts';
+import { LORA_FLAGS, LORA_HELP, TRAIN_FLAGS, loraFromFlags, num, parse, required, runCommand, trainingFromFlags } from '../args.ts';
 
 const d = DEFAULT_TRAIN;
 const HELP = `Usage: lora-studio compare --model DIR --data FILE [options] [--project DIR] [--json]
@@ -38,30 +38,14 @@ export async function compareCommand(argv: string[]): Promise<number> {
   return runCommand('compare', HELP, async () => {
     const { values: v } = parse(argv, {
       model: { type: 'string' }, data: { type: 'string' }, project: { type: 'string' },
-      lr: { type: 'string' }, 'full-lr': { type: 'string' }, epochs: { type: 'string' }, 'max-steps': { type: 'string' }, 'batch-size': { type: 'string' },
-      'grad-accum': { type: 'string' }, 'max-length': { type: 'string' }, 'warmup-steps': { type: 'string' }, 'weight-decay': { type: 'string' },
-      schedule: { type: 'string' }, seed: { type: 'string' }, 'val-ratio': { type: 'string' }, threads: { type: 'string' }, 'in-process': { type: 'boolean' },
+      ...TRAIN_FLAGS, 'full-lr': { type: 'string' }, 'in-process': { type: 'boolean' },
       ...LORA_FLAGS,
     });
     if (v.help) { console.log(HELP); return 0; }
-    const schedule = (v.schedule ?? d.schedule) as Schedule;
-    if (!['constant', 'linear', 'cosine'].includes(schedule)) throw new UsageError(`--schedule must be constant, linear or cosine, got "${schedule}"`);
     const json = Boolean(v.json);
     const say = (m: string) => (json ? console.error(m) : console.log(m));
     const project = v.project ? path.resolve(v.project) : defaultProjectDir();
-    const train: Partial<TrainOptions> = {
-      lr: num(v.lr, 'lr', d.lr, (x) => x > 0),
-      epochs: num(v.epochs, 'epochs', d.epochs, (x) => x > 0),
-      maxSteps: int(v['max-steps'], 'max-steps', 0, 0),
-      batchSize: int(v['batch-size'], 'batch-size', d.batchSize),
-      gradAccum: int(v['grad-accum'], 'grad-accum', d.gradAccum),
-      maxLength: int(v['max-length'], 'max-length', d.maxLength, 2),
-      warmupSteps: int(v['warmup-steps'], 'warmup-steps', 0, 0),
-      weightDecay: num(v['weight-decay'], 'weight-decay', d.weightDecay, (x) => x >= 0),
-      schedule, seed: int(v.seed, 'seed', d.seed, 0),
-      valRatio: num(v['val-ratio'], 'val-ratio', 0.1, (x) => x >= 0 && x < 1),
-      threads: v.threads ? int(v.threads, 'threads', 1) : undefined,
-    };
+    const train: Partial<TrainOptions> = trainingFromFlags(v, { valRatio: 0.1 });
     const ac = new AbortController();
     process.once('SIGINT', () => { console.error('stopping after this step'); ac.abort(); });
     const report = await compareMethods({

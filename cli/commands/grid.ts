@@ -3,8 +3,8 @@ import path from 'node:path';
 import { table } from '../../engine/experiments/compare.ts';
 import { type GridReport, type Trial, gridJson, gridSearch } from '../../engine/experiments/grid.ts';
 import { defaultProjectDir } from '../../engine/store/project.ts';
-import { DEFAULT_TRAIN, type Schedule, type TrainOptions } from '../../engine/train/types.ts';
-import { UsageError, int, loraFromFlags, num, parse, required, runCommand } from '../args.ts';
+import { DEFAULT_TRAIN, type TrainOptions } from '../../engine/train/types.ts';
+import { TRAIN_FLAGS, UsageError, int, loraFromFlags, num, parse, required, runCommand, trainingFromFlags } from '../args.ts';
 import { progressBar } from './compare.ts';
 
 const d = DEFAULT_TRAIN;
@@ -57,36 +57,21 @@ export async function gridCommand(argv: string[]): Promise<number> {
   return runCommand('grid', HELP, async () => {
     const { values: v } = parse(argv, {
       model: { type: 'string' }, data: { type: 'string' }, project: { type: 'string' },
-      r: { type: 'string' }, alpha: { type: 'string' }, dropout: { type: 'string' }, lr: { type: 'string' },
+      r: { type: 'string' }, alpha: { type: 'string' }, dropout: { type: 'string' },
       'early-stop': { type: 'boolean' }, 'min-trials': { type: 'string' }, isolate: { type: 'boolean' },
-      epochs: { type: 'string' }, 'max-steps': { type: 'string' }, 'batch-size': { type: 'string' }, 'grad-accum': { type: 'string' },
-      'max-length': { type: 'string' }, 'warmup-steps': { type: 'string' }, 'weight-decay': { type: 'string' }, schedule: { type: 'string' },
-      seed: { type: 'string' }, threads: { type: 'string' }, 'val-ratio': { type: 'string' }, 'eval-every': { type: 'string' },
+      ...TRAIN_FLAGS, 'eval-every': { type: 'string' },
       bias: { type: 'string' }, targets: { type: 'string' }, rslora: { type: 'boolean' }, init: { type: 'string' },
     });
     if (v.help) { console.log(HELP); return 0; }
-    const schedule = (v.schedule ?? d.schedule) as Schedule;
-    if (!['constant', 'linear', 'cosine'].includes(schedule)) throw new UsageError(`--schedule must be constant, linear or cosine, got "${schedule}"`);
     const evalEvery = int(v['eval-every'], 'eval-every', 0, 0);
     if (v['early-stop'] && evalEvery === 0) throw new UsageError('--early-stop needs --eval-every N (intermediate evaluations to compare)');
     const json = Boolean(v.json);
     const say = (m: string) => (json ? console.error(m) : console.log(m));
     const { r: _r, alpha: _a, dropout: _d, ...loraRest } = v;
     void _r; void _a; void _d;
-    const train: Partial<TrainOptions> = {
-      lr: d.lr,
-      epochs: num(v.epochs, 'epochs', d.epochs, (x) => x > 0),
-      maxSteps: int(v['max-steps'], 'max-steps', 0, 0),
-      batchSize: int(v['batch-size'], 'batch-size', d.batchSize),
-      gradAccum: int(v['grad-accum'], 'grad-accum', d.gradAccum),
-      maxLength: int(v['max-length'], 'max-length', d.maxLength, 2),
-      warmupSteps: int(v['warmup-steps'], 'warmup-steps', 0, 0),
-      weightDecay: num(v['weight-decay'], 'weight-decay', d.weightDecay, (x) => x >= 0),
-      schedule, seed: int(v.seed, 'seed', d.seed, 0), evalEvery,
-      valRatio: num(v['val-ratio'], 'val-ratio', 0.1, (x) => x > 0 && x < 1),
-      threads: v.threads ? int(v.threads, 'threads', 1) : undefined,
-      lora: loraFromFlags(loraRest),
-    };
+    // The learning rate is an axis of the grid (--lr), not one value.
+    const train: Partial<TrainOptions> = { ...trainingFromFlags({ ...v, lr: undefined }, { valRatio: 0.1 }), evalEvery, lora: loraFromFlags(loraRest) };
+    if (!(train.valRatio! > 0)) throw new UsageError('--val-ratio must be > 0: trials are scored on the validation split');
     const ac = new AbortController();
     process.once('SIGINT', () => { console.error('stopping after this step; run the same command again to resume'); ac.abort(); });
     const report = await gridSearch({

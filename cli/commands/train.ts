@@ -1,6 +1,6 @@
 import { DEVICES, type Device } from '../../engine/onnx/runtime.ts';
-import { DEFAULT_TRAIN, type Schedule, type TrainEvent } from '../../engine/train/types.ts';
-import { LORA_FLAGS, LORA_HELP, UsageError, int, loraFromFlags, num, parse, required, runCommand } from '../args.ts';
+import { DEFAULT_TRAIN, type TrainEvent } from '../../engine/train/types.ts';
+import { LORA_FLAGS, LORA_HELP, TRAIN_FLAGS, UsageError, int, loraFromFlags, num, parse, required, runCommand, trainingFromFlags } from '../args.ts';
 import { PROJECT_TRAIN_FLAGS, PROJECT_TRAIN_HELP, outFlag, trainMaybeInProject } from './project-flags.ts';
 
 const d = DEFAULT_TRAIN;
@@ -43,18 +43,15 @@ export async function trainCommand(argv: string[]): Promise<number> {
   return runCommand('train', HELP, async () => {
     const { values: v } = parse(argv, {
       model: { type: 'string' }, data: { type: 'string' }, method: { type: 'string' }, out: { type: 'string' },
-      lr: { type: 'string' }, epochs: { type: 'string' }, 'max-steps': { type: 'string' }, 'batch-size': { type: 'string' },
-      'grad-accum': { type: 'string' }, 'max-length': { type: 'string' }, 'warmup-steps': { type: 'string' }, 'warmup-ratio': { type: 'string' },
-      'weight-decay': { type: 'string' }, 'max-grad-norm': { type: 'string' }, schedule: { type: 'string' }, seed: { type: 'string' },
-      'log-every': { type: 'string' }, validation: { type: 'string' }, 'text-column': { type: 'string' }, 'label-column': { type: 'string' }, 'val-ratio': { type: 'string' }, 'model-dropout': { type: 'boolean' }, 'eval-every': { type: 'string' }, device: { type: 'string' }, threads: { type: 'string' }, task: { type: 'string' },
+      ...TRAIN_FLAGS, 'warmup-ratio': { type: 'string' }, 'max-grad-norm': { type: 'string' }, 'log-every': { type: 'string' },
+      validation: { type: 'string' }, 'text-column': { type: 'string' }, 'label-column': { type: 'string' },
+      'eval-every': { type: 'string' }, 'model-dropout': { type: 'boolean' }, device: { type: 'string' }, task: { type: 'string' },
       ...LORA_FLAGS,
       ...PROJECT_TRAIN_FLAGS,
     });
     if (v.help) { console.log(HELP); return 0; }
     const method = (v.method ?? 'lora') as string;
     if (method !== 'lora' && method !== 'full') throw new UsageError(`--method must be lora or full, got "${method}"`);
-    const schedule = (v.schedule ?? d.schedule) as Schedule;
-    if (!['constant', 'linear', 'cosine'].includes(schedule)) throw new UsageError(`--schedule must be constant, linear or cosine, got "${schedule}"`);
     const device = (v.device ?? 'cpu') as Device;
     if (!DEVICES.includes(device)) throw new UsageError(`--device must be one of ${DEVICES.join(', ')}, got "${device}"`);
     if (v.task === 'seq-cls') return (await import('./classify.ts')).trainSeqClsFromFlags(v);
@@ -77,19 +74,10 @@ export async function trainCommand(argv: string[]): Promise<number> {
     const r = await trainMaybeInProject(v, {
       model: required(v, 'model'), data: required(v, 'data'), method, out: outFlag(v),
       lora: loraFromFlags(v),
-      lr: num(v.lr, 'lr', d.lr, (x) => x > 0),
-      epochs: num(v.epochs, 'epochs', d.epochs, (x) => x > 0),
-      maxSteps: int(v['max-steps'], 'max-steps', 0, 0),
-      batchSize: int(v['batch-size'], 'batch-size', d.batchSize),
-      gradAccum: int(v['grad-accum'], 'grad-accum', d.gradAccum),
-      maxLength: int(v['max-length'], 'max-length', d.maxLength, 2),
-      warmupSteps: int(v['warmup-steps'], 'warmup-steps', 0, 0),
+      ...trainingFromFlags(v),
       warmupRatio: num(v['warmup-ratio'], 'warmup-ratio', 0, (x) => x >= 0 && x < 1),
-      weightDecay: num(v['weight-decay'], 'weight-decay', d.weightDecay, (x) => x >= 0),
       maxGradNorm: num(v['max-grad-norm'], 'max-grad-norm', d.maxGradNorm, (x) => x >= 0),
-      schedule, seed: int(v.seed, 'seed', d.seed, 0), logEvery: int(v['log-every'], 'log-every', d.logEvery), device,
-      threads: v.threads ? int(v.threads, 'threads', 1) : undefined,
-      valRatio: num(v['val-ratio'], 'val-ratio', 0, (x) => x >= 0 && x < 1),
+      logEvery: int(v['log-every'], 'log-every', d.logEvery), device,
       evalEvery: int(v['eval-every'], 'eval-every', 0, 0),
       modelDropout: Boolean(v['model-dropout']),
     }, { onEvent, signal: ac.signal });
