@@ -17,7 +17,7 @@ import { Rng } from '../util/rng.ts';
 import { type ClassificationMetrics, classificationMetrics } from './metrics.ts';
 import { AdamW, clipScale, globalNorm } from './optimizer.ts';
 import { lrAt, warmupSteps } from './schedule.ts';
-import { DEFAULT_TRAIN, type LoraOptions, type Schedule, type TrainResult } from './types.ts';
+import { DEFAULT_TRAIN, type LoraOptions, type TrainOptions, type TrainResult } from './types.ts';
 
 type Feeds = Record<string, { dtype: DType; shape: number[]; data: Feed }>;
 
@@ -159,7 +159,11 @@ export async function evaluateClassifier(o: EvaluateOptions): Promise<EvaluateRe
 
 // ------------------------------------------------------------------------------- training
 
-export interface ClassifyTrainOptions extends ClassifyDataOptions {
+/** The causal-LM trainer's hyper-parameters (same names and meaning), for a labelled dataset. */
+type SharedTrainOptions = Pick<TrainOptions, 'lora' | 'lr' | 'epochs' | 'maxSteps' | 'batchSize' | 'maxLength' | 'warmupSteps' | 'warmupRatio'
+  | 'weightDecay' | 'beta1' | 'beta2' | 'eps' | 'maxGradNorm' | 'schedule' | 'seed' | 'logEvery' | 'evalEvery' | 'device' | 'threads'>;
+
+export interface ClassifyTrainOptions extends ClassifyDataOptions, SharedTrainOptions {
   model: string;
   data: string | LabelledData;
   /** Held-out data evaluated every `evalEvery` steps and at the end. */
@@ -167,26 +171,6 @@ export interface ClassifyTrainOptions extends ClassifyDataOptions {
   /** Without `validation`: hold out this fraction of the data (seeded), 0 = none. */
   valRatio?: number;
   out?: string;
-  lora: LoraOptions;
-  lr: number;
-  epochs: number;
-  maxSteps: number;
-  batchSize: number;
-  maxLength: number;
-  warmupSteps: number;
-  warmupRatio: number;
-  weightDecay: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  maxGradNorm: number;
-  schedule: Schedule;
-  seed: number;
-  logEvery: number;
-  /** 0 = only at the end. */
-  evalEvery: number;
-  device: Device;
-  threads?: number;
 }
 
 export const DEFAULT_CLASSIFY: Omit<ClassifyTrainOptions, 'model' | 'data'> = {
