@@ -8,6 +8,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import type { RunConfig, StudioEvent } from '../../engine/api.ts';
+import { tinyRunConfig } from './run-config.ts';
 import { EngineBridge, inProcessEngine } from '../../engine/api-handlers.ts';
 import { readRun } from '../../engine/store/runs.ts';
 
@@ -29,27 +30,8 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const config = (over: Partial<RunConfig> = {}): RunConfig => ({
-  model,
-  dataset: { path: text },
-  method: 'lora',
-  lora: { r: 4, alpha: 8, dropout: 0.1, bias: 'none', targets: [], useRslora: false, init: 'kaiming' },
-  lr: 5e-3,
-  epochs: 0,
-  maxSteps: 12,
-  batchSize: 2,
-  gradAccum: 1,
-  maxLength: 16,
-  warmupSteps: 0,
-  warmupRatio: 0,
-  weightDecay: 0,
-  maxGradNorm: 1,
-  schedule: 'linear',
-  seed: 1,
-  logEvery: 1,
-  device: 'cpu',
-  ...over,
-});
+const config = (over: Partial<RunConfig> = {}): RunConfig =>
+  tinyRunConfig(model, text, { lora: { r: 4, alpha: 8, dropout: 0.1, bias: 'none', targets: [], useRslora: false, init: 'kaiming' }, lr: 5e-3, maxSteps: 12, ...over });
 
 function bridgeOn(project: string) {
   const events: StudioEvent[] = [];

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import type { RunConfig, StudioEvent } from '../../engine/api.ts';
+import { tinyRunConfig } from './run-config.ts';
 import { EngineBridge, type EngineFunctions, type EngineTransport, histogram, inProcessEngine } from '../../engine/api-handlers.ts';
 import type { TrainEvent, TrainHooks, TrainResult } from '../../engine/train/types.ts';
 
@@ -17,28 +18,7 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const config = (over: Partial<RunConfig> = {}): RunConfig => ({
-  model: dir,
-  dataset: { path: data },
-  method: 'lora',
-  lora: { r: 4, alpha: 8, dropout: 0, bias: 'none', targets: [], useRslora: false, init: 'kaiming' },
-  lr: 1e-3,
-  epochs: 0,
-  maxSteps: 5,
-  batchSize: 2,
-  gradAccum: 1,
-  maxLength: 16,
-  warmupSteps: 0,
-  warmupRatio: 0,
-  weightDecay: 0,
-  maxGradNorm: 1,
-  schedule: 'linear',
-  seed: 1,
-  logEvery: 1,
-  device: 'cpu',
-  out: join(dir, 'out'),
-  ...over,
-});
+const config = (over: Partial<RunConfig> = {}): RunConfig => tinyRunConfig(dir, data, { out: join(dir, 'out'), ...over });
 
 /** A trainer that takes `stepMs` per step and honours the abort signal, like the real one. */
 function fakeTrain(stepMs = 5, seen: unknown[] = []): EngineFunctions['train'] {
