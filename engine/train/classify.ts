@@ -3,7 +3,10 @@
 // precision, recall, F1 and the confusion matrix. Reuses the causal-LM trainer's AdamW,
 // clipping and schedules; the step graph is the classifier's forward + cross-entropy + autodiff.
 
-import { loadTokenizer, type TextTokenizer } from '../data/tokenizer.ts';
+import { loadTokenizer } from '../data/tokenizer.ts';
+import { type LabelledData, type LabelledDataOptions as ClassifyDataOptions, encodeForClassification, holdOutLabelled, loadLabelled } from '../data/pipeline.ts';
+export { type LabelledData, encodeForClassification, loadLabelled, holdOutLabelled as holdOut };
+export type { ClassifyDataOptions };
 import { defaultLoraConfig, type LoraConfig } from '../lora/config.ts';
 import { readSeqClsAdapter, seqClsPlan } from '../lora/merge.ts';
 import type { Plan } from '../lora/peft-model.ts';
@@ -20,41 +23,6 @@ import { lrAt, warmupSteps } from './schedule.ts';
 import { DEFAULT_TRAIN, type LoraOptions, type TrainOptions, type TrainResult } from './types.ts';
 
 type Feeds = Record<string, { dtype: DType; shape: number[]; data: Feed }>;
-
-export interface LabelledData {
-  texts: string[];
-  labels: number[];
-  labelNames?: string[];
-}
-
-export interface ClassifyDataOptions {
-  textColumn?: string;
-  labelColumn?: string;
-  split?: string;
-}
-
-/** A labelled dataset file (CSV, JSONL, aclImdb, parquet, ...) or in-memory texts and labels. */
-export async function loadLabelled(data: string | LabelledData, o: ClassifyDataOptions = {}): Promise<LabelledData> {
-  if (typeof data !== 'string') return data;
-  const { loadDataset } = await import('../data/index.ts');
-  const ds = await loadDataset(data, { textColumn: o.textColumn, labelColumn: o.labelColumn, split: o.split });
-  const texts: string[] = [], labels: number[] = [];
-  ds.examples.forEach((e, i) => {
-    if (typeof e.label !== 'number') throw new Error(`${data}: example ${i + 1} has no class label; classification needs labelled data (--label-column)`);
-    texts.push(e.text);
-    labels.push(e.label);
-  });
-  if (texts.length === 0) throw new Error(`${data}: no labelled examples`);
-  return { texts, labels, labelNames: ds.labelNames };
-}
-
-/** Token ids for a classifier: [CLS] … [SEP] (truncated inside) for WordPiece, plain ids for GPT-2. */
-export function encodeForClassification(tok: TextTokenizer, text: string, T: number): number[] {
-  const ids = tok.encode(text);
-  if (ids.length <= T) return ids;
-  if (tok.kind === 'wordpiece') return [...ids.slice(0, T - 1), ids[ids.length - 1]];
-  return ids.slice(0, T);
-}
 
 /** The number of labels an adapter's head was trained for (from its tensor shapes). */
 export function adapterNumLabels(adapterDir: string): number | undefined {
@@ -199,17 +167,6 @@ export interface ClassifyHooks {
 
 interface Trainable { name: string; shape: number[]; data: Float32Array; decay: boolean }
 
-/** A seeded hold-out split: ceil(n·ratio) examples (at least 1, leaving at least 1 to train on). */
-export function holdOut(d: LabelledData, ratio: number, seed: number): { train: LabelledData; valid: LabelledData } {
-  if (!(ratio > 0 && ratio < 1)) throw new Error(`validation ratio must be in (0, 1), got ${ratio}`);
-  const n = d.texts.length;
-  const k = Math.min(n - 1, Math.max(1, Math.ceil(n * ratio)));
-  if (k < 1) throw new Error('too few examples to hold out a validation set');
-  const order = Rng.derive(seed, 4).shuffle([...Array(n).keys()]);
-  const pick = (idx: number[]): LabelledData => ({ texts: idx.map((i) => d.texts[i]), labels: idx.map((i) => d.labels[i]), labelNames: d.labelNames });
-  return { valid: pick(order.slice(0, k)), train: pick(order.slice(k)) };
-}
-
 /** The PEFT config of a classification run (task SEQ_CLS, heads in modules_to_save). */
 export function seqClsLoraConfig(lora: LoraOptions, m: SeqClsModel): LoraConfig {
   return defaultLoraConfig({
@@ -274,7 +231,7 @@ export async function trainClassifier(partial: Partial<ClassifyTrainOptions> & P
   const t0 = performance.now();
   let train = await loadLabelled(o.data, o);
   let valid = o.validation ? await loadLabelled(o.validation, o) : undefined;
-  if (!valid && o.valRatio && o.valRatio > 0) ({ train, valid } = holdOut(train, o.valRatio, o.seed));
+  if (!valid && o.valRatio && o.valRatio > 0) ({ train, valid } = holdOutLabelled(train, o.valRatio, o.seed));
   const numLabels = Math.max(train.labelNames?.length ?? 0, ...train.labels.map((l) => l + 1), ...(valid?.labels ?? []).map((l) => l + 1));
   const m = loadSeqClsModel(o.model, { numLabels, labels: train.labelNames?.length === numLabels ? train.labelNames : undefined, seed: o.seed });
   const lc = seqClsLoraConfig(o.lora, m);

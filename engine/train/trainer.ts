@@ -2,13 +2,11 @@
 // blocks → seeded shuffling per epoch → micro-batches → step graph → clipping → AdamW → events.
 
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type LoraConfig, defaultLoraConfig } from '../lora/config.ts';
 import { type Plan, fullPlan, loraPlan } from '../lora/peft-model.ts';
 import { type LoadedGPT2, gpt2ParamShapes, loadGPT2 } from '../models/gpt2.ts';
-import { loadDataset, packForCausalLM, tokenizeDataset } from '../data/index.ts';
-import { loadTokenizer } from '../data/tokenizer.ts';
+import { holdOutSplit, loadBlocks } from '../data/pipeline.ts';
 import { saveAdapter } from '../store/adapter.ts';
 import { writeJsonAtomic } from '../store/atomic.ts';
 import { writeSafetensors } from '../store/safetensors.ts';
@@ -47,46 +45,6 @@ export function makePlan(o: TrainOptions, model: LoadedGPT2): { plan: Plan; lora
   return { plan, lora };
 }
 
-/**
- * Token blocks of T tokens, like HF's group_texts: documents joined with EOS and cut into full
- * blocks, the remainder dropped — unless everything is shorter than one block, which then trains
- * as one short block. A .txt file is one document (its newlines kept); the other formats go
- * through the dataset importers and the tokenized cache.
- */
-export async function loadBlocks(o: TrainOptions, T: number, modelDir: string): Promise<ArrayLike<number>[]> {
-  const label = typeof o.data === 'string' ? o.data : 'data';
-  let docs: ArrayLike<number>[];
-  let eos: number | null = null;
-  if (typeof o.data !== 'string') {
-    docs = o.data.documents;
-  } else {
-    const tok = await loadTokenizer(modelDir);
-    eos = tok.eosTokenId;
-    const file = o.data;
-    if (!existsSync(file)) throw new Error(`${file}: data file not found`);
-    if (/\.(txt|text)$/i.test(file) || !/\.[a-z0-9]+$/i.test(path.basename(file))) {
-      docs = [tok.encode(await readFile(file, 'utf8'))];
-    } else {
-      const ds = await loadDataset(file, {});
-      docs = (await tokenizeDataset(ds.examples, tok, { cacheDir: o.cacheDir, addSpecialTokens: false, settings: { purpose: 'causal-lm' } })).toArrays();
-    }
-  }
-  let blocks = packForCausalLM(docs.map((d) => Array.from(d)), T, eos, { dropLast: true });
-  if (blocks.length === 0) blocks = packForCausalLM(docs.map((d) => Array.from(d)), T, eos, { dropLast: false });
-  blocks = blocks.filter((b) => b.length >= 2);
-  if (blocks.length === 0) throw new Error(`${label}: fewer than 2 tokens, nothing to train on`);
-  return blocks;
-}
-
-/** A seeded hold-out of `ratio` of the blocks (at least one, and one left to train on). */
-export function splitBlocks<B>(blocks: B[], ratio: number, seed: number): { train: B[]; val: B[] } {
-  if (!(ratio > 0) || blocks.length < 2) return { train: blocks, val: [] };
-  const order = Rng.derive(seed, 4).shuffle([...blocks.keys()]);
-  const nVal = Math.min(blocks.length - 1, Math.max(1, Math.round(blocks.length * ratio)));
-  const valSet = new Set(order.slice(0, nVal));
-  return { train: blocks.filter((_, i) => !valSet.has(i)), val: blocks.filter((_, i) => valSet.has(i)) };
-}
-
 export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 'model' | 'data'>, hooks: TrainHooks = {}): Promise<TrainResult> {
   const o: TrainOptions = { ...DEFAULT_TRAIN, ...partial, lora: { ...DEFAULT_TRAIN.lora, ...partial.lora } };
   validate(o);
@@ -95,8 +53,8 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
   const model = loadGPT2(o.model);
   const T = Math.min(o.maxLength, model.config.nPositions);
   const { plan, lora } = makePlan(o, model);
-  const all = await loadBlocks(o, T, o.model);
-  const { train: blocks, val } = splitBlocks(all, o.valRatio, o.seed);
+  const all = await loadBlocks(o.data, T, o.model, { cacheDir: o.cacheDir });
+  const { train: blocks, val } = holdOutSplit(all, o.valRatio, o.seed);
   const B = o.batchSize;
   const batchesPerEpoch = Math.ceil(blocks.length / B);
   const stepsPerEpoch = Math.max(1, Math.floor(batchesPerEpoch / o.gradAccum));

@@ -5,8 +5,8 @@ import { loadGPT2 } from '../../engine/models/gpt2.ts';
 import { openSafetensors } from '../../engine/store/safetensors.ts';
 import { perplexity, windowsNll } from '../../engine/train/eval.ts';
 import { mergeAdapter } from '../../engine/lora/apply.ts';
-import { loadBlocks, splitBlocks, train } from '../../engine/train/trainer.ts';
-import { DEFAULT_TRAIN } from '../../engine/train/types.ts';
+import { train } from '../../engine/train/trainer.ts';
+import { holdOutSplit, loadBlocks } from '../../engine/data/pipeline.ts';
 import type { Checkpoint, TrainEvent } from '../../engine/train/types.ts';
 import { SAMPLE_TEXT, hasSharedData, makeTinyGPT2, tempDir } from '../helpers/tiny-model.ts';
 
@@ -176,8 +176,8 @@ d('validation during training', () => {
     const r = await train(opts, { onEvent: (e) => events.push(e) });
     const evals = events.filter((e) => e.type === 'eval');
     expect(evals.map((e) => e.type === 'eval' && e.step)).toEqual([2, 4, 6]);
-    const blocks = await loadBlocks({ ...DEFAULT_TRAIN, ...opts }, 32, model);
-    const { val, train: rest } = splitBlocks(blocks, 0.25, 3);
+    const blocks = await loadBlocks(data, 32, model);
+    const { val, train: rest } = holdOutSplit(blocks, 0.25, 3);
     expect(val.length + rest.length).toBe(blocks.length);
     const m = loadGPT2(model);
     mergeAdapter(m, opts.out);
