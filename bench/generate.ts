@@ -8,7 +8,8 @@ import { availableParallelism, cpus } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Generator } from '../engine/generate/generator.ts';
-import { type LoadedGPT2, gpt2ParamShapes, parseGPT2Config } from '../engine/models/gpt2.ts';
+import type { LoadedModel } from '../engine/models/types.ts';
+import { randomModel } from './random-model.ts';
 import { Rng } from '../engine/util/rng.ts';
 import { updateSection } from './report.ts';
 
@@ -18,17 +19,8 @@ const newTokens = Number(values.new ?? 128);
 const threads = availableParallelism();
 const root = path.resolve(import.meta.dirname, '..');
 
-function randomGPT2Small(): LoadedGPT2 {
-  const json = { model_type: 'gpt2', vocab_size: 50257, n_positions: 1024, n_embd: 768, n_layer: 12, n_head: 12, eos_token_id: 50256, bos_token_id: 50256 };
-  const config = parseGPT2Config(json, 'bench');
-  const rng = new Rng(0);
-  const weights = new Map(gpt2ParamShapes(config).map(([name, shape]) => {
-    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    if (/ln_(1|2|f)\.weight$/.test(name)) data.fill(1);
-    else if (!name.endsWith('.bias')) for (let i = 0; i < data.length; i++) data[i] = rng.normal() * 0.02;
-    return [name, { shape, data }];
-  }));
-  return { dir: '', config, weights, storedDtype: 'F32' };
+function randomGPT2Small(): LoadedModel {
+  return randomModel({ model_type: 'gpt2', vocab_size: 50257, n_positions: 1024, n_embd: 768, n_layer: 12, n_head: 12, eos_token_id: 50256, bos_token_id: 50256 });
 }
 
 async function one(): Promise<void> {

@@ -3,7 +3,8 @@
 // Prints one JSON line: ms/step, tokens/s (steps after the first), peak RSS.
 import { defaultLoraConfig } from '../engine/lora/config.ts';
 import { fullPlan, loraPlan } from '../engine/lora/peft-model.ts';
-import { type LoadedGPT2, gpt2ParamShapes, parseGPT2Config } from '../engine/models/gpt2.ts';
+import { asTaskBatch, lmLoss } from '../engine/train/tasks/causal-lm.ts';
+import { randomModel } from './random-model.ts';
 import { makeBatch } from '../engine/train/batch.ts';
 import { AdamW, clipScale, globalNorm } from '../engine/train/optimizer.ts';
 import { runMicroBatch } from '../engine/train/step.ts';
@@ -14,25 +15,18 @@ import { SHAPES } from './shapes.ts';
 const [shapeName = 'small', method = 'lora', stepsArg = '5'] = process.argv.slice(2);
 const s = SHAPES[shapeName];
 const steps = Number(stepsArg);
-const config = parseGPT2Config({ model_type: 'gpt2', vocab_size: s.vocab, n_positions: Math.max(s.ctx, 1024), n_embd: s.d, n_layer: s.layers, n_head: s.heads }, 'bench');
+const model = randomModel({ model_type: 'gpt2', vocab_size: s.vocab, n_positions: Math.max(s.ctx, 1024), n_embd: s.d, n_layer: s.layers, n_head: s.heads }, { uniform: true });
 const rng = new Rng(0);
-const weights = new Map(gpt2ParamShapes(config).map(([name, shape]) => {
-  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  for (let i = 0; i < data.length; i++) data[i] = (rng.next() - 0.5) * 0.04;
-  if (/ln_(1|2|f)\.weight$/.test(name)) data.fill(1);
-  return [name, { shape, data }];
-}));
-const model: LoadedGPT2 = { dir: 'bench', config, weights, storedDtype: 'F32' };
-const plan = method === 'full' ? fullPlan(config) : loraPlan(config, defaultLoraConfig({ r: 8, loraAlpha: 16 }));
+const plan = method === 'full' ? fullPlan(model.spec) : loraPlan(model.spec, defaultLoraConfig({ r: 8, loraAlpha: 16 }));
 for (const l of plan.layers) l.init(rng, 'kaiming');
 const t0 = performance.now();
-const sg = await buildStepGraph(model, plan, s.batch, s.ctx, { releaseFrozen: true });
+const sg = await buildStepGraph(model.weights, plan, model.spec.family.isNoDecay, lmLoss(model.spec, s.batch, s.ctx), { releaseFrozen: true });
 const buildS = (performance.now() - t0) / 1000;
 const trace = (what: string) => { if (process.env.LORA_STUDIO_MEMTRACE) console.error(`${what}: rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB, peak ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`); };
 trace('after build');
 const opt = new AdamW(sg.trainables, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 });
 const rows = Array.from({ length: s.batch }, () => Array.from({ length: s.ctx }, () => Math.floor(rng.next() * s.vocab)));
-const batch = makeBatch(rows, s.batch, s.ctx);
+const batch = asTaskBatch(makeBatch(rows, s.batch, s.ctx));
 const times: number[] = [];
 const phases = { run: 0, optimizer: 0 };
 for (let i = 0; i < steps; i++) {

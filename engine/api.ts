@@ -340,6 +340,14 @@ export const TrainResultSchema = s.object({
   /** Validation loss at the end (when there is a validation split). */
   evalLoss: s.optional(num()),
   out: s.optional(s.string()),
+  // Classification runs
+  examplesPerS: s.optional(num()),
+  labels: s.optional(s.array(s.string())),
+  eval: s.optional(s.object({
+    accuracy: num(), f1: num(), precision: num(), recall: num(), macroF1: num(),
+    perClass: s.array(s.object({ precision: num(), recall: num(), f1: num(), support: s.int({ min: 0 }) })),
+    confusion: s.array(s.array(s.int({ min: 0 }))), examples: s.int({ min: 0 }), loss: num(),
+  })),
 });
 
 export const TrainEventSchema = s.tagged('type', {
@@ -350,6 +358,8 @@ export const TrainEventSchema = s.tagged('type', {
     allParams: s.int({ min: 0 }),
     examples: s.int({ min: 0 }),
     tokensPerStep: s.int({ min: 0 }),
+    numLabels: s.optional(s.int({ min: 1 })),
+    labels: s.optional(s.array(s.string())),
   }),
   step: s.object({
     type: s.literal('step'),
@@ -362,8 +372,13 @@ export const TrainEventSchema = s.tagged('type', {
     tokensPerS: num(),
     elapsedS: num(),
     etaS: num(),
+    accuracy: s.optional(num()),
+    examplesPerS: s.optional(num()),
   }),
-  eval: s.object({ type: s.literal('eval'), step: s.int({ min: 0 }), evalLoss: num(), perplexity: num(), tokens: s.int({ min: 0 }) }),
+  eval: s.object({
+    type: s.literal('eval'), step: s.int({ min: 0 }), evalLoss: num(), perplexity: num(), tokens: s.int({ min: 0 }),
+    accuracy: s.optional(num()), f1: s.optional(num()), confusion: s.optional(s.array(s.array(s.int({ min: 0 })))),
+  }),
   log: s.object({ type: s.literal('log'), level: s.enum(['info', 'warn']), message: s.string() }),
   done: s.object({ type: s.literal('done'), result: TrainResultSchema }),
 });

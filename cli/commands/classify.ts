@@ -61,9 +61,9 @@ export async function trainSeqClsFromFlags(v: Record<string, unknown>): Promise<
   process.once('SIGINT', () => { console.error('stopping after this step (Ctrl-C again to kill)'); ac.abort(); });
   const say = (m: string) => (json ? console.error(m) : console.log(m));
   const onEvent = (e: ClassifyEvent) => {
-    if (e.type === 'start') say(`${trainableLine(e.trainableParams, e.allParams)}\n${e.arch} classifier, ${e.numLabels} labels, ${e.examples} examples, ${e.totalSteps} steps`);
-    else if (e.type === 'step') say(`step ${e.step}/${e.totalSteps}  epoch ${e.epoch.toFixed(2)}  loss ${e.loss.toFixed(4)}  acc ${e.accuracy.toFixed(3)}  lr ${e.lr.toExponential(2)}  grad_norm ${e.gradNorm.toFixed(3)}  ${e.examplesPerS.toFixed(1)} ex/s  eta ${e.etaS.toFixed(1)}s`);
-    else if (e.type === 'eval') say(`eval @ step ${e.step}: loss ${e.loss.toFixed(4)}  accuracy ${e.accuracy.toFixed(4)}  f1 ${e.f1.toFixed(4)}  confusion ${JSON.stringify(e.confusion)}`);
+    if (e.type === 'start') say(`${trainableLine(e.trainableParams, e.allParams)}\nclassifier with ${e.numLabels} labels, ${e.examples} examples, ${e.totalSteps} steps`);
+    else if (e.type === 'step') say(`step ${e.step}/${e.totalSteps}  epoch ${e.epoch.toFixed(2)}  loss ${e.loss.toFixed(4)}  acc ${(e.accuracy ?? 0).toFixed(3)}  lr ${e.lr.toExponential(2)}  grad_norm ${e.gradNorm.toFixed(3)}  ${(e.examplesPerS ?? 0).toFixed(1)} ex/s  eta ${e.etaS.toFixed(1)}s`);
+    else if (e.type === 'eval') say(`eval @ step ${e.step}: loss ${e.evalLoss.toFixed(4)}  accuracy ${(e.accuracy ?? 0).toFixed(4)}  f1 ${(e.f1 ?? 0).toFixed(4)}  confusion ${JSON.stringify(e.confusion)}`);
     else if (e.type === 'log') console.error(e.message);
   };
   const r = await trainClassifier({

@@ -9,7 +9,7 @@ import { loadTokenizer } from '../../engine/data/tokenizer.ts';
 import { compareMethods, fmtBytes, formatComparison, table } from '../../engine/experiments/compare.ts';
 import { Generator } from '../../engine/generate/generator.ts';
 import { mergeAdapter } from '../../engine/lora/apply.ts';
-import { loadGPT2 } from '../../engine/models/gpt2.ts';
+import { loadModel as loadGPT2 } from '../../engine/models/registry.ts';
 import { writeJsonAtomic } from '../../engine/store/atomic.ts';
 import { defaultProjectsRoot, openOrCreateProject, updateProject } from '../../engine/store/project.ts';
 import { trainInProject } from '../../engine/store/run-training.ts';
@@ -223,7 +223,7 @@ async function classify(o: { model: string; threads?: number }, s: Settings, pro
   const r = await mod.trainClassifier({
     model: o.model, data: train, validation: valid, out, maxSteps: s.classifySteps, batchSize: 16, maxLength: 64, lr: s.classifyLr, warmupSteps: Math.min(10, s.classifySteps - 1), schedule: 'linear', seed: 42, logEvery: 1, threads: o.threads,
     lora: { ...mod.DEFAULT_CLASSIFY.lora, r: 16, alpha: 32, targets: ['c_attn', 'c_proj', 'c_fc'] },
-  }, { onEvent: (e) => { if (e.type === 'step') bar.update(e.step, e.totalSteps, `loss ${e.loss.toFixed(3)} acc ${pct(e.accuracy)}`); } });
+  }, { onEvent: (e) => { if (e.type === 'step') bar.update(e.step, e.totalSteps, `loss ${e.loss.toFixed(3)} acc ${pct(e.accuracy ?? 0)}`); } });
   // "before": the base model with a fresh (untrained) classification head.
   const beforeAcc = await evalOn();
   const afterAcc = await evalOn(out);

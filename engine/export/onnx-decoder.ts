@@ -1,23 +1,24 @@
-// A GPT-2 decoder with past key/values as a standalone ONNX file, laid out the way Optimum's
+// A causal LM's decoder with past key/values as a standalone ONNX file, laid out the way Optimum's
 // "text-generation-with-past" export is (what transformers.js v3 loads from onnx/model.onnx):
 //   inputs  input_ids [B, T] int64, attention_mask [B, P+T] int64, position_ids [B, T] int64,
-//           past_key_values.{i}.key / .value [B, H, P, head_dim] float32
+//           past_key_values.{i}.key / .value [B, kv_heads, P, head_dim] float32
 //   outputs logits [B, T, vocab], present.{i}.key / .value [B, H, P+T, head_dim]
 // The causal + padding attention bias is computed inside the graph from attention_mask.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type LoadedGPT2, gpt2ForwardCached } from '../models/gpt2.ts';
+import { lmLogits } from '../models/registry.ts';
+import type { LoadedModel } from '../models/types.ts';
 import { Graph, type Value } from '../onnx/graph.ts';
+import { frozenParams } from '../models/params.ts';
 
-export function gpt2DecoderWithPast(model: LoadedGPT2): Graph {
-  const c = model.config;
-  const H = c.nHead, hd = c.nEmbd / c.nHead;
+export function decoderWithPast(model: LoadedModel): Graph {
+  const { layers, heads: H, headDim: hd } = model.spec.cache;
   const g = new Graph();
   const ids = g.input('input_ids', 'int64', ['batch_size', 'sequence_length']);
   const mask = g.input('attention_mask', 'int64', ['batch_size', 'total_sequence_length']);
   const positionIds = g.input('position_ids', 'int64', ['batch_size', 'sequence_length']);
-  const past = Array.from({ length: c.nLayer }, (_, i) => ({
+  const past = Array.from({ length: layers }, (_, i) => ({
     k: g.input(`past_key_values.${i}.key`, 'float32', ['batch_size', H, 'past_sequence_length', hd]),
     v: g.input(`past_key_values.${i}.value`, 'float32', ['batch_size', H, 'past_sequence_length', hd]),
   }));
@@ -37,28 +38,17 @@ export function gpt2DecoderWithPast(model: LoadedGPT2): Graph {
   const allowed = g.node('And', [keep, causal], [{ dtype: 'bool', shape: ['batch_size', 1, 'sequence_length', 'total_sequence_length'] }])[0];
   const attnBias = g.where(allowed, g.scalar(0), g.scalar(-1e9));
 
-  const cache = new Map<string, Value>();
-  const param = (name: string): Value => {
-    let v = cache.get(name);
-    if (!v) {
-      const w = model.weights.get(name);
-      if (!w) throw new Error(`model has no tensor ${name}`);
-      v = g.initializer(name, 'float32', w.shape, w.data);
-      cache.set(name, v);
-    }
-    return v;
-  };
-  const out = gpt2ForwardCached(g, c, param, { ids, positionIds, attnBias, past });
+  const out = lmLogits(g, model.spec, frozenParams(g, model.weights), { ids, positionIds, attnBias, past });
   g.output(out.logits, 'logits');
   out.present.forEach((p, i) => { g.output(p.k, `present.${i}.key`); g.output(p.v, `present.${i}.value`); });
   return g;
 }
 
 /** Writes <out>/onnx/model.onnx; returns its path. */
-export function exportDecoderOnnx(model: LoadedGPT2, out: string): string {
+export function exportDecoderOnnx(model: LoadedModel, out: string): string {
   const dir = path.join(out, 'onnx');
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, 'model.onnx');
-  writeFileSync(file, gpt2DecoderWithPast(model).toModel({ producer: 'lora-studio' }));
+  writeFileSync(file, decoderWithPast(model).toModel({ producer: 'lora-studio' }));
   return file;
 }

@@ -1,12 +1,14 @@
-// Text generation with a GPT-2 as ONNX graphs. The cached graph takes the new tokens, their
-// positions and every layer's past keys/values ([B, H, P, head_dim], P symbolic) and returns the
+// Text generation with a causal LM as ONNX graphs. The cached graph takes the new tokens, their
+// positions and every layer's past keys/values ([B, kv_heads, P, head_dim], P symbolic) and returns the
 // last position's logits and the present keys/values, so each new token costs one position's
 // compute. The uncached graph recomputes the whole sequence every step (the reference the
 // cache is tested against).
 
-import { type LoadedGPT2, gpt2ForwardCached, loadGPT2 } from '../models/gpt2.ts';
+import { frozenParams } from '../models/params.ts';
+import { lmLogits, loadModel } from '../models/registry.ts';
+import type { LoadedModel } from '../models/types.ts';
 import { mergeAdapter } from '../lora/apply.ts';
-import { Graph, type Value } from '../onnx/graph.ts';
+import { Graph } from '../onnx/graph.ts';
 import { type Device, type Feed, Session } from '../onnx/runtime.ts';
 import type { DType } from '../onnx/graph.ts';
 import { collectGarbage } from '../util/gc.ts';
@@ -64,43 +66,28 @@ export interface GeneratorOptions {
 
 type Feeds = Record<string, { dtype: DType; shape: number[]; data: Feed }>;
 
-const frozenParams = (g: Graph, model: LoadedGPT2) => {
-  const cache = new Map<string, Value>();
-  return (name: string): Value => {
-    let v = cache.get(name);
-    if (!v) {
-      const w = model.weights.get(name);
-      if (!w) throw new Error(`model has no tensor ${name}`);
-      v = g.initializer(name, 'float32', w.shape, w.data);
-      cache.set(name, v);
-    }
-    return v;
-  };
-};
-
 export class Generator {
   private constructor(
-    readonly model: LoadedGPT2,
+    readonly model: LoadedModel,
     private readonly session: Session,
     readonly cached: boolean,
   ) {}
 
   /** A generator over a loaded model (weights already final, e.g. with an adapter merged). */
-  static async create(model: LoadedGPT2, opts: GeneratorOptions = {}): Promise<Generator> {
+  static async create(model: LoadedModel, opts: GeneratorOptions = {}): Promise<Generator> {
     const cached = opts.cache ?? true;
-    const c = model.config;
-    const H = c.nHead, hd = c.nEmbd / c.nHead;
+    const { layers, heads: H, headDim: hd } = model.spec.cache;
     const g = new Graph();
     const ids = g.input('ids', 'int64', ['B', 'T']);
     const positionIds = g.input('position_ids', 'int64', ['B', 'T']);
     const attnBias = g.input('attn_bias', 'float32', [1, 1, 'T', 'S']);
     const past = cached
-      ? Array.from({ length: c.nLayer }, (_, i) => ({
+      ? Array.from({ length: layers }, (_, i) => ({
         k: g.input(`past_key_${i}`, 'float32', ['B', H, 'P', hd]),
         v: g.input(`past_value_${i}`, 'float32', ['B', H, 'P', hd]),
       }))
       : undefined;
-    const out = gpt2ForwardCached(g, c, frozenParams(g, model), { ids, positionIds, attnBias, past, lastOnly: true });
+    const out = lmLogits(g, model.spec, frozenParams(g, model.weights), { ids, positionIds, attnBias, past }, undefined, { lastOnly: true });
     g.output(out.logits, 'logits');
     if (cached) out.present.forEach((p, i) => { g.output(p.k, `present_key_${i}`); g.output(p.v, `present_value_${i}`); });
     let bytes: Uint8Array | null = g.toModel();
@@ -114,7 +101,7 @@ export class Generator {
 
   /** Loads a model folder, merges an adapter when given, and builds the session. */
   static async load(modelDir: string, adapterDir?: string, opts: GeneratorOptions = {}): Promise<Generator> {
-    const model = loadGPT2(modelDir);
+    const model = loadModel(modelDir);
     if (adapterDir) mergeAdapter(model, adapterDir);
     return Generator.create(model, opts);
   }
@@ -125,7 +112,7 @@ export class Generator {
 
   /** Generates from one prompt (token ids); `tok` decodes for stop strings and streaming. */
   async generate(prompt: number[], o: GenerateOptions = {}, tok?: Decoder): Promise<GenerateResult> {
-    const c = this.model.config;
+    const spec = this.model.spec;
     if (prompt.length === 0) throw new Error('generate: the prompt is empty (give at least one token)');
     const s: SamplingOptions = {
       temperature: o.temperature ?? DEFAULT_SAMPLING.temperature,
@@ -145,14 +132,14 @@ export class Generator {
     }
     let maxNew = o.maxNewTokens ?? (o.maxLength !== undefined ? o.maxLength - prompt.length : 50);
     if (!(Number.isInteger(maxNew) && maxNew >= 0)) throw new Error(`max_new_tokens must be an integer >= 0, got ${maxNew}`);
-    if (prompt.length > c.nPositions) throw new Error(`the prompt has ${prompt.length} tokens; this model reads at most n_positions = ${c.nPositions}`);
-    maxNew = Math.min(maxNew, c.nPositions - prompt.length);
-    const eos = o.eosTokenId === undefined ? c.eosTokenId : o.eosTokenId;
+    if (prompt.length > spec.maxPositions) throw new Error(`the prompt has ${prompt.length} tokens; this model reads at most ${spec.maxPositions}`);
+    maxNew = Math.min(maxNew, spec.maxPositions - prompt.length);
+    const eos = o.eosTokenId === undefined ? spec.eosTokenId : o.eosTokenId;
     const stops = (o.stopStrings ?? []).filter((x) => x !== '');
     if (stops.length && !tok) throw new Error('generate: stop strings need a tokenizer');
 
     const rng = new Rng(o.seed ?? 0);
-    const H = c.nHead, hd = c.nEmbd / c.nHead, V = c.vocabSize;
+    const { layers, heads: H, headDim: hd } = spec.cache, V = spec.vocabSize;
     const seqs: number[][] = Array.from({ length: N }, () => []);
     const texts: string[] = Array(N).fill('');
     const emitted: number[] = Array(N).fill(0);
@@ -161,7 +148,7 @@ export class Generator {
     const padId = eos ?? 0;
     const t0 = performance.now();
 
-    let kv: { k: Float32Array; v: Float32Array }[] = Array.from({ length: c.nLayer }, () => ({ k: new Float32Array(0), v: new Float32Array(0) }));
+    let kv: { k: Float32Array; v: Float32Array }[] = Array.from({ length: layers }, () => ({ k: new Float32Array(0), v: new Float32Array(0) }));
     let P = 0;
     let step = 0;
     while (step < maxNew && done.some((d) => !d)) {

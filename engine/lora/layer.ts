@@ -2,7 +2,7 @@
 // B [out, r], the scaling (alpha/r, or alpha/√r with rsLoRA), dropout on its input, and merge.
 // y = base(x) + B(A(dropout(x))) · scaling
 
-import type { LinearModule } from '../models/gpt2.ts';
+import type { LinearModule } from '../models/types.ts';
 import type { Graph, Value } from '../onnx/graph.ts';
 import type { Rng } from '../util/rng.ts';
 
@@ -46,15 +46,19 @@ export class LoraLayer {
     return g.matmulT(g.matmulT(xin, A, false, true), B, false, true, this.scaling);
   }
 
-  /** Folds the update into a Conv1D weight stored (in, out): W += (B A)ᵀ · scaling. */
+  /**
+   * PEFT's merge: W += ΔW · scaling with ΔW = B A, into the weight as the module stores it —
+   * nn.Linear [out, in] takes B A, Conv1D (in, out) takes its transpose.
+   */
   mergeInto(W: Float32Array, sign: 1 | -1 = 1): void {
     const { inFeatures: nIn, outFeatures: nOut } = this.module;
     const r = this.r, s = this.scaling * sign;
-    for (let i = 0; i < nIn; i++) {
-      for (let o = 0; o < nOut; o++) {
+    const conv1d = this.module.layout === 'conv1d';
+    for (let o = 0; o < nOut; o++) {
+      for (let i = 0; i < nIn; i++) {
         let acc = 0;
         for (let k = 0; k < r; k++) acc += this.B[o * r + k] * this.A[k * nIn + i];
-        W[i * nOut + o] += acc * s;
+        W[conv1d ? i * nOut + o : o * nIn + i] += acc * s;
       }
     }
   }

@@ -3,7 +3,7 @@
 // list matches a module whose name equals an entry or ends with "." + entry; 'all-linear'
 // takes every linear layer but the output head.
 
-import type { LinearModule } from '../models/gpt2.ts';
+import type { LinearModule } from '../models/types.ts';
 
 export const ALL_LINEAR = 'all-linear';
 

@@ -5,12 +5,11 @@
 // the [CLS] position. nn.Linear weights are stored [out, in]. Attention is bidirectional with a
 // padding mask. The MLM head of the base checkpoint (vocab_transform, ...) is ignored.
 
-import path from 'node:path';
 import type { Graph, Value } from '../onnx/graph.ts';
 import { FormatError } from '../store/errors.ts';
-import { type JsonObject, optionalInteger, optionalNumber, optionalString, readJsonFile, requireInteger } from '../store/json.ts';
-import { openSafetensors } from '../store/safetensors.ts';
-import type { LinearHook, LinearModule, Weights } from './gpt2.ts';
+import { type JsonObject, optionalInteger, optionalString } from '../store/json.ts';
+import { boundedInteger } from './config.ts';
+import type { ForwardInputs, ForwardOutputs, LinearHook, LinearModule, ModelFamily, ModelSpec, ParamFn, SeqClsHead } from './types.ts';
 
 export interface DistilBertConfig {
   vocabSize: number;
@@ -30,18 +29,17 @@ export function parseDistilBertConfig(json: JsonObject, file: string): DistilBer
   const act = optionalString(json, 'activation', file) ?? 'gelu';
   if (act !== 'gelu' && act !== 'relu') throw new FormatError(file, `unsupported activation "${act}" (supported: gelu, relu)`);
   const c: DistilBertConfig = {
-    vocabSize: requireInteger(json, 'vocab_size', file),
-    maxPositions: requireInteger(json, 'max_position_embeddings', file),
-    dim: requireInteger(json, 'dim', file),
-    nLayers: requireInteger(json, 'n_layers', file),
-    nHeads: requireInteger(json, 'n_heads', file),
-    hiddenDim: requireInteger(json, 'hidden_dim', file),
+    vocabSize: boundedInteger(json, 'vocab_size', file),
+    maxPositions: boundedInteger(json, 'max_position_embeddings', file),
+    dim: boundedInteger(json, 'dim', file),
+    nLayers: boundedInteger(json, 'n_layers', file),
+    nHeads: boundedInteger(json, 'n_heads', file),
+    hiddenDim: boundedInteger(json, 'hidden_dim', file),
     activation: act,
     padTokenId: optionalInteger(json, 'pad_token_id', file) ?? 0,
     raw: json,
   };
   if (c.dim % c.nHeads !== 0) throw new FormatError(file, `dim (${c.dim}) must be a multiple of n_heads (${c.nHeads})`);
-  void optionalNumber;
   return c;
 }
 
@@ -82,7 +80,7 @@ export function distilbertLinearModules(c: DistilBertConfig): LinearModule[] {
     const p = `${P}.transformer.layer.${i}`;
     for (const [name, inF, outF] of [['attention.q_lin', c.dim, c.dim], ['attention.k_lin', c.dim, c.dim], ['attention.v_lin', c.dim, c.dim],
       ['attention.out_lin', c.dim, c.dim], ['ffn.lin1', c.dim, c.hiddenDim], ['ffn.lin2', c.hiddenDim, c.dim]] as const) {
-      mods.push({ name: `${p}.${name}`, inFeatures: inF, outFeatures: outF, weight: `${p}.${name}.weight`, bias: `${p}.${name}.bias` });
+      mods.push({ name: `${p}.${name}`, inFeatures: inF, outFeatures: outF, weight: `${p}.${name}.weight`, bias: `${p}.${name}.bias`, layout: 'linear' });
     }
   }
   return mods;
@@ -90,65 +88,17 @@ export function distilbertLinearModules(c: DistilBertConfig): LinearModule[] {
 
 const IGNORED = /^(vocab_transform|vocab_layer_norm|vocab_projector)\.|^(distilbert\.)?embeddings\.position_ids$/;
 
-export interface LoadedDistilBert {
-  dir: string;
-  config: DistilBertConfig;
-  /** Encoder weights, plus the heads when the checkpoint has them. */
-  weights: Weights;
-  hasHeads: boolean;
-}
+const linearOf = (g: Graph, param: ParamFn, hook?: LinearHook) => (mod: string, x: Value): Value => {
+  const y = g.add(g.matmulT(x, param(`${mod}.weight`), false, true), param(`${mod}.bias`));
+  return hook ? hook(mod, x, y) : y;
+};
 
-export function loadDistilBert(dir: string): LoadedDistilBert {
-  const cfgFile = path.join(dir, 'config.json');
-  const config = parseDistilBertConfig(readJsonFile(cfgFile, 'model config'), cfgFile);
-  const file = path.join(dir, 'model.safetensors');
-  const st = openSafetensors(file);
-  try {
-    const expected = new Map(distilbertEncoderShapes(config));
-    const weights: Weights = new Map();
-    let hasHeads = false;
-    for (const [stored, info] of st.tensors) {
-      if (IGNORED.test(stored)) continue;
-      let name = stored;
-      if (/^(pre_classifier|classifier)\.(weight|bias)$/.test(stored)) {
-        hasHeads = true;
-      } else {
-        if (!name.startsWith(`${P}.`)) name = `${P}.${name}`; // DistilBertModel checkpoints have no prefix
-        const shape = expected.get(name);
-        if (!shape) throw new FormatError(file, `unexpected tensor "${stored}" for a DistilBERT with ${config.nLayers} layers`);
-        if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-          throw new FormatError(file, `tensor "${stored}" has shape [${info.shape.join(', ')}], config.json implies [${shape.join(', ')}]`);
-        }
-      }
-      if (!['F32', 'F16', 'BF16', 'F64'].includes(info.dtype)) throw new FormatError(file, `tensor "${stored}" has dtype ${info.dtype}, expected a float type`);
-      weights.set(name, { shape: [...info.shape], data: st.readFloat32(stored) });
-    }
-    const missing = [...expected.keys()].filter((k) => !weights.has(k));
-    if (missing.length) throw new FormatError(file, `missing tensor "${missing[0]}"${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ''}`);
-    return { dir, config, weights, hasHeads };
-  } finally {
-    st.close();
-  }
-}
-
-export interface ClsInputs {
-  /** [B, T] token ids. */
-  ids: Value;
-  /** Additive attention bias: [B, 1, 1, T] (0 on tokens, -1e9 on padding). */
-  attnBias: Value;
-  /** [B, 1, T] one-hot of the pooled position ([CLS] = 0 here). */
-  pool: Value;
-}
-
-/** Logits [B, num_labels] (HF DistilBertForSequenceClassification in eval mode). */
-export function distilbertClassify(g: Graph, c: DistilBertConfig, param: (name: string) => Value, inp: ClsInputs, hook?: LinearHook): Value {
+/** The encoder (HF DistilBertModel in eval mode): the last hidden states [B, T, dim]. */
+function forward(g: Graph, c: DistilBertConfig, param: ParamFn, inp: ForwardInputs, hook?: LinearHook): ForwardOutputs {
   const [B, T] = inp.ids.shape as number[];
   const d = c.dim, H = c.nHeads, hd = d / H;
   const eps = 1e-12;
-  const linear = (mod: string, x: Value): Value => {
-    const y = g.add(g.matmulT(x, param(`${mod}.weight`), false, true), param(`${mod}.bias`));
-    return hook ? hook(mod, x, y) : y;
-  };
+  const linear = linearOf(g, param, hook);
   const ln = (name: string, x: Value) => g.layerNorm(x, param(`${name}.weight`), param(`${name}.bias`), eps);
   let h = g.add(g.gather(param(`${P}.embeddings.word_embeddings.weight`), inp.ids, 0), g.slice(param(`${P}.embeddings.position_embeddings.weight`), [0], [T], [0]));
   h = ln(`${P}.embeddings.LayerNorm`, h);
@@ -165,14 +115,56 @@ export function distilbertClassify(g: Graph, c: DistilBertConfig, param: (name: 
     const ff = linear(`${p}.ffn.lin2`, c.activation === 'gelu' ? g.geluErf(mid) : g.relu(mid));
     h = ln(`${p}.output_layer_norm`, g.add(ff, sa));
   }
-  const pooled = g.reshape(g.matmul(inp.pool, h), [B, d]);
-  const pre = g.relu(linear('pre_classifier', pooled));
-  return linear('classifier', pre);
+  return { hidden: h, present: [] };
 }
 
-/** Padding-only attention bias [B, 1, 1, T]. */
-export function paddingAttentionBias(mask: ArrayLike<number>, B: number, T: number): Float32Array {
-  const out = new Float32Array(B * T);
-  for (let i = 0; i < B * T; i++) out[i] = mask[i] ? 0 : -1e9;
-  return out;
+/** pre_classifier (dim -> dim, ReLU) and classifier (dim -> num_labels) on [CLS]. */
+function head(c: DistilBertConfig): SeqClsHead {
+  return {
+    architecture: 'DistilBertForSequenceClassification',
+    shapes: (numLabels) => [
+      ['pre_classifier.weight', [c.dim, c.dim]], ['pre_classifier.bias', [c.dim]],
+      ['classifier.weight', [numLabels, c.dim]], ['classifier.bias', [numLabels]],
+    ],
+    modules: ['pre_classifier', 'classifier'],
+    pool: 'first',
+    classify(g, param, h, pool, hook) {
+      const [B] = h.shape as number[];
+      const linear = linearOf(g, param, hook);
+      const pooled = g.reshape(g.matmul(pool, h), [B, c.dim]);
+      return linear('classifier', g.relu(linear('pre_classifier', pooled)));
+    },
+  };
 }
+
+function spec(c: DistilBertConfig): ModelSpec<DistilBertConfig> {
+  return {
+    family: distilbertFamily, config: c, raw: c.raw, architecture: 'DistilBertModel',
+    vocabSize: c.vocabSize, maxPositions: c.maxPositions, hidden: c.dim,
+    bosTokenId: null, eosTokenId: null, padTokenId: c.padTokenId,
+    attention: 'bidirectional',
+    cache: { layers: c.nLayers, heads: c.nHeads, headDim: c.dim / c.nHeads },
+    backbone: distilbertEncoderShapes(c), lmHeadShapes: [], lmHead: null,
+    linearModules: distilbertLinearModules(c),
+    summary: {
+      vocab_size: c.vocabSize, max_position_embeddings: c.maxPositions, dim: c.dim, n_layers: c.nLayers, n_heads: c.nHeads,
+      hidden_dim: c.hiddenDim, activation: c.activation, pad_token_id: c.padTokenId,
+    },
+    canonicalName(stored) {
+      if (IGNORED.test(stored)) return null;
+      if (/^(pre_classifier|classifier)\.(weight|bias)$/.test(stored)) return stored;
+      return stored.startsWith(`${P}.`) ? stored : `${P}.${stored}`; // DistilBertModel checkpoints have no prefix
+    },
+    forward: (g, param, inp, hook) => forward(g, c, param, inp, hook),
+    seqCls: head(c),
+  };
+}
+
+export const distilbertFamily: ModelFamily<DistilBertConfig> = {
+  name: 'distilbert',
+  causalLM: false,
+  matches: (json) => json.model_type === 'distilbert',
+  parse: (json, file) => spec(parseDistilBertConfig(json, file)),
+  defaultTargets: ['q_lin', 'v_lin'],
+  isNoDecay: (n) => n.endsWith('.bias') || /(LayerNorm|layer_norm)\.weight$/.test(n),
+};

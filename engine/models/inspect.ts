@@ -1,12 +1,12 @@
 // What the Models view and `lora-studio info` show about a model folder.
 
 import { type LoraOptions, DEFAULT_LORA, type Method } from '../train/types.ts';
-import { toLoraConfig } from '../train/trainer.ts';
-import { DEFAULT_TARGETS, fullPlan, loraPlan, trainableLine } from '../lora/peft-model.ts';
-import { gpt2LinearModules, loadGPT2Config } from './gpt2.ts';
+import { fullPlan, lmTarget, loraPlan, toLoraConfig, trainableLine } from '../lora/peft-model.ts';
+import { loadModelSpec } from './registry.ts';
 
 export interface ModelInfo {
   dir: string;
+  family: string;
   architecture: string;
   config: Record<string, number | string | boolean | null>;
   linearModules: { name: string; inFeatures: number; outFeatures: number }[];
@@ -19,20 +19,18 @@ export interface ModelInfo {
 
 /** Reads only config.json: parameter counts follow from the architecture. */
 export function inspectModel(dir: string, opts: { method?: Method; lora?: Partial<LoraOptions> } = {}): ModelInfo {
-  const c = loadGPT2Config(dir);
+  const spec = loadModelSpec(dir);
   const method = opts.method ?? 'lora';
   const lora = { ...DEFAULT_LORA, ...opts.lora };
-  const plan = method === 'full' ? fullPlan(c) : loraPlan(c, toLoraConfig(lora, dir));
+  const target = lmTarget(spec);
+  const plan = method === 'full' ? fullPlan(target) : loraPlan(target, toLoraConfig(lora, spec, { baseModel: dir }));
   return {
     dir,
-    architecture: 'GPT2LMHeadModel',
-    config: {
-      vocab_size: c.vocabSize, n_positions: c.nPositions, n_embd: c.nEmbd, n_layer: c.nLayer, n_head: c.nHead,
-      n_inner: c.nInner, activation_function: c.activation, layer_norm_epsilon: c.layerNormEpsilon,
-      tie_word_embeddings: c.tieWordEmbeddings, eos_token_id: c.eosTokenId,
-    },
-    linearModules: gpt2LinearModules(c).map(({ name, inFeatures, outFeatures }) => ({ name, inFeatures, outFeatures })),
-    defaultTargets: DEFAULT_TARGETS.gpt2,
+    family: spec.family.name,
+    architecture: spec.architecture,
+    config: spec.summary,
+    linearModules: spec.linearModules.map(({ name, inFeatures, outFeatures }) => ({ name, inFeatures, outFeatures })),
+    defaultTargets: spec.family.defaultTargets,
     method,
     trainableParams: plan.trainableParams,
     allParams: plan.allParams,

@@ -68,7 +68,7 @@ export async function trainInProject(projectDir: string, opts: TrainInput, hooks
   const writer = RunWriter.create(projectDir, {
     id: hooks.runId, name: hooks.name, config, exportTo: out ? path.resolve(out) : null,
     checkpointEvery: hooks.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY, keepCheckpoints: hooks.keepCheckpoints ?? DEFAULT_KEEP_CHECKPOINTS,
-    ...(typeof o.data === 'string' ? { dataFile } : { documents: o.data.documents }),
+    ...(typeof o.data === 'string' ? { dataFile } : { documents: (o.data as { documents: number[][] }).documents }),
   });
   return runSegment(writer, { ...o, model, data: dataFile ?? o.data }, null, hooks);
 }

@@ -1,7 +1,7 @@
 // Fixed-shape [B, T] batches for the step graph: ids, causal attention bias, shifted targets
 // and the per-token loss weights (1/count on predicted tokens).
 
-import { causalAttentionBias } from '../models/gpt2.ts';
+import { causalAttentionBias } from '../models/attention.ts';
 import { IGNORE_INDEX, shiftLabels } from './loss.ts';
 import type { Feed } from '../onnx/runtime.ts';
 import type { DType } from '../onnx/graph.ts';

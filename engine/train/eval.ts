@@ -6,8 +6,10 @@
 import { readFile } from 'node:fs/promises';
 import { loadTokenizer } from '../data/tokenizer.ts';
 import { mergeAdapter } from '../lora/apply.ts';
-import { type LoadedGPT2, gpt2Forward, loadGPT2 } from '../models/gpt2.ts';
-import { Graph, type Value } from '../onnx/graph.ts';
+import { frozenParams } from '../models/params.ts';
+import { lmLogits, loadModel } from '../models/registry.ts';
+import type { LoadedModel } from '../models/types.ts';
+import { Graph } from '../onnx/graph.ts';
 import { type Device, Session } from '../onnx/runtime.ts';
 import { batchFeeds, makeBatch } from './batch.ts';
 import { tokenNll } from './loss.ts';
@@ -32,30 +34,20 @@ export interface PerplexityResult {
 }
 
 /** A forward graph with every weight frozen in: per-token NLL [B, T] out. */
-export async function buildNllSession(model: LoadedGPT2, B: number, T: number, device?: Device): Promise<Session> {
+export async function buildNllSession(model: LoadedModel, B: number, T: number, device?: Device): Promise<Session> {
   const g = new Graph();
   const ids = g.input('ids', 'int64', [B, T]);
   const attnBias = g.input('attn_bias', 'float32', [B, 1, T, T]);
   const targets = g.input('targets', 'int64', [B, T]);
   g.input('loss_weights', 'float32', [B, T]); // fed by batchFeeds; unused here
-  const cache = new Map<string, Value>();
-  const param = (name: string) => {
-    let v = cache.get(name);
-    if (!v) {
-      const w = model.weights.get(name)!;
-      v = g.initializer(name, 'float32', w.shape, w.data);
-      cache.set(name, v);
-    }
-    return v;
-  };
-  const logits = gpt2Forward(g, model.config, param, { ids, attnBias });
+  const { logits } = lmLogits(g, model.spec, frozenParams(g, model.weights), { ids, attnBias });
   g.output(tokenNll(g, logits, targets), 'nll');
   return Session.create(g.toModel(), { device });
 }
 
 /** Mean NLL of token windows (each predicts its tokens 2..end) under a loaded model. */
-export async function windowsNll(model: LoadedGPT2, windows: number[][], batchSize = 4, device?: Device): Promise<{ sum: number; count: number }> {
-  const T = Math.max(...windows.map((w) => w.length));
+export async function windowsNll(model: LoadedModel, windows: number[][], batchSize = 4, device?: Device): Promise<{ sum: number; count: number }> {
+  const T = windows.reduce((a, w) => Math.max(a, w.length), 0);
   const B = Math.min(batchSize, windows.length);
   const session = await buildNllSession(model, B, T, device);
   let sum = 0, count = 0;
@@ -84,9 +76,9 @@ export function splitWindows(ids: number[], T: number): number[][] {
 }
 
 export async function perplexity(o: PerplexityOptions): Promise<PerplexityResult> {
-  const model = loadGPT2(o.model);
+  const model = loadModel(o.model);
   if (o.adapter) mergeAdapter(model, o.adapter);
-  const T = Math.min(o.maxLength ?? model.config.nPositions, model.config.nPositions);
+  const T = Math.min(o.maxLength ?? model.spec.maxPositions, model.spec.maxPositions);
   if (!(T >= 2)) throw new Error(`max length must be at least 2, got ${o.maxLength}`);
   const tok = await loadTokenizer(o.model);
   const text = await readFile(o.text, 'utf8');

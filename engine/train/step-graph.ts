@@ -1,14 +1,14 @@
-// One training step as one ONNX graph: token ids, attention bias, targets and the trainable
-// tensors in; the loss and a gradient per trainable tensor out. Frozen weights are
+// One training step as one ONNX graph: the task's inputs and the trainable tensors in; the loss,
+// the task's extra outputs and a gradient per trainable tensor out. Frozen weights are
 // initializers, loaded into the session once.
 
 import { gradients } from '../onnx/autodiff.ts';
 import { Graph, type Value } from '../onnx/graph.ts';
 import { type Device, Session } from '../onnx/runtime.ts';
-import { type LoadedGPT2, gpt2Forward, isNoDecay } from '../models/gpt2.ts';
+import { bindParams } from '../models/params.ts';
+import type { DropoutHook, LinearHook, ParamFn, Weights } from '../models/types.ts';
 import type { Plan } from '../lora/peft-model.ts';
 import { collectGarbage } from '../util/gc.ts';
-import { tokenNll, weightedLoss } from './loss.ts';
 
 export interface Trainable {
   name: string;
@@ -29,8 +29,8 @@ export interface StepGraph {
   /** Where runMicroBatch has ONNX Runtime write the gradients (allocated on first use). */
   gradBuffers?: Float32Array[];
   dropouts: DropoutInput[];
-  B: number;
-  T: number;
+  /** Extra outputs the task reads after each run (a classifier's logits). */
+  outputs: string[];
 }
 
 export interface StepGraphOptions {
@@ -38,66 +38,49 @@ export interface StepGraphOptions {
   threads?: number;
   /** Drop our copies of frozen weights once ONNX Runtime has them (LoRA). */
   releaseFrozen?: boolean;
-  /** Train with the model's own dropouts (embd/attn/resid pdrop of config.json), as HF does. */
+  /** Train with the model's own dropouts (HF's *_pdrop), as HF's Trainer does. */
   modelDropout?: boolean;
 }
 
-export async function buildStepGraph(model: LoadedGPT2, plan: Plan, B: number, T: number, opts: StepGraphOptions = {}): Promise<StepGraph> {
-  const { config, weights } = model;
+/** What a task puts into the step graph: its inputs, its loss and any outputs it reads back. */
+export type LossBuilder = (g: Graph, param: ParamFn, hook: LinearHook, dropout?: DropoutHook) => { loss: Value; outputs?: Record<string, Value> };
+
+export async function buildStepGraph(weights: Weights, plan: Plan, isNoDecay: (name: string) => boolean, lossOf: LossBuilder, opts: StepGraphOptions = {}): Promise<StepGraph> {
   const g = new Graph();
-  const ids = g.input('ids', 'int64', [B, T]);
-  const attnBias = g.input('attn_bias', 'float32', [B, 1, T, T]);
-  const targets = g.input('targets', 'int64', [B, T]);
-  const lossWeights = g.input('loss_weights', 'float32', [B, T]);
-
   const trainables: Trainable[] = [];
+  const inputs = new Map<string, Value>();
   const trainableBase = new Set(plan.trainableBase);
-  const values = new Map<string, Value>();
-  const param = (name: string): Value => {
-    let v = values.get(name);
-    if (v) return v;
-    const w = weights.get(name);
-    if (!w) throw new Error(`model has no tensor ${name}`);
-    if (trainableBase.has(name)) {
-      v = g.input(name, 'float32', w.shape);
-      trainables.push({ name, shape: w.shape, data: w.data, decay: !isNoDecay(name) });
-    } else {
-      v = g.initializer(name, 'float32', w.shape, w.data);
-    }
-    values.set(name, v);
-    return v;
-  };
-
+  const param = bindParams(g, weights, {
+    trainable: trainableBase,
+    onTrainable: (name, v, w) => { inputs.set(name, v); trainables.push({ name, shape: w.shape, data: w.data, decay: !isNoDecay(name) }); },
+  });
   const dropouts: DropoutInput[] = [];
+  const mask = (site: string, shape: number[], p: number): Value => {
+    const m = g.input(`dropout:${site}`, 'float32', shape);
+    dropouts.push({ name: m.name, shape, p });
+    return m;
+  };
   const byModule = new Map(plan.layers.map((l) => [l.module.name, l]));
-  const hook = (mod: string, x: Value, y: Value): Value => {
+  const hook: LinearHook = (mod, x, y) => {
     const layer = byModule.get(mod);
     if (!layer) return y;
     const A = g.input(layer.aName, 'float32', layer.aShape);
-    const Bm = g.input(layer.bName, 'float32', layer.bShape);
+    const B = g.input(layer.bName, 'float32', layer.bShape);
+    inputs.set(layer.aName, A);
+    inputs.set(layer.bName, B);
     // LoRA weights are ordinary weights to HF Trainer: they get weight decay.
     trainables.push({ name: layer.aName, shape: layer.aShape, data: layer.A, decay: true });
     trainables.push({ name: layer.bName, shape: layer.bShape, data: layer.B, decay: true });
-    let mask: Value | undefined;
-    if (layer.dropout > 0) {
-      const shape = [B, T, layer.module.inFeatures];
-      mask = g.input(`dropout:${mod}`, 'float32', shape);
-      dropouts.push({ name: mask.name, shape, p: layer.dropout });
-    }
-    return g.add(y, layer.delta(g, x, A, Bm, mask));
+    const m = layer.dropout > 0 ? mask(mod, [...(x.shape as number[])], layer.dropout) : undefined;
+    return g.add(y, layer.delta(g, x, A, B, m));
   };
-
-  const dropout = (site: string, x: Value, p: number): Value => {
-    const mask = g.input(`dropout:${site}`, 'float32', x.shape);
-    dropouts.push({ name: mask.name, shape: x.shape as number[], p });
-    return g.mul(x, mask);
-  };
-  const logits = gpt2Forward(g, config, param, { ids, attnBias, dropout: opts.modelDropout ? dropout : undefined }, hook);
-  const loss = weightedLoss(g, tokenNll(g, logits, targets), lossWeights);
+  const dropout: DropoutHook = (site, x, p) => g.mul(x, mask(site, x.shape as number[], p));
+  const { loss, outputs = {} } = lossOf(g, param, hook, opts.modelDropout ? dropout : undefined);
   g.output(loss, 'loss');
-  // Trainable base tensors never used by the graph (none for GPT-2) would get zero gradients.
+  for (const [name, v] of Object.entries(outputs)) g.output(v, name);
+  // Trainable base tensors the graph never used would get no gradient: bind them anyway.
   for (const name of plan.trainableBase) param(name);
-  const grads = gradients(g, loss, trainables.map((t) => values.get(t.name) ?? g.inputs.find((i) => i.name === t.name)!));
+  const grads = gradients(g, loss, trainables.map((t) => inputs.get(t.name)!));
   grads.forEach((d, i) => g.output(d, `grad:${trainables[i].name}`));
   let bytes: Uint8Array | null = g.toModel();
   // The frozen weights now live in the model bytes, and soon in ONNX Runtime: drop ours so a
@@ -109,5 +92,5 @@ export async function buildStepGraph(model: LoadedGPT2, plan: Plan, B: number, T
   const session = await Session.create(bytes, { ...opts, memoryPattern: false });
   bytes = null;
   if (opts.releaseFrozen) collectGarbage();
-  return { session, trainables, dropouts, B, T };
+  return { session, trainables, dropouts, outputs: Object.keys(outputs) };
 }

@@ -1,8 +1,11 @@
 // The trainer's options, events and result: what the CLI, the web bridge and the app exchange.
 
+import type { LabelledData, TokenizedData } from '../data/pipeline.ts';
 import type { Device } from '../onnx/runtime.ts';
+import type { ClassificationMetrics } from './metrics.ts';
 
 export type Method = 'lora' | 'full';
+export type TaskKind = 'causal-lm' | 'seq-cls';
 export type Schedule = 'constant' | 'linear' | 'cosine';
 
 export interface LoraOptions {
@@ -18,8 +21,16 @@ export interface LoraOptions {
 
 export interface TrainOptions {
   model: string;
-  /** A data file (plain text for now), or pre-tokenized documents. */
-  data: string | { documents: number[][] };
+  /** Causal language modelling (default) or sequence classification. */
+  task: TaskKind;
+  /** A data file, pre-tokenized documents (causal LM) or labelled texts (classification). */
+  data: string | TokenizedData | LabelledData;
+  /** Classification: held-out data instead of a valRatio split. */
+  validation?: string | LabelledData;
+  /** Dataset columns and split, as `data inspect` reads them. */
+  textColumn?: string;
+  labelColumn?: string;
+  split?: string;
   method: Method;
   out?: string;
   lora: LoraOptions;
@@ -55,6 +66,7 @@ export interface TrainOptions {
 export const DEFAULT_LORA: LoraOptions = { r: 8, alpha: 16, dropout: 0.05, bias: 'none', targets: [], useRslora: false, init: 'kaiming' };
 
 export const DEFAULT_TRAIN: Omit<TrainOptions, 'model' | 'data'> = {
+  task: 'causal-lm',
   method: 'lora',
   lora: DEFAULT_LORA,
   lr: 2e-4,
@@ -79,10 +91,24 @@ export const DEFAULT_TRAIN: Omit<TrainOptions, 'model' | 'data'> = {
   modelDropout: false,
 };
 
+/** Classification defaults (HF's sequence-classification recipe): where they differ from the LM's. */
+export const DEFAULT_CLASSIFY: Omit<TrainOptions, 'model' | 'data'> = {
+  ...DEFAULT_TRAIN, task: 'seq-cls', lora: { ...DEFAULT_LORA, dropout: 0.1 }, lr: 1e-3, batchSize: 8, maxLength: 128,
+};
+
+/** A classifier's validation metrics with its loss. */
+export interface ClassifierEval extends ClassificationMetrics { loss: number }
+
+/** Validation: loss and perplexity (exp of the mean loss); a classifier adds its metrics. */
+export type EvalEvent = {
+  type: 'eval'; step: number; evalLoss: number; perplexity: number; tokens: number;
+  accuracy?: number; f1?: number; confusion?: number[][];
+};
+
 export type TrainEvent =
-  | { type: 'start'; totalSteps: number; trainableParams: number; allParams: number; examples: number; tokensPerStep: number }
-  | { type: 'step'; step: number; totalSteps: number; epoch: number; loss: number; lr: number; gradNorm: number; tokensPerS: number; elapsedS: number; etaS: number }
-  | { type: 'eval'; step: number; evalLoss: number; perplexity: number; tokens: number }
+  | { type: 'start'; totalSteps: number; trainableParams: number; allParams: number; examples: number; tokensPerStep: number; numLabels?: number; labels?: string[] }
+  | { type: 'step'; step: number; totalSteps: number; epoch: number; loss: number; lr: number; gradNorm: number; tokensPerS: number; elapsedS: number; etaS: number; accuracy?: number; examplesPerS?: number }
+  | EvalEvent
   | { type: 'log'; level: 'info' | 'warn'; message: string }
   | { type: 'done'; result: TrainResult };
 
@@ -98,6 +124,10 @@ export interface TrainResult {
   /** Validation loss at the end (when there is a validation split). */
   evalLoss?: number;
   out?: string;
+  /** Classification: examples per second, class names and the last validation metrics. */
+  examplesPerS?: number;
+  labels?: string[];
+  eval?: ClassifierEval;
 }
 
 /**

@@ -3,7 +3,9 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadTokenizer } from '../../engine/data/tokenizer.ts';
-import { readSeqClsAdapter } from '../../engine/lora/merge.ts';
+import { readAdapterInto } from '../../engine/lora/apply.ts';
+import { buildStepGraph } from '../../engine/train/step-graph.ts';
+import { seqClsLoss } from '../../engine/train/tasks/seq-cls.ts';
 import { loadSeqClsModel, seqClsFeeds, seqClsForward, attnBiasShape } from '../../engine/models/seq-cls.ts';
 import { Graph, type Value } from '../../engine/onnx/graph.ts';
 import { Session } from '../../engine/onnx/runtime.ts';
@@ -51,7 +53,7 @@ describe('DistilBERT for sequence classification', () => {
   it('unmerged LoRA (the training graph) gives the same logits; heads without LoRA differ', async () => {
     const ref = reference('distilbert-reference.safetensors');
     const m = loadSeqClsModel(DB);
-    const { plan } = readSeqClsAdapter(m, ADAPTER);
+    const { plan } = readAdapterInto(m, ADAPTER);
     const g = new Graph();
     const { B, T } = ref;
     const ids = g.input('ids', 'int64', [B, T]), attnBias = g.input('attn_bias', 'float32', attnBiasShape(m, B, T)), pool = g.input('pool', 'float32', [B, 1, T]);
@@ -81,7 +83,7 @@ describe('GPT-2 for sequence classification', () => {
   it('pools the score head at the last non-padding token, as GPT2ForSequenceClassification', async () => {
     const ref = reference('gpt2-seqcls-reference.safetensors');
     const m = loadSeqClsModel(path.join(FIXTURES, 'gpt2-tiny-f32'), { numLabels: 3 });
-    expect(m.arch).toBe('gpt2');
+    expect(m.spec.family.name).toBe('gpt2');
     m.weights.get('score.weight')!.data.set(ref.get('score.weight'));
     const s = await ClassifierSession.create(m, ref.B, ref.T, { threads: 1 });
     const logits = (await s.logits(ref.rows)).flatMap((x) => [...x]);
@@ -107,12 +109,11 @@ describe('classification metrics', () => {
 
 describe('DistilBERT classifier training step', () => {
   it('loss and gradients (LoRA A/B unmerged, heads) equal PyTorch', async () => {
-    const { buildSeqClsStepGraph } = await import('../../engine/train/classify.ts');
     const ref = reference('distilbert-reference.safetensors');
     const m = loadSeqClsModel(DB);
-    const { plan } = readSeqClsAdapter(m, ADAPTER);
+    const { plan } = readAdapterInto(m, ADAPTER);
     const { B, T } = ref;
-    const sg = await buildSeqClsStepGraph(m, plan, B, T, { threads: 1 });
+    const sg = await buildStepGraph(m.weights, plan, m.spec.family.isNoDecay, seqClsLoss(m, B, T), { threads: 1 });
     const f = seqClsFeeds(m, ref.rows, B, T);
     const feeds: Parameters<Session['run']>[0] = {
       ids: { dtype: 'int64', shape: [B, T], data: f.ids },

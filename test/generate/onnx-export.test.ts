@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Generator } from '../../engine/generate/generator.ts';
-import { exportDecoderOnnx } from '../../engine/generate/onnx-export.ts';
+import { exportDecoderOnnx } from '../../engine/export/onnx-decoder.ts';
 import { loadGPT2 } from '../../engine/models/gpt2.ts';
 import { Session } from '../../engine/onnx/runtime.ts';
 import { FIXTURES, tempDir } from '../helpers/tiny-model.ts';

@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { defaultLoraConfig } from '../../engine/lora/config.ts';
 import { fullPlan, loraPlan, trainableLine } from '../../engine/lora/peft-model.ts';
 import { matchesTarget, parseTargets } from '../../engine/lora/targets.ts';
-import { parseGPT2Config } from '../../engine/models/gpt2.ts';
+import { gpt2Family } from '../../engine/models/gpt2.ts';
 
 // GPT-2 small's config.json (the fields that matter); no weights needed to count.
-const gpt2Small = parseGPT2Config({ model_type: 'gpt2', vocab_size: 50257, n_positions: 1024, n_embd: 768, n_layer: 12, n_head: 12 }, 'config.json');
+const gpt2Small = gpt2Family.parse({ model_type: 'gpt2', vocab_size: 50257, n_positions: 1024, n_embd: 768, n_layer: 12, n_head: 12 }, 'config.json');
 
 describe('trainable parameters, as PEFT prints them', () => {
   it('GPT-2 small, r=8 on c_attn (the default target)', () => {

@@ -2,13 +2,13 @@
 // forwards differ visibly from the base model.
 import { defaultLoraConfig } from '../../engine/lora/config.ts';
 import { loraPlan } from '../../engine/lora/peft-model.ts';
-import { loadGPT2Config } from '../../engine/models/gpt2.ts';
+import { loadModelSpec } from '../../engine/models/registry.ts';
 import { saveAdapter } from '../../engine/store/adapter.ts';
 import { Rng } from '../../engine/util/rng.ts';
 
 export function makeRandomAdapter(dir: string, modelDir: string, o: { r?: number; alpha?: number; targets?: string[]; std?: number; seed?: number } = {}): string {
   const cfg = defaultLoraConfig({ r: o.r ?? 4, loraAlpha: o.alpha ?? 8, targetModules: o.targets ?? ['c_attn', 'c_fc'], fanInFanOut: true, taskType: 'CAUSAL_LM' });
-  const plan = loraPlan(loadGPT2Config(modelDir), cfg);
+  const plan = loraPlan(loadModelSpec(modelDir), cfg);
   const rng = new Rng(o.seed ?? 5);
   const std = o.std ?? 0.3;
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();

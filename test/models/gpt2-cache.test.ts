@@ -1,7 +1,8 @@
 // The KV-cache forward (symbolic past length) gives the logits of the full forward.
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { causalAttentionBias, gpt2Forward, gpt2ForwardCached, loadGPT2 } from '../../engine/models/gpt2.ts';
+import { causalAttentionBias } from '../../engine/models/attention.ts';
+import { gpt2Forward, gpt2ForwardCached, loadGPT2 } from '../../engine/models/gpt2.ts';
 import { Graph, type Value } from '../../engine/onnx/graph.ts';
 import { Session } from '../../engine/onnx/runtime.ts';
 import { FIXTURES } from '../helpers/tiny-model.ts';

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { causalAttentionBias, gpt2Forward, loadGPT2 } from '../../engine/models/gpt2.ts';
+import { causalAttentionBias } from '../../engine/models/attention.ts';
+import { gpt2Forward, loadGPT2 } from '../../engine/models/gpt2.ts';
 import { Graph } from '../../engine/onnx/graph.ts';
 import { Session } from '../../engine/onnx/runtime.ts';
 import { openSafetensors } from '../../engine/store/safetensors.ts';

@@ -8,6 +8,7 @@ import { openSafetensors } from '../../engine/store/safetensors.ts';
 import { fromArrays } from '../../engine/train/batch.ts';
 import { AdamW, clipScale, globalNorm } from '../../engine/train/optimizer.ts';
 import { buildStepGraph } from '../../engine/train/step-graph.ts';
+import { asTaskBatch, lmLoss } from '../../engine/train/tasks/causal-lm.ts';
 import { runMicroBatch } from '../../engine/train/step.ts';
 
 const FIX = path.join(import.meta.dirname, '..', 'fixtures');
@@ -18,9 +19,9 @@ function referenceBatch() {
 }
 
 async function threeSteps(plan: Parameters<typeof buildStepGraph>[1], model: ReturnType<typeof loadGPT2>, lr: number) {
-  const sg = await buildStepGraph(model, plan, 2, 16);
+  const sg = await buildStepGraph(model.weights, plan, model.spec.family.isNoDecay, lmLoss(model.spec, 2, 16));
   const opt = new AdamW(sg.trainables, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 });
-  const batch = referenceBatch();
+  const batch = asTaskBatch(referenceBatch());
   const losses: number[] = [], norms: number[] = [];
   let firstGrads: Float32Array[] = [];
   for (let s = 0; s < 3; s++) {
@@ -44,7 +45,7 @@ describe('training step against PyTorch (AdamW, clipping, 3 steps)', () => {
   it('LoRA r=4 on c_attn + c_proj: loss, grad norm, gradients and updated A/B to 1e-5', async () => {
     const model = loadGPT2(path.join(FIX, 'gpt2-tiny-f32'));
     const adapter = loadAdapter(path.join(FIX, 'lora-init'));
-    const plan = loraPlan(model.config, adapter.config);
+    const plan = loraPlan(model.spec, adapter.config);
     expect(plan.layers.map((l) => l.module.name)).toHaveLength(6);
     for (const l of plan.layers) {
       l.A.set(adapter.tensors.get(l.aName)!.data);
@@ -66,7 +67,7 @@ describe('training step against PyTorch (AdamW, clipping, 3 steps)', () => {
   it('full fine-tuning: every weight (tied wte) after 3 steps', async () => {
     const model = loadGPT2(path.join(FIX, 'gpt2-tiny-f32'));
     const ref = openSafetensors(path.join(FIX, 'full-train-reference.safetensors'));
-    const { sg, losses, norms, firstGrads } = await threeSteps(fullPlan(model.config), model, 1e-3);
+    const { sg, losses, norms, firstGrads } = await threeSteps(fullPlan(model.spec), model, 1e-3);
     for (let s = 0; s < 3; s++) {
       expect(losses[s]).toBeCloseTo(ref.readFloat32(`loss_step${s + 1}`)[0], 5);
       expect(norms[s]).toBeCloseTo(ref.readFloat32(`grad_norm_step${s + 1}`)[0], 4);

@@ -10,6 +10,7 @@ import { loadAdapter } from '../../engine/store/adapter.ts';
 import { makeBatch } from '../../engine/train/batch.ts';
 import { buildStepGraph } from '../../engine/train/step-graph.ts';
 import { runMicroBatch } from '../../engine/train/step.ts';
+import { asTaskBatch, lmLoss } from '../../engine/train/tasks/causal-lm.ts';
 import { FIXTURES } from '../helpers/tiny-model.ts';
 
 const vulkan = ['/usr/lib/x86_64-linux-gnu/libvulkan.so.1', '/usr/lib/aarch64-linux-gnu/libvulkan.so.1'].some(existsSync);
@@ -23,13 +24,13 @@ describe.runIf(vulkan || required)('WebGPU execution provider', () => {
     for (const device of ['cpu', 'webgpu'] as const) {
       const model = loadGPT2(path.join(FIXTURES, 'gpt2-tiny-f32'));
       const ad = loadAdapter(path.join(FIXTURES, 'lora-init'));
-      const plan = loraPlan(model.config, ad.config);
+      const plan = loraPlan(model.spec, ad.config);
       for (const l of plan.layers) {
         l.A.set(ad.tensors.get(l.aName)!.data);
         l.B.set(ad.tensors.get(l.bName)!.data);
       }
-      const sg = await buildStepGraph(model, plan, 2, 16, { device });
-      const out = await runMicroBatch(sg, makeBatch([[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16], [5, 6, 7, 8, 9, 10, 11, 12]], 2, 16));
+      const sg = await buildStepGraph(model.weights, plan, model.spec.family.isNoDecay, lmLoss(model.spec, 2, 16), { device });
+      const out = await runMicroBatch(sg, asTaskBatch(makeBatch([[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16], [5, 6, 7, 8, 9, 10, 11, 12]], 2, 16)));
       await sg.session.release();
       res[device] = [out.loss, ...out.grads.flatMap((g) => Array.from(g))];
     }
