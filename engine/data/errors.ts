@@ -1,12 +1,15 @@
 // Errors raised by the data layer. Every message names the file (and, where it applies, the
-// line and column) so that a user can open the file and fix it.
+// line and column) so that a user can open the file and fix it. Messages are kept on one line
+// (a control character quoted from the input shows as an escape).
+
+import { oneLine } from '../util/files.ts';
 
 /** A dataset or tokenizer problem the user can fix (missing file, wrong layout, bad option). */
 export class DataError extends Error {
   override readonly name: string = 'DataError';
   readonly file: string | undefined;
   constructor(message: string, file?: string) {
-    super(message);
+    super(oneLine(message));
     this.file = file;
   }
 }

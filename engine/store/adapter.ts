@@ -4,8 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { FormatError } from './errors.ts';
 import { readJsonFile } from './json.ts';
-import { writeJsonAtomic } from './atomic.ts';
-import { openSafetensors, writeSafetensors, type TensorInfo } from './safetensors.ts';
+import { mkdirp, writeJsonAtomic } from './atomic.ts';
+import { assertFinite, openSafetensors, writeSafetensors, type TensorInfo } from './safetensors.ts';
 import { adapterConfigJson, effectiveRank, parseAdapterConfig, validateLoraConfig, type LoraConfig } from '../lora/config.ts';
 
 export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
@@ -53,7 +53,7 @@ export function normalizeAdapterTensorName(name: string): string {
 /** Writes the weights (F32) and then the config, each atomically. Keys are PEFT names as stored. */
 export function saveAdapter(dir: string, cfg: LoraConfig, tensors: Map<string, AdapterTensor>): void {
   validateLoraConfig(cfg);
-  fs.mkdirSync(dir, { recursive: true });
+  mkdirp(dir);
   const list = [...tensors].map(([name, t]) => ({ name, dtype: 'F32' as const, shape: t.shape, data: t.data }));
   writeSafetensors(path.join(dir, ADAPTER_WEIGHTS_FILE), list, { format: 'pt' });
   writeJsonAtomic(path.join(dir, ADAPTER_CONFIG_FILE), adapterConfigJson(cfg));
@@ -72,7 +72,7 @@ export function readAdapterHeader(dir: string): AdapterHeader {
   }
 }
 
-/** Loads an adapter folder; tensors are converted to float32 and keyed by normalized names. */
+/** Loads an adapter folder; tensors are converted to float32 (NaN or ±Infinity refused) and keyed by normalized names. */
 export function loadAdapter(dir: string): LoadedAdapter {
   const { config, file } = locateAdapter(dir);
   const st = openSafetensors(file);
@@ -80,7 +80,11 @@ export function loadAdapter(dir: string): LoadedAdapter {
     const infos = [...st.tensors.values()].map((t) => ({ ...t, normalized: normalizeAdapterTensorName(t.name) }));
     checkTensors(config, infos, file);
     const tensors = new Map<string, AdapterTensor>();
-    for (const t of infos) tensors.set(t.normalized, { shape: t.shape, data: st.readFloat32(t.name) });
+    for (const t of infos) {
+      const data = st.readFloat32(t.name);
+      assertFinite(file, t.name, data); // a NaN adapter would only give NaN perplexities and NaN merges
+      tensors.set(t.normalized, { shape: t.shape, data });
+    }
     return { config, tensors, file };
   } finally {
     st.close();

@@ -1,7 +1,10 @@
 // Reading JSON files users hand us (configs, adapter configs, run files) with errors that name
 // the file and say what is wrong and where, plus small typed field readers for validation.
-import fs from 'node:fs';
 import { FormatError } from './errors.ts';
+import { readFileSafeSync } from '../util/files.ts';
+
+/** JSON files we read whole (configs, adapter configs, run files); anything bigger is refused. */
+export const MAX_JSON_BYTES = 512 * 1024 * 1024;
 
 export type JsonObject = Record<string, unknown>;
 
@@ -10,14 +13,17 @@ export type JsonObject = Record<string, unknown>;
  * Missing, empty, unreadable, invalid (with line and column) or non-object files are FormatErrors.
  */
 export function readJsonFile(file: string, what: string): JsonObject {
+  // Never blocks on a FIFO, refuses folders, devices and absurd sizes (see util/files.ts).
+  const bytes = readFileSafeSync(file, {
+    what: `${what} (a JSON file)`,
+    maxBytes: MAX_JSON_BYTES,
+    error: (f, problem) => new FormatError(f, problem === 'not found' ? `${what} not found` : problem),
+  });
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new FormatError(file, `${what} not found`);
-    if (code === 'EISDIR') throw new FormatError(file, `is a folder, expected ${what} (a JSON file)`);
-    throw new FormatError(file, `cannot read ${what}: ${(err as Error).message}`);
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new FormatError(file, `${what} is not UTF-8 text (binary data?)`);
   }
   return parseJsonObject(text, file, what);
 }
@@ -109,7 +115,7 @@ function jsonErrorWhere(text: string, v8Message: string): string {
   const pos = /at position (\d+)/.exec(v8Message);
   const offset = pos ? Number(pos[1]) : locateJsonError(text);
   const reason = v8Message
-    .replace(/,? ?"[\s\S]*" is not valid JSON$/, '')
+    .replace(/,? ?"[\s\S]*"(\.\.\.)? is not valid JSON$/, '')
     .replace(/( in JSON)? at position \d+[\s\S]*$/, '')
     .trim();
   let line = 1;

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { FormatError } from './errors.ts';
 import { describeType, isJsonObject, parseJsonObject } from './json.ts';
 import { writeFileAtomic } from './atomic.ts';
+import { openFileSync, readExactlySync } from '../util/files.ts';
 
 export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 /** Dtypes accepted when reading (other tools write unsigned ints). */
@@ -36,6 +37,8 @@ export interface SafetensorsFile {
   readonly metadata: Record<string, string>;
   /** Absolute offset of the data section (8 + header length). */
   readonly dataOffset: number;
+  /** The file's size in bytes. */
+  readonly fileSize: number;
   /** The tensor's raw bytes, in a fresh buffer (offset 0, so typed-array views are aligned). */
   readBytes(name: string): Uint8Array;
   /** The tensor as float32, converting F16, BF16 and F64. */
@@ -68,50 +71,125 @@ function allocate(bytes: number, label: string): ArrayBuffer {
   }
 }
 
-export function openSafetensors(path: string): SafetensorsFile {
-  let fd: number;
-  let size: number;
-  try {
-    fd = fs.openSync(path, 'r');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new FormatError(path, code === 'ENOENT' ? 'file not found' : `cannot open: ${(err as Error).message}`);
-  }
-  try {
-    const stat = fs.fstatSync(fd);
-    if (stat.isDirectory()) throw new FormatError(path, 'is a folder, expected a .safetensors file');
-    size = stat.size;
-  } catch (err) {
-    fs.closeSync(fd);
-    if (err instanceof FormatError) throw err;
-    throw new FormatError(path, `cannot read: ${(err as Error).message}`);
-  }
+const stError = (file: string, problem: string): FormatError => new FormatError(file, problem === 'not found' ? 'file not found' : problem);
+
+/** Only regular files, opened without blocking (a FIFO or a device is refused, never waited on). */
+function openSource(path: string): ByteSource {
+  const { fd, size } = openFileSync(path, { what: 'a .safetensors file', error: stError });
   let closed = false;
-  const source: ByteSource = {
+  return {
     size,
     readInto(position, out) {
       if (closed) throw new Error(`${path}: file is closed`);
-      let done = 0;
-      while (done < out.length) {
-        let n: number;
-        try {
-          n = fs.readSync(fd, out, done, Math.min(out.length - done, 1 << 30), position + done);
-        } catch (err) {
-          throw new FormatError(path, `cannot read: ${(err as Error).message}`);
-        }
-        if (n === 0) throw new FormatError(path, 'unexpected end of file (was it truncated while open?)');
-        done += n;
-      }
+      if (position + out.length > size) throw new FormatError(path, `read of ${out.length} bytes at ${position} goes beyond the end of the file (${size} bytes)`);
+      readExactlySync(fd, out, position, path, stError);
     },
     close() {
       if (!closed) { closed = true; fs.closeSync(fd); }
     },
   };
+}
+
+export function openSafetensors(path: string): SafetensorsFile {
+  const source = openSource(path);
   try {
     return fromSource(source, path);
   } catch (err) {
     source.close();
     throw err;
+  }
+}
+
+/** One tensor as the header describes it, checked against the file. */
+export interface HeaderTensor {
+  name: string;
+  dtype: SafetensorsReadDtype;
+  shape: number[];
+  /** Bytes of data (shape × dtype size), inside the file. */
+  bytes: number;
+  /** Number of elements. */
+  elements: number;
+}
+
+export interface SafetensorsHeader {
+  file: string;
+  /** The file's size in bytes. */
+  fileSize: number;
+  /** Absolute offset of the data section. */
+  dataOffset: number;
+  tensors: HeaderTensor[];
+  metadata: Record<string, string>;
+}
+
+/**
+ * The header only (8 + N bytes read, no tensor data): names, shapes, dtypes and byte sizes, every
+ * one validated against the file's size (offsets inside the data section, shape × dtype = bytes,
+ * tensors tiling the data exactly). A model loader calls this before allocating anything, then
+ * compares the shapes with what config.json implies.
+ */
+export function checkSafetensorsHeader(file: string): SafetensorsHeader {
+  const st = openSafetensors(file);
+  try {
+    const tensors = [...st.tensors.values()].map((t) => ({
+      name: t.name,
+      dtype: t.dtype,
+      shape: [...t.shape],
+      bytes: t.end - t.begin,
+      elements: (t.end - t.begin) / DTYPE_SIZES[t.dtype],
+    }));
+    return { file, fileSize: st.fileSize, dataOffset: st.dataOffset, tensors, metadata: { ...st.metadata } };
+  } finally {
+    st.close();
+  }
+}
+
+/**
+ * Refuses a tensor holding NaN or ±Infinity, with one line naming the file, the tensor, how many
+ * values are bad and where the first one is. Weights like that only produce NaN losses and NaN
+ * models downstream.
+ */
+export function assertFinite(file: string, name: string, data: ArrayLike<number>): void {
+  const n = data.length;
+  let bad = 0;
+  let first = -1;
+  for (let i = 0; i < n; i++) {
+    const v = data[i]!;
+    // v - v is 0 for finite numbers and NaN for NaN and ±Infinity
+    if (v - v !== 0) {
+      if (first < 0) first = i;
+      bad++;
+    }
+  }
+  if (bad > 0) {
+    const v = data[first]!;
+    throw new FormatError(file, `tensor "${clip(name)}" holds ${bad} non-finite value${bad > 1 ? 's' : ''} (${Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity'} at element ${first} of ${n}); refusing to use it`);
+  }
+}
+
+/** Index of the first NaN/±Infinity in a tensor's raw data (F32/F64/F16/BF16), or -1. */
+function firstNonFinite(dtype: SafetensorsDtype, data: ArrayBufferView): number {
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  switch (dtype) {
+    case 'F32': {
+      if (data instanceof Float32Array) {
+        for (let i = 0; i < data.length; i++) if (data[i]! - data[i]! !== 0) return i;
+        return -1;
+      }
+      for (let i = 0; i + 4 <= bytes.length; i += 4) if ((view.getUint32(i, true) & 0x7f800000) === 0x7f800000) return i / 4;
+      return -1;
+    }
+    case 'F64':
+      for (let i = 0; i + 8 <= bytes.length; i += 8) if (!Number.isFinite(view.getFloat64(i, true))) return i / 8;
+      return -1;
+    case 'F16':
+      for (let i = 0; i + 2 <= bytes.length; i += 2) if ((view.getUint16(i, true) & 0x7c00) === 0x7c00) return i / 2;
+      return -1;
+    case 'BF16':
+      for (let i = 0; i + 2 <= bytes.length; i += 2) if ((view.getUint16(i, true) & 0x7f80) === 0x7f80) return i / 2;
+      return -1;
+    default:
+      return -1;
   }
 }
 
@@ -175,6 +253,7 @@ function fromSource(src: ByteSource, label: string): SafetensorsFile {
     tensors,
     metadata,
     dataOffset,
+    fileSize: src.size,
     readBytes,
     readFloat32(name) {
       const t = info(name);
@@ -389,9 +468,11 @@ export interface TensorToWrite {
 
 /**
  * The file as chunks: the padded header, then each tensor's bytes (views, not copies) in name
- * order. Throws a plain Error for inconsistent input (that is a bug in the caller, not a file).
+ * order. Throws a plain Error for inconsistent input (that is a bug in the caller, not a file),
+ * and a FormatError naming `label` for a float tensor holding NaN or ±Infinity: those are never
+ * saved (a diverged run must not leave a NaN adapter or model behind).
  */
-export function encodeSafetensors(tensors: TensorToWrite[], metadata?: Record<string, string>): Uint8Array[] {
+export function encodeSafetensors(tensors: TensorToWrite[], metadata?: Record<string, string>, label = 'safetensors'): Uint8Array[] {
   const sorted = [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length > 0) {
@@ -412,6 +493,8 @@ export function encodeSafetensors(tensors: TensorToWrite[], metadata?: Record<st
     if (need !== t.data.byteLength) {
       throw new Error(`${where}: ${t.data.byteLength} bytes of data but shape [${t.shape.join(', ')}] of ${t.dtype} needs ${need}`);
     }
+    const bad = firstNonFinite(t.dtype, t.data);
+    if (bad >= 0) throw new FormatError(label, `refusing to save tensor "${clip(t.name)}": element ${bad} is not finite (NaN or infinity)`);
     // defineProperty: a tensor called "__proto__" must stay a plain key.
     Object.defineProperty(header, t.name, {
       value: { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + need] },
@@ -431,5 +514,5 @@ export function encodeSafetensors(tensors: TensorToWrite[], metadata?: Record<st
 
 /** Writes a safetensors file atomically, streaming the chunks (never one big buffer). */
 export function writeSafetensors(path: string, tensors: TensorToWrite[], metadata?: Record<string, string>): void {
-  writeFileAtomic(path, encodeSafetensors(tensors, metadata));
+  writeFileAtomic(path, encodeSafetensors(tensors, metadata, path));
 }

@@ -13,7 +13,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { writeFileAtomic } from './atomic.ts';
+import { mkdirp, writeFileAtomic } from './atomic.ts';
+import { FileError, fsProblem } from '../util/files.ts';
 
 // ---------- CRC32C (Castagnoli), as TFRecord uses it ----------
 
@@ -65,6 +66,12 @@ class ProtoWriter {
     return this;
   }
 
+  /** Byte by byte: a spread (push(...b)) would overflow the stack on a long string. */
+  private append(b: Uint8Array): this {
+    for (let i = 0; i < b.length; i++) this.parts.push(b[i]!);
+    return this;
+  }
+
   tag(field: number, wire: number): this {
     return this.varint((field << 3) | wire);
   }
@@ -72,14 +79,14 @@ class ProtoWriter {
   double(field: number, v: number): this {
     const b = new Uint8Array(8);
     new DataView(b.buffer).setFloat64(0, v, true);
-    this.tag(field, 1).parts.push(...b);
+    this.tag(field, 1).append(b);
     return this;
   }
 
   float(field: number, v: number): this {
     const b = new Uint8Array(4);
     new DataView(b.buffer).setFloat32(0, v, true);
-    this.tag(field, 5).parts.push(...b);
+    this.tag(field, 5).append(b);
     return this;
   }
 
@@ -88,7 +95,7 @@ class ProtoWriter {
   }
 
   bytes(field: number, b: Uint8Array): this {
-    this.tag(field, 2).varint(b.length).parts.push(...b);
+    this.tag(field, 2).varint(b.length).append(b);
     return this;
   }
 
@@ -156,11 +163,15 @@ export class EventFileWriter {
 
   private constructor(file: string) {
     this.file = file;
-    this.fd = fs.openSync(file, 'a');
+    try {
+      this.fd = fs.openSync(file, 'a');
+    } catch (err) {
+      throw new FileError(file, fsProblem(err, 'open the event file for appending'), (err as NodeJS.ErrnoException).code);
+    }
   }
 
   static create(dir: string, history: ScalarPoint[] = [], now = Date.now() / 1000): EventFileWriter {
-    fs.mkdirSync(dir, { recursive: true });
+    mkdirp(dir);
     const file = path.join(dir, eventFileName(now));
     const records = [tfRecord(fileVersionEvent(now)), ...history.map((p) => tfRecord(scalarsEvent(p.wallTime, p.step, p.scalars)))];
     writeFileAtomic(file, records);
@@ -178,7 +189,11 @@ export class EventFileWriter {
     const rec = tfRecord(scalarsEvent(wallTime, step, finite));
     // One write call per record (a short write, which regular files do not do, would loop).
     let off = 0;
-    while (off < rec.length) off += fs.writeSync(this.fd, rec, off, rec.length - off);
+    try {
+      while (off < rec.length) off += fs.writeSync(this.fd, rec, off, rec.length - off);
+    } catch (err) {
+      throw new FileError(this.file, fsProblem(err, 'write'), (err as NodeJS.ErrnoException).code);
+    }
   }
 
   /** Flushes to disk (fsync). */

@@ -86,7 +86,7 @@ describe('writeFileAtomic', () => {
 
   it('a missing folder fails without leaving anything', () => {
     const dir = freshDir();
-    expect(() => writeFileAtomic(path.join(dir, 'no', 'such', 'file'), 'x')).toThrow(/ENOENT/);
+    expect(() => writeFileAtomic(path.join(dir, 'no', 'such', 'file'), 'x')).toThrow(/no.such.file: cannot write \(the folder .* does not exist\)/);
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 
