@@ -13,7 +13,7 @@ import { type Device, type Feed, Session } from '../onnx/runtime.ts';
 import type { DType } from '../onnx/graph.ts';
 import { collectGarbage } from '../util/gc.ts';
 import { Rng } from '../util/rng.ts';
-import { DEFAULT_SAMPLING, type SamplingOptions, chooseToken } from './sampling.ts';
+import { type SamplingOptions, chooseToken, resolveSampling } from './sampling.ts';
 
 export interface GenerateOptions extends Partial<SamplingOptions> {
   /** New tokens per sequence (default 50 unless maxLength is given). */
@@ -114,22 +114,7 @@ export class Generator {
   async generate(prompt: number[], o: GenerateOptions = {}, tok?: Decoder): Promise<GenerateResult> {
     const spec = this.model.spec;
     if (prompt.length === 0) throw new Error('generate: the prompt is empty (give at least one token)');
-    const s: SamplingOptions = {
-      temperature: o.temperature ?? DEFAULT_SAMPLING.temperature,
-      topK: o.topK ?? DEFAULT_SAMPLING.topK,
-      topP: o.topP ?? DEFAULT_SAMPLING.topP,
-      repetitionPenalty: o.repetitionPenalty ?? DEFAULT_SAMPLING.repetitionPenalty,
-      doSample: o.doSample ?? DEFAULT_SAMPLING.doSample,
-    };
-    if (!(s.temperature >= 0)) throw new Error(`temperature must be >= 0, got ${s.temperature}`);
-    if (!(s.topP > 0 && s.topP <= 1)) throw new Error(`top_p must be in (0, 1], got ${s.topP}`);
-    if (!(Number.isInteger(s.topK) && s.topK >= 0)) throw new Error(`top_k must be an integer >= 0, got ${s.topK}`);
-    if (!(s.repetitionPenalty > 0)) throw new Error(`repetition_penalty must be > 0, got ${s.repetitionPenalty}`);
-    const N = o.numReturnSequences ?? 1;
-    if (!(Number.isInteger(N) && N >= 1)) throw new Error(`num_return_sequences must be a positive integer, got ${N}`);
-    if (N > 1 && !(s.doSample && s.temperature > 0)) {
-      throw new Error('num_return_sequences > 1 needs sampling (a temperature > 0): greedy decoding would return the same text N times');
-    }
+    const { s, N } = resolveSampling(o);
     let maxNew = o.maxNewTokens ?? (o.maxLength !== undefined ? o.maxLength - prompt.length : 50);
     if (!(Number.isInteger(maxNew) && maxNew >= 0)) throw new Error(`max_new_tokens must be an integer >= 0, got ${maxNew}`);
     if (prompt.length > spec.maxPositions) throw new Error(`the prompt has ${prompt.length} tokens; this model reads at most ${spec.maxPositions}`);

@@ -80,3 +80,24 @@ export function chooseToken(logits: ArrayLike<number>, seen: readonly number[], 
   }
   return ids[ids.length - 1];
 }
+
+/** Sampling options with their defaults, validated; N = sequences per prompt. */
+export function resolveSampling(o: Partial<SamplingOptions> & { numReturnSequences?: number }): { s: SamplingOptions; N: number } {
+  const s: SamplingOptions = {
+    temperature: o.temperature ?? DEFAULT_SAMPLING.temperature,
+    topK: o.topK ?? DEFAULT_SAMPLING.topK,
+    topP: o.topP ?? DEFAULT_SAMPLING.topP,
+    repetitionPenalty: o.repetitionPenalty ?? DEFAULT_SAMPLING.repetitionPenalty,
+    doSample: o.doSample ?? DEFAULT_SAMPLING.doSample,
+  };
+  if (!(s.temperature >= 0)) throw new Error(`temperature must be >= 0, got ${s.temperature}`);
+  if (!(s.topP > 0 && s.topP <= 1)) throw new Error(`top_p must be in (0, 1], got ${s.topP}`);
+  if (!(Number.isInteger(s.topK) && s.topK >= 0)) throw new Error(`top_k must be an integer >= 0, got ${s.topK}`);
+  if (!(s.repetitionPenalty > 0)) throw new Error(`repetition_penalty must be > 0, got ${s.repetitionPenalty}`);
+  const N = o.numReturnSequences ?? 1;
+  if (!(Number.isInteger(N) && N >= 1)) throw new Error(`num_return_sequences must be a positive integer, got ${N}`);
+  if (N > 1 && !(s.doSample && s.temperature > 0)) {
+    throw new Error('num_return_sequences > 1 needs sampling (a temperature > 0): greedy decoding would return the same text N times');
+  }
+  return { s, N };
+}
