@@ -6,7 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { FormatError } from '../store/errors.ts';
 import { isJsonObject, readJsonFile } from '../store/json.ts';
-import { type SafetensorsFile, openSafetensors } from '../store/safetensors.ts';
+import { type SafetensorsFile, assertFinite, openSafetensors } from '../store/safetensors.ts';
 import { type ModelSpec, type Weights, numel } from './types.ts';
 
 const FLOATS = new Set(['F32', 'F16', 'BF16', 'F64']);
@@ -77,7 +77,9 @@ function readFile(st: SafetensorsFile, spec: ModelSpec, o: ReadWeightsOptions, w
     }
     if (!FLOATS.has(info.dtype)) throw new FormatError(file, `tensor "${stored}" has dtype ${info.dtype}, expected a float type`);
     dtypes.add(info.dtype);
-    weights.set(name, { shape: [...info.shape], data: st.readFloat32(stored) });
+    const data = st.readFloat32(stored);
+    assertFinite(file, stored, data); // a NaN weight would only show up later as a NaN loss
+    weights.set(name, { shape: [...info.shape], data });
   }
 }
 
