@@ -2,7 +2,9 @@
 
 import { type LoraOptions, DEFAULT_LORA, type Method } from '../train/types.ts';
 import { fullPlan, lmTarget, loraPlan, toLoraConfig, trainableLine } from '../lora/peft-model.ts';
-import { loadModelSpec } from './registry.ts';
+import { checkModelWeights, loadModelSpec } from './registry.ts';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 
 export interface ModelInfo {
   dir: string;
@@ -15,11 +17,18 @@ export interface ModelInfo {
   trainableParams: number;
   allParams: number;
   line: string;
+  /** The dtype the weights are stored in (from the safetensors headers), or null when the folder has none. */
+  storedDtype: string | null;
 }
 
-/** Reads only config.json: parameter counts follow from the architecture. */
+/**
+ * Parameter counts follow from config.json; when the folder has weights, their safetensors
+ * headers are checked against it too (names, shapes, dtypes — no tensor is read).
+ */
 export function inspectModel(dir: string, opts: { method?: Method; lora?: Partial<LoraOptions> } = {}): ModelInfo {
   const spec = loadModelSpec(dir);
+  const hasWeights = existsSync(path.join(dir, 'model.safetensors')) || existsSync(path.join(dir, 'model.safetensors.index.json'));
+  const storedDtype = hasWeights ? checkModelWeights(dir).storedDtype || null : null;
   const method = opts.method ?? 'lora';
   const lora = { ...DEFAULT_LORA, ...opts.lora };
   const target = lmTarget(spec);
@@ -35,5 +44,6 @@ export function inspectModel(dir: string, opts: { method?: Method; lora?: Partia
     trainableParams: plan.trainableParams,
     allParams: plan.allParams,
     line: trainableLine(plan.trainableParams, plan.allParams),
+    storedDtype,
   };
 }

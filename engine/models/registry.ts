@@ -35,7 +35,7 @@ export interface LoadModelOptions<C> {
 }
 
 /** A causal language model's folder: its spec and float32 weights (classification heads ignored). */
-export function loadModel<C = unknown>(dir: string, o: LoadModelOptions<C> = {}): LoadedModel<C> {
+export function loadModel<C = unknown>(dir: string, o: LoadModelOptions<C> & { headersOnly?: boolean } = {}): LoadedModel<C> {
   const spec = loadModelSpec(dir) as ModelSpec<C>;
   const file = path.join(dir, 'config.json');
   if (o.family && spec.family !== o.family) throw new FormatError(file, `is a ${spec.family.name} model, expected ${o.family.name}`);
@@ -45,8 +45,16 @@ export function loadModel<C = unknown>(dir: string, o: LoadModelOptions<C> = {})
     expected: new Map(lmParamShapes(spec)),
     skip: (n) => heads.has(n),
     what: `a ${spec.family.name} model with ${spec.cache.layers} layers`,
+    headersOnly: o.headersOnly,
   });
   return { dir, spec, config: spec.config, weights, storedDtype };
+}
+
+/** Checks a folder's weights against its config.json from the safetensors headers alone. */
+export function checkModelWeights(dir: string): { storedDtype: string } {
+  const spec = loadModelSpec(dir);
+  if (!spec.family.causalLM) return { storedDtype: '' }; // encoders are checked when loaded as classifiers
+  return { storedDtype: loadModel(dir, { headersOnly: true }).storedDtype };
 }
 
 /**

@@ -78,3 +78,12 @@ describe('model weights', () => {
     expect(() => loadModel(dir)).toThrow(/config\.json: unsupported architecture "mamba" \(this build loads: gpt2, distilbert/);
   });
 });
+
+describe('info checks the weights, not only config.json', () => {
+  it('a weights file that disagrees with config.json fails inspectModel without reading tensors', () => {
+    const dir = copyModel((c) => { c.n_inner = 64; });
+    copyFileSync(path.join(SRC, 'model.safetensors'), path.join(dir, 'model.safetensors'));
+    expect(() => inspectModel(dir)).toThrow(/model\.safetensors: tensor "transformer\.h\.0\.mlp\.c_fc\.weight" has shape/);
+    expect(inspectModel(SRC).storedDtype).toBe('F32');
+  });
+});
