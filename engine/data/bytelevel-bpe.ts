@@ -44,6 +44,103 @@ const CLS = (() => {
   return t;
 })();
 
+/** A binary min-heap of numbers (keys rank * n + position: exact integers below 2^53). */
+class MinHeap {
+  private heap: Float64Array;
+  size = 0;
+  constructor(capacity: number) {
+    this.heap = new Float64Array(Math.max(16, capacity));
+  }
+  push(key: number): void {
+    if (this.size === this.heap.length) {
+      const bigger = new Float64Array(this.heap.length * 2);
+      bigger.set(this.heap);
+      this.heap = bigger;
+    }
+    const h = this.heap;
+    let i = this.size++;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (h[p]! <= key) break;
+      h[i] = h[p]!;
+      i = p;
+    }
+    h[i] = key;
+  }
+  pop(): number {
+    const h = this.heap;
+    const top = h[0]!;
+    const last = h[--this.size]!;
+    const size = this.size;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= size) break;
+      const c = l + 1 < size && h[l + 1]! < h[l]! ? l + 1 : l;
+      if (h[c]! >= last) break;
+      h[i] = h[c]!;
+      i = c;
+    }
+    h[i] = last;
+    return top;
+  }
+}
+
+/** Words longer than this merge through a priority queue (n log n) instead of rescans (n²). */
+const LONG_WORD = 24;
+
+/**
+ * BPE merges over a doubly linked list with a binary heap of candidate pairs keyed by
+ * (rank, position of the left symbol): the lowest rank merges first, ties go to the leftmost pair,
+ * exactly the order of tokenizers.js's queue (score = rank + position / length) and of the plain
+ * rescanning loop. Stale heap entries (a neighbour merged since) are skipped on pop: ranks are
+ * unique per pair, so an entry is current iff the pair now at its position has its rank.
+ * O(n log n) for a piece of n symbols, so a run of 100,000 '!' (one pre-token) stays fast.
+ */
+export function mergeByRank<S>(n: number, symbolAt: (i: number) => S, rankOf: (a: S, b: S) => number, merge: (a: S, b: S) => S): S[] {
+  const sym: (S | undefined)[] = new Array(n);
+  const next = new Int32Array(n);
+  const prev = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    sym[i] = symbolAt(i);
+    next[i] = i + 1 < n ? i + 1 : -1;
+    prev[i] = i - 1;
+  }
+  const heap = new MinHeap(n);
+  for (let i = 0; i + 1 < n; i++) {
+    const r = rankOf(sym[i]!, sym[i + 1]!);
+    if (r >= 0) heap.push(r * n + i);
+  }
+  while (heap.size > 0) {
+    const key = heap.pop();
+    const i = key % n;
+    const r = (key - i) / n;
+    const j = next[i]!;
+    if (j < 0 || sym[i] === undefined) continue;
+    const a = sym[i]!;
+    const b = sym[j]!;
+    if (rankOf(a, b) !== r) continue; // stale
+    const m = merge(a, b);
+    sym[i] = m;
+    sym[j] = undefined;
+    const nj = next[j]!;
+    next[i] = nj;
+    if (nj >= 0) prev[nj] = i;
+    const p = prev[i]!;
+    if (p >= 0) {
+      const rp = rankOf(sym[p]!, m);
+      if (rp >= 0) heap.push(rp * n + p);
+    }
+    if (nj >= 0) {
+      const rn = rankOf(m, sym[nj]!);
+      if (rn >= 0) heap.push(rn * n + i);
+    }
+  }
+  const out: S[] = [];
+  for (let i = 0; i >= 0; i = next[i]!) out.push(sym[i]!);
+  return out;
+}
+
 function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
 }
@@ -231,6 +328,11 @@ export class ByteLevelBPE {
     }
     // merges, lowest rank first; ties go to the leftmost pair (as tokenizers.js's queue does)
     const ranks = this.ranks;
+    if (word.length > LONG_WORD) {
+      const merged = mergeByRank(word.length, (i) => word[i]!, (a, b) => ranks.get(a + ' ' + b) ?? -1, (a, b) => a + b);
+      word.length = 0;
+      for (const sym of merged) word.push(sym);
+    }
     while (word.length > 1) {
       let best = Infinity;
       let at = -1;
@@ -275,6 +377,7 @@ export class ByteLevelBPE {
       word = new Array<number>(bytes.length);
       for (let i = 0; i < bytes.length; i++) word[i] = byteId[bytes[i]!]!;
     }
+    if (word.length > LONG_WORD) return this.mergeIdsLong(word);
     while (word.length > 1) {
       let best = 0x7fffffff;
       let at = -1;
@@ -291,6 +394,53 @@ export class ByteLevelBPE {
       word.splice(at, 2, mergeId[bestK]!);
     }
     return word;
+  }
+
+  /** mergeByRank specialised to integer ids (no closures; one table lookup per candidate). */
+  private mergeIdsLong(word: number[]): number[] {
+    const pairIndex = this.pairIndex!;
+    const mergeRank = this.mergeRank!;
+    const mergeId = this.mergeId!;
+    const stride = this.stride;
+    const n = word.length;
+    const sym = Int32Array.from(word);
+    const next = new Int32Array(n);
+    const prev = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      next[i] = i + 1 < n ? i + 1 : -1;
+      prev[i] = i - 1;
+    }
+    const heap = new MinHeap(n);
+    for (let i = 0; i + 1 < n; i++) {
+      const k = pairIndex.get(sym[i]! * stride + sym[i + 1]!);
+      if (k !== undefined) heap.push(mergeRank[k]! * n + i);
+    }
+    while (heap.size > 0) {
+      const key = heap.pop();
+      const i = key % n;
+      const j = next[i]!;
+      if (j < 0 || sym[i]! < 0) continue;
+      const k = pairIndex.get(sym[i]! * stride + sym[j]!);
+      if (k === undefined || mergeRank[k]! * n + i !== key) continue; // stale
+      const m = mergeId[k]!;
+      sym[i] = m;
+      sym[j] = -1;
+      const nj = next[j]!;
+      next[i] = nj;
+      if (nj >= 0) prev[nj] = i;
+      const p = prev[i]!;
+      if (p >= 0) {
+        const kp = pairIndex.get(sym[p]! * stride + m);
+        if (kp !== undefined) heap.push(mergeRank[kp]! * n + p);
+      }
+      if (nj >= 0) {
+        const kn = pairIndex.get(m * stride + sym[nj]!);
+        if (kn !== undefined) heap.push(mergeRank[kn]! * n + i);
+      }
+    }
+    const out: number[] = [];
+    for (let i = 0; i >= 0; i = next[i]!) out.push(sym[i]!);
+    return out;
   }
 
   /**
