@@ -20,6 +20,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node
 import { open as openFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
+import { maxOf } from './util/math.ts';
 import {
   API,
   ApiError,
@@ -307,7 +308,7 @@ export async function sniffColumns(path: string): Promise<string[] | null> {
 
 export function histogram(values: number[], bins = 20): { edges: number[]; counts: number[] } {
   if (values.length === 0) return { edges: [], counts: [] };
-  const max = Math.max(...values);
+  const max = maxOf(values);
   const width = Math.max(1, Math.ceil((max + 1) / bins));
   const n = Math.ceil((max + 1) / width);
   const counts = new Array<number>(n).fill(0);

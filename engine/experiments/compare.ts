@@ -7,6 +7,7 @@ import { writeJsonAtomic } from '../store/atomic.ts';
 import { openOrCreateProject } from '../store/project.ts';
 import { DEFAULT_TRAIN, type LoraOptions, type Method, type TrainEvent, type TrainOptions } from '../train/types.ts';
 import { type IsolatedRunOptions, trainRun } from './isolated.ts';
+import { maxOf } from '../util/math.ts';
 
 export const EXPERIMENTS_DIR = 'experiments';
 
@@ -143,7 +144,7 @@ const fmtNum = (n: number | null, d = 4) => (n === null || !Number.isFinite(n) ?
 
 /** A plain-text table: first column labels, the others right-aligned. */
 export function table(head: string[], rows: string[][]): string {
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const w = head.map((h, i) => maxOf(rows.map((r) => (r[i] ?? '').length), h.length));
   const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ').trimEnd();
   return [line(head), w.map((n) => '─'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
 }

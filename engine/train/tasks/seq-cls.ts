@@ -14,6 +14,7 @@ import { type StepOutput, type TaskBatch, evaluateLoss } from '../step.ts';
 import type { LossBuilder } from '../step-graph.ts';
 import type { Task } from '../task.ts';
 import type { TrainOptions } from '../types.ts';
+import { maxOf } from '../../util/math.ts';
 
 export const argmax = (x: ArrayLike<number>): number => { let k = 0; for (let i = 1; i < x.length; i++) if (x[i] > x[k]) k = i; return k; };
 
@@ -65,7 +66,7 @@ async function splits(o: TrainOptions): Promise<{ train: LabelledData; valid?: L
 
 export async function seqClsTask(o: TrainOptions): Promise<Task> {
   const { train, valid } = await splits(o);
-  const numLabels = Math.max(train.labelNames?.length ?? 0, ...train.labels.map((l) => l + 1), ...(valid?.labels ?? []).map((l) => l + 1));
+  const numLabels = Math.max(train.labelNames?.length ?? 0, maxOf(train.labels, -1) + 1, maxOf(valid?.labels ?? [], -1) + 1);
   const m = loadSeqClsModel(o.model, { numLabels, labels: train.labelNames?.length === numLabels ? train.labelNames : undefined, seed: o.seed });
   const tok = await loadTokenizer(o.model);
   const limit = Math.min(o.maxLength, m.spec.maxPositions);
