@@ -1,10 +1,17 @@
-// Perplexity. Contract: the text is one document, tokenized whole, cut into consecutive
-// non-overlapping windows of maxLength tokens (the last may be shorter); each window predicts
-// its tokens 2..end; perplexity = exp(mean NLL over predicted tokens). With `lines`, every
-// non-empty line is its own text (truncated to maxLength).
+// Perplexity. Three ways to say what is scored:
+//   - text: one document, tokenized whole, cut into consecutive non-overlapping windows of
+//     maxLength tokens (the last may be shorter); with `lines`, every non-empty line is its own text;
+//   - data: any dataset the importers read (the same columns/template options as training),
+//     each example scored as its own text, truncated to maxLength (HF's per-example loop);
+//   - heldOut: a run's validation split, rebuilt from its training options exactly as training
+//     held it out (the same blocks, so the number equals the run's last eval loss).
+// Each window predicts its tokens 2..end; perplexity = exp(mean NLL over predicted tokens).
 
-import { readFile } from 'node:fs/promises';
+import { loadDataset, type LoadDatasetOptions } from '../data/index.ts';
+import { type TokenizedData, holdOutSplit, loadBlocks } from '../data/pipeline.ts';
 import { loadTokenizer } from '../data/tokenizer.ts';
+import { readFileSafe } from '../util/files.ts';
+import type { TrainOptions } from './types.ts';
 import { mergeAdapter } from '../lora/apply.ts';
 import { frozenParams } from '../models/params.ts';
 import { lmLogits, loadModel } from '../models/registry.ts';
@@ -17,8 +24,14 @@ import { tokenNll } from './loss.ts';
 export interface PerplexityOptions {
   model: string;
   adapter?: string;
-  /** A text file. */
-  text: string;
+  /** A plain-text file (refused when it is not text). */
+  text?: string;
+  /** A dataset file or folder, read as training reads it. */
+  data?: string;
+  /** Dataset options for `data`, as for training. */
+  dataOptions?: Pick<LoadDatasetOptions, 'format' | 'textColumn' | 'labelColumn' | 'split' | 'template'>;
+  /** A run's training options: score its held-out blocks. */
+  heldOut?: Pick<TrainOptions, 'data' | 'valRatio' | 'seed' | 'maxLength' | 'cacheDir'>;
   maxLength?: number;
   lines?: boolean;
   batchSize?: number;
@@ -76,19 +89,53 @@ export function splitWindows(ids: number[], T: number): number[][] {
 }
 
 export async function perplexity(o: PerplexityOptions): Promise<PerplexityResult> {
+  const given = [o.text, o.data, o.heldOut].filter((x) => x !== undefined).length;
+  if (given !== 1) throw new Error('perplexity: give exactly one of a text file, a dataset or a run\'s held-out split');
   const model = loadModel(o.model);
   if (o.adapter) mergeAdapter(model, o.adapter);
-  const T = Math.min(o.maxLength ?? model.spec.maxPositions, model.spec.maxPositions);
-  if (!(T >= 2)) throw new Error(`max length must be at least 2, got ${o.maxLength}`);
-  const tok = await loadTokenizer(o.model);
-  const text = await readFile(o.text, 'utf8');
-  const windows = o.lines
-    ? text.split(/\r?\n/).filter((l) => l.trim()).map((l) => tok.encode(l).slice(0, T)).filter((w) => w.length >= 2)
-    : splitWindows(tok.encode(text), T);
-  if (windows.length === 0) {
-    throw new Error(`${o.text}: fewer than 2 tokens${o.lines ? ' on every line' : ''}: nothing to predict, so no perplexity`);
-  }
+  const limit = o.heldOut?.maxLength ?? o.maxLength;
+  const T = Math.min(limit ?? model.spec.maxPositions, model.spec.maxPositions);
+  if (!(T >= 2)) throw new Error(`max length must be at least 2, got ${limit}`);
+  const windows = await windowsOf(o, T);
   const { sum, count } = await windowsNll(model, windows, o.batchSize, o.device);
   const meanNll = sum / count;
   return { perplexity: Math.exp(meanNll), meanNll, tokens: count, windows: windows.length };
+}
+
+async function windowsOf(o: PerplexityOptions, T: number): Promise<number[][]> {
+  if (o.heldOut) {
+    const h = o.heldOut;
+    if (!(h.valRatio > 0)) throw new Error('this run held out no validation split (its validation ratio is 0)');
+    const all = await loadBlocks(h.data as string | TokenizedData, T, o.model, { cacheDir: h.cacheDir ?? undefined });
+    return holdOutSplit(all, h.valRatio, h.seed).val.map((b) => Array.from(b));
+  }
+  const what = (o.text ?? o.data)!;
+  let windows: number[][];
+  if (o.data !== undefined) {
+    const ds = await loadDataset(o.data, o.dataOptions ?? {});
+    const tok = await loadTokenizer(o.model);
+    windows = ds.examples.map((e) => tok.encode(e.text).slice(0, T)).filter((w) => w.length >= 2);
+  } else {
+    const text = await readPlainText(o.text!);
+    const tok = await loadTokenizer(o.model);
+    windows = o.lines
+      ? text.split(/\r?\n/).filter((l) => l.trim()).map((l) => tok.encode(l).slice(0, T)).filter((w) => w.length >= 2)
+      : splitWindows(tok.encode(text), T);
+  }
+  if (windows.length === 0) {
+    throw new Error(`${what}: fewer than 2 tokens${o.lines ? ' on every line' : o.data ? ' in every example' : ''}: nothing to predict, so no perplexity`);
+  }
+  return windows;
+}
+
+/** A UTF-8 text file; a binary file, a parquet file or another encoding is refused, naming it. */
+async function readPlainText(file: string): Promise<string> {
+  const buf = await readFileSafe(file);
+  if (buf.subarray(0, 4).toString('latin1') === 'PAR1') throw new Error(`${file}: is a parquet file, not text: score it as a dataset (--data)`);
+  if (buf.includes(0)) throw new Error(`${file}: is a binary file (it contains NUL bytes), not text`);
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(buf);
+  } catch {
+    throw new Error(`${file}: is not UTF-8 text (another encoding, or binary data)`);
+  }
 }
