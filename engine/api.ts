@@ -379,6 +379,7 @@ export const TrainEventSchema = s.tagged('type', {
     type: s.literal('eval'), step: s.int({ min: 0 }), evalLoss: num(), perplexity: num(), tokens: s.int({ min: 0 }),
     accuracy: s.optional(num()), f1: s.optional(num()), confusion: s.optional(s.array(s.array(s.int({ min: 0 })))),
   }),
+  sample: s.object({ type: s.literal('sample'), step: s.int({ min: 0 }), prompt: s.string(), text: s.string() }),
   log: s.object({ type: s.literal('log'), level: s.enum(['info', 'warn']), message: s.string() }),
   done: s.object({ type: s.literal('done'), result: TrainResultSchema }),
 });

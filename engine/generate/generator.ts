@@ -4,7 +4,8 @@
 // compute. The uncached graph recomputes the whole sequence every step (the reference the
 // cache is tested against).
 
-import { frozenParams } from '../models/params.ts';
+import { bindParams, frozenParams } from '../models/params.ts';
+import { type Plan, loraHook } from '../lora/peft-model.ts';
 import { lmLogits, loadModel } from '../models/registry.ts';
 import type { LoadedModel } from '../models/types.ts';
 import { mergeAdapter } from '../lora/apply.ts';
@@ -62,6 +63,11 @@ export interface GeneratorOptions {
   threads?: number;
   /** Free the model's JS weight arrays once the session holds them (lower peak memory). */
   releaseWeights?: boolean;
+  /**
+   * Weights still training (samples during a run): the plan's LoRA layers unmerged and its
+   * trainable base tensors become graph inputs, fed from their arrays at every run.
+   */
+  live?: Plan;
 }
 
 type Feeds = Record<string, { dtype: DType; shape: number[]; data: Feed }>;
@@ -71,6 +77,7 @@ export class Generator {
     readonly model: LoadedModel,
     private readonly session: Session,
     readonly cached: boolean,
+    private readonly liveFeeds: Feeds = {},
   ) {}
 
   /** A generator over a loaded model (weights already final, e.g. with an adapter merged). */
@@ -87,7 +94,13 @@ export class Generator {
         v: g.input(`past_value_${i}`, 'float32', ['B', H, 'P', hd]),
       }))
       : undefined;
-    const out = lmLogits(g, model.spec, frozenParams(g, model.weights), { ids, positionIds, attnBias, past }, undefined, { lastOnly: true });
+    const liveFeeds: Feeds = {};
+    const feed = (name: string, shape: number[], data: Float32Array) => { liveFeeds[name] = { dtype: 'float32', shape, data }; };
+    const param = opts.live
+      ? bindParams(g, model.weights, { trainable: new Set(opts.live.trainableBase), onTrainable: (n, _v, w) => feed(n, w.shape, w.data) })
+      : frozenParams(g, model.weights);
+    const hook = opts.live ? loraHook(g, opts.live, { onInputs: (l) => { feed(l.aName, l.aShape, l.A); feed(l.bName, l.bShape, l.B); } }) : undefined;
+    const out = lmLogits(g, model.spec, param, { ids, positionIds, attnBias, past }, hook, { lastOnly: true });
     g.output(out.logits, 'logits');
     if (cached) out.present.forEach((p, i) => { g.output(p.k, `present_key_${i}`); g.output(p.v, `present_value_${i}`); });
     let bytes: Uint8Array | null = g.toModel();
@@ -96,7 +109,7 @@ export class Generator {
     const session = await Session.create(bytes, { device: opts.device, threads: opts.threads });
     bytes = null;
     if (opts.releaseWeights) collectGarbage();
-    return new Generator(model, session, cached);
+    return new Generator(model, session, cached, liveFeeds);
   }
 
   /** Loads a model folder, merges an adapter when given, and builds the session. */
@@ -152,6 +165,7 @@ export class Generator {
       const bias = new Float32Array(T * S);
       for (let t = 0; t < T; t++) for (let j = 0; j < S; j++) bias[t * S + j] = j <= start + t ? 0 : -1e9;
       const feeds: Feeds = {
+        ...this.liveFeeds,
         ids: { dtype: 'int64', shape: [N, T], data: idsData },
         position_ids: { dtype: 'int64', shape: [N, T], data: pos },
         attn_bias: { dtype: 'float32', shape: [1, 1, T, S], data: bias },

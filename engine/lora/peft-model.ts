@@ -2,7 +2,8 @@
 // parameters that is, PEFT's print_trainable_parameters() line, the LoraConfig a run stands for,
 // and the tensors its adapter file holds.
 
-import type { LoadedModel, LinearModule, ModelSpec } from '../models/types.ts';
+import type { Graph, Value } from '../onnx/graph.ts';
+import type { LinearHook, LoadedModel, LinearModule, ModelSpec } from '../models/types.ts';
 import { lmParamShapes, numel } from '../models/types.ts';
 import type { LoraOptions } from '../train/types.ts';
 import { type LoraConfig, defaultLoraConfig, effectiveRank, loraScaling } from './config.ts';
@@ -93,4 +94,21 @@ export function adapterTensors(plan: Plan, model: Pick<LoadedModel, 'weights'>):
   // bias = all | lora_only and modules_to_save: PEFT saves them next to the LoRA weights.
   for (const n of plan.trainableBase) tensors.set(`base_model.model.${n}`, model.weights.get(n)!);
   return tensors;
+}
+
+/**
+ * The forward hook of a PEFT model: each planned layer adds B(A(dropout(x)))·scaling to its base
+ * output, with A and B as graph inputs (fed from the layer's arrays, so they can change between
+ * runs). `mask` gives a layer's dropout mask input, where the graph trains with dropout.
+ */
+export function loraHook(g: Graph, plan: Plan, o: { onInputs?: (l: LoraLayer, A: Value, B: Value) => void; mask?: (l: LoraLayer, x: Value) => Value | undefined } = {}): LinearHook {
+  const byModule = new Map(plan.layers.map((l) => [l.module.name, l]));
+  return (mod, x, y) => {
+    const l = byModule.get(mod);
+    if (!l) return y;
+    const A = g.input(l.aName, 'float32', l.aShape);
+    const B = g.input(l.bName, 'float32', l.bShape);
+    o.onInputs?.(l, A, B);
+    return g.add(y, l.delta(g, x, A, B, o.mask?.(l, x)));
+  };
 }

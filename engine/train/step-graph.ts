@@ -7,7 +7,7 @@ import { Graph, type Value } from '../onnx/graph.ts';
 import { type Device, Session } from '../onnx/runtime.ts';
 import { bindParams } from '../models/params.ts';
 import type { DropoutHook, LinearHook, ParamFn, Weights } from '../models/types.ts';
-import type { Plan } from '../lora/peft-model.ts';
+import { type Plan, loraHook } from '../lora/peft-model.ts';
 import { collectGarbage } from '../util/gc.ts';
 
 export interface Trainable {
@@ -60,20 +60,15 @@ export async function buildStepGraph(weights: Weights, plan: Plan, isNoDecay: (n
     dropouts.push({ name: m.name, shape, p });
     return m;
   };
-  const byModule = new Map(plan.layers.map((l) => [l.module.name, l]));
-  const hook: LinearHook = (mod, x, y) => {
-    const layer = byModule.get(mod);
-    if (!layer) return y;
-    const A = g.input(layer.aName, 'float32', layer.aShape);
-    const B = g.input(layer.bName, 'float32', layer.bShape);
-    inputs.set(layer.aName, A);
-    inputs.set(layer.bName, B);
-    // LoRA weights are ordinary weights to HF Trainer: they get weight decay.
-    trainables.push({ name: layer.aName, shape: layer.aShape, data: layer.A, decay: true });
-    trainables.push({ name: layer.bName, shape: layer.bShape, data: layer.B, decay: true });
-    const m = layer.dropout > 0 ? mask(mod, [...(x.shape as number[])], layer.dropout) : undefined;
-    return g.add(y, layer.delta(g, x, A, B, m));
-  };
+  const hook = loraHook(g, plan, {
+    onInputs(l, A, B) {
+      inputs.set(l.aName, A);
+      inputs.set(l.bName, B);
+      // LoRA weights are ordinary weights to HF Trainer: they get weight decay.
+      trainables.push({ name: l.aName, shape: l.aShape, data: l.A, decay: true }, { name: l.bName, shape: l.bShape, data: l.B, decay: true });
+    },
+    mask: (l, x) => (l.dropout > 0 ? mask(l.module.name, [...(x.shape as number[])], l.dropout) : undefined),
+  });
   const dropout: DropoutHook = (site, x, p) => g.mul(x, mask(site, x.shape as number[], p));
   const { loss, outputs = {} } = lossOf(g, param, hook, opts.modelDropout ? dropout : undefined);
   g.output(loss, 'loss');

@@ -8,7 +8,12 @@ import type { LoadedModel, ModelFamily } from '../models/types.ts';
 import type { LossBuilder, StepGraph } from './step-graph.ts';
 import type { StepOutput, TaskBatch } from './step.ts';
 import type { ClassificationMetrics } from './metrics.ts';
-import type { EvalEvent, LoraOptions, TrainOptions } from './types.ts';
+import type { EvalEvent, LoraOptions, SampleOptions, TrainOptions } from './types.ts';
+
+export interface Sampler {
+  sample(): Promise<string>;
+  release(): Promise<void>;
+}
 
 export interface Task {
   kind: 'causal-lm' | 'seq-cls';
@@ -30,6 +35,11 @@ export interface Task {
   stepMetrics?(batches: TaskBatch[], out: StepOutput): { accuracy?: number };
   /** Scores the validation split (undefined when there is none). */
   evaluate(sg: StepGraph, step: number): Promise<{ event: EvalEvent; metrics?: ClassificationMetrics } | undefined>;
+  /**
+   * A generator of samples from the weights as they train (causal LM), built before the step
+   * graph takes the frozen weights; release it when the run ends.
+   */
+  sampler?(plan: Plan, o: SampleOptions): Promise<Sampler>;
   /** LoRA -> a PEFT adapter folder; full -> a model folder. */
   save(out: string, plan: Plan, lora: LoraConfig | null): void;
 }

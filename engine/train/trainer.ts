@@ -9,7 +9,7 @@ import { AdamW, clipScale, globalNorm } from './optimizer.ts';
 import { lrAt, warmupSteps } from './schedule.ts';
 import { runAccumulated } from './step.ts';
 import { type StepGraph, buildStepGraph } from './step-graph.ts';
-import type { Task } from './task.ts';
+import type { Sampler, Task } from './task.ts';
 import { causalLmTask } from './tasks/causal-lm.ts';
 import { seqClsTask } from './tasks/seq-cls.ts';
 import { type Checkpoint, DEFAULT_CLASSIFY, DEFAULT_TRAIN, type TrainEvent, type TrainHooks, type TrainOptions, type TrainResult } from './types.ts';
@@ -37,6 +37,8 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
   const t0 = performance.now();
   const task = await (o.task === 'seq-cls' ? seqClsTask(o) : causalLmTask(o));
   const { plan, lora } = makePlan(o, task);
+  if (o.sample && !task.sampler) throw new Error(`invalid training options: samples during training need a language model (this is a ${task.kind} run)`);
+  const sampler = o.sample && task.sampler ? await task.sampler(plan, o.sample) : undefined;
   const sg = await buildStepGraph(task.model.weights, plan, task.family.isNoDecay, task.loss, {
     device: o.device, threads: o.threads, releaseFrozen: o.method === 'lora', modelDropout: o.modelDropout,
   });
@@ -44,9 +46,10 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
   const start = hooks.resume ? restore(opt, hooks.resume) : 0;
   let r: LoopResult;
   try {
-    r = await loop(o, task, sg, opt, plan, start, hooks, t0);
+    r = await loop(o, task, sg, opt, plan, start, hooks, t0, sampler);
   } finally {
     await sg.session.release();
+    await sampler?.release();
   }
   if (o.out) task.save(o.out, plan, lora);
   const result: TrainResult = {
@@ -65,7 +68,7 @@ interface LoopResult {
 }
 
 /** Steps `start` .. totalSteps; returns where it ended. */
-async function loop(o: TrainOptions, task: Task, sg: StepGraph, opt: AdamW, plan: Plan, start: number, hooks: TrainHooks, t0: number): Promise<LoopResult> {
+async function loop(o: TrainOptions, task: Task, sg: StepGraph, opt: AdamW, plan: Plan, start: number, hooks: TrainHooks, t0: number, sampler?: Sampler): Promise<LoopResult> {
   const emit = (e: TrainEvent) => hooks.onEvent?.(e);
   const B = task.B;
   const batchesPerEpoch = Math.ceil(task.size / B);
@@ -124,6 +127,7 @@ async function loop(o: TrainOptions, task: Task, sg: StepGraph, opt: AdamW, plan
       });
     }
     if (o.evalEvery > 0 && done % o.evalEvery === 0 && done < totalSteps) await evaluate(done);
+    if (sampler && (done % o.sample!.every === 0 || done === totalSteps)) emit({ type: 'sample', step: done, prompt: o.sample!.prompt, text: await sampler.sample() });
     if (hooks.checkpointEvery && done % hooks.checkpointEvery === 0 && done < totalSteps) await checkpoint(done);
   }
   if (r.stopped === 'completed') await evaluate(r.step);
@@ -184,4 +188,6 @@ function validate(o: TrainOptions): void {
   if (!Number.isInteger(o.evalEvery) || o.evalEvery < 0) bad(`evalEvery must be a non-negative integer, got ${o.evalEvery}`);
   if (o.warmupRatio < 0 || o.warmupRatio >= 1) bad(`warmup ratio must be in [0, 1), got ${o.warmupRatio}`);
   if (o.weightDecay < 0) bad(`weight decay must be >= 0, got ${o.weightDecay}`);
+  if (o.sample && !(Number.isInteger(o.sample.every) && o.sample.every >= 1)) bad(`sample every must be a positive integer, got ${o.sample.every}`);
+  if (o.sample && o.sample.prompt.trim() === '') bad('the sample prompt is empty');
 }

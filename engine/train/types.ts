@@ -61,6 +61,15 @@ export interface TrainOptions {
   cacheDir?: string | null;
   /** Apply the model's own dropouts (config.json's *_pdrop) as HF's Trainer does; off by default. */
   modelDropout: boolean;
+  /** Causal LM: greedy samples of a fixed prompt every `every` steps (and at the end), as events. */
+  sample?: SampleOptions;
+}
+
+export interface SampleOptions {
+  prompt: string;
+  every: number;
+  /** New tokens per sample (default 40). */
+  maxNewTokens?: number;
 }
 
 export const DEFAULT_LORA: LoraOptions = { r: 8, alpha: 16, dropout: 0.05, bias: 'none', targets: [], useRslora: false, init: 'kaiming' };
@@ -109,6 +118,7 @@ export type TrainEvent =
   | { type: 'start'; totalSteps: number; trainableParams: number; allParams: number; examples: number; tokensPerStep: number; numLabels?: number; labels?: string[] }
   | { type: 'step'; step: number; totalSteps: number; epoch: number; loss: number; lr: number; gradNorm: number; tokensPerS: number; elapsedS: number; etaS: number; accuracy?: number; examplesPerS?: number }
   | EvalEvent
+  | { type: 'sample'; step: number; prompt: string; text: string }
   | { type: 'log'; level: 'info' | 'warn'; message: string }
   | { type: 'done'; result: TrainResult };
 

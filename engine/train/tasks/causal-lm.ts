@@ -5,6 +5,8 @@ import { holdOutSplit, loadBlocks } from '../../data/pipeline.ts';
 import { toLoraConfig, lmTarget } from '../../lora/peft-model.ts';
 import { writeModelFolder } from '../../export/hf-folder.ts';
 import { loadModel, lmLogits } from '../../models/registry.ts';
+import { loadTokenizer } from '../../data/tokenizer.ts';
+import { Generator } from '../../generate/generator.ts';
 import { saveAdapter } from '../../store/adapter.ts';
 import { adapterTensors } from '../../lora/peft-model.ts';
 import { type Batch, batchFeeds, makeBatch } from '../batch.ts';
@@ -47,6 +49,15 @@ export async function causalLmTask(o: TrainOptions): Promise<Task> {
       if (valBatches.length === 0) return undefined;
       const r = await evaluateLoss(sg, valBatches);
       return { event: { type: 'eval', step, evalLoss: r.loss, perplexity: Math.exp(r.loss), tokens: r.count } };
+    },
+    async sampler(plan, so) {
+      const tok = await loadTokenizer(model.dir);
+      const prompt = tok.encode(so.prompt);
+      const gen = await Generator.create(model, { live: plan, device: o.device, threads: o.threads });
+      return {
+        sample: async () => (await gen.generate(prompt, { doSample: false, maxNewTokens: so.maxNewTokens ?? 40 }, tok)).outputs[0],
+        release: () => gen.release(),
+      };
     },
     save(out, plan, lora) {
       if (lora) saveAdapter(out, lora, adapterTensors(plan, model));
