@@ -7,11 +7,12 @@ import { FormatError } from '../store/errors.ts';
 import { type JsonObject, readJsonFile } from '../store/json.ts';
 import { distilbertFamily } from './distilbert.ts';
 import { gpt2Family } from './gpt2.ts';
+import { llamaFamilies } from './llama.ts';
 import { type ForwardInputs, type KV, type LinearHook, type LoadedModel, type ModelFamily, type ModelSpec, type ParamFn, lmParamShapes } from './types.ts';
 import { readWeights } from './weights.ts';
 
 /** Every family, in match order. (A function: family files import this module too.) */
-export const families = (): readonly ModelFamily<any>[] => [gpt2Family, distilbertFamily];
+export const families = (): readonly ModelFamily<any>[] => [gpt2Family, distilbertFamily, ...Object.values(llamaFamilies)];
 
 /** The family of a config.json, or a one-line error naming the file and the architecture. */
 export function familyOf(json: JsonObject, file: string): ModelFamily {

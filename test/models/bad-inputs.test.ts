@@ -51,7 +51,7 @@ describe('bad model folders', () => {
 
   it('a config missing a key, an unknown architecture, invalid JSON', () => {
     expect(() => loadGPT2(variant('nokey', (st) => st, (cfg) => { delete cfg.n_head; }))).toThrow(/config\.json: .*n_head/);
-    expect(() => loadGPT2(variant('arch', (st) => st, (cfg) => { cfg.model_type = 'llama'; cfg.architectures = ['LlamaForCausalLM']; }))).toThrow(/config\.json: unsupported architecture "llama"/);
+    expect(() => loadGPT2(variant('arch', (st) => st, (cfg) => { cfg.model_type = 'mamba'; cfg.architectures = ['MambaForCausalLM']; }))).toThrow(/config\.json: unsupported architecture "mamba"/);
     const dir = variant('json', (st) => st);
     writeFileSync(path.join(dir, 'config.json'), '{"n_embd": 32,');
     expect(() => loadGPT2(dir)).toThrow(/config\.json: .*(JSON|line)/);
