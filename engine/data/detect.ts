@@ -1,20 +1,17 @@
 // Which importer a path needs, from the layout, the extension and the first bytes.
 
-import { open, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { extname } from 'node:path';
+import { describeKind, readHead } from '../util/files.ts';
 import { DataError } from './errors.ts';
 import { isAclImdb } from './importers/aclimdb.ts';
+import { jsonSyntaxErrorOffset } from './json-position.ts';
+import { dataFileError } from './text-stream.ts';
 import type { DatasetFormat } from './types.ts';
 
-async function head(path: string, n = 64 * 1024): Promise<Buffer> {
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.alloc(n);
-    const { bytesRead } = await fh.read(buf, 0, n, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
+/** The first bytes of a regular file (never blocks on a FIFO; special files are refused). */
+export function head(path: string, n = 64 * 1024): Promise<Buffer> {
+  return readHead(path, n, { what: 'a dataset file or folder', error: dataFileError });
 }
 
 async function hasFiles(dir: string, exts: string[], depth = 0): Promise<boolean> {
@@ -29,13 +26,30 @@ async function hasFiles(dir: string, exts: string[], depth = 0): Promise<boolean
 export function sniffText(text: string): 'jsonl' | 'csv' | 'txt' {
   const s = text.replace(/^\ufeff/, '');
   const trimmed = s.trimStart();
-  if (trimmed.startsWith('[')) return 'jsonl';
+  // a JSON array: the head must read as the start of JSON (text that merely opens with brackets,
+  // like "[{[{…" or "[1] Introduction", is plain text)
+  if (trimmed.startsWith('[')) {
+    const off = jsonSyntaxErrorOffset(trimmed);
+    if (off < 0 || off >= trimmed.length) return 'jsonl';
+  }
   const lines = s.split(/\r?\n/).filter((l) => l.trim() !== '');
   // drop a possibly cut last line
   if (lines.length > 1) lines.pop();
   if (lines.length === 0) return 'txt';
-  const jsonish = lines.filter((l) => l.trimStart().startsWith('{')).length;
-  if (jsonish >= Math.max(1, lines.length * 0.8)) return 'jsonl';
+  const jsonish = lines.filter((l) => l.trimStart().startsWith('{'));
+  if (jsonish.length >= Math.max(1, lines.length * 0.8)) {
+    // JSON Lines: most of the first object lines parse
+    const probe = jsonish.slice(0, 20);
+    const parsed = probe.filter((l) => {
+      try {
+        JSON.parse(l);
+        return true;
+      } catch {
+        return false;
+      }
+    }).length;
+    if (parsed * 2 >= probe.length) return 'jsonl';
+  }
   // tab-separated with the same number of tabs on (nearly) every line
   const tabs = lines.map((l) => l.split('\t').length - 1);
   const withTabs = tabs.filter((t) => t > 0);
@@ -53,6 +67,7 @@ export async function detectFormat(path: string): Promise<DatasetFormat> {
   } catch {
     throw new DataError(`${path} does not exist`, path);
   }
+  if (!st.isDirectory() && !st.isFile()) throw new DataError(`${path}: is ${describeKind(st)}; expected a dataset file or folder`, path);
   if (st.isDirectory()) {
     if (await isAclImdb(path)) return 'aclimdb';
     if (await hasFiles(path, ['.parquet'])) return 'parquet';

@@ -7,8 +7,9 @@
 
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { detectFormat } from './detect.ts';
-import { DataError } from './errors.ts';
+import { describeKind } from '../util/files.ts';
+import { detectFormat, head } from './detect.ts';
+import { DataError, FormatError } from './errors.ts';
 import { importAclImdb } from './importers/aclimdb.ts';
 import { importCsv } from './importers/csv.ts';
 import { importJsonl } from './importers/jsonl.ts';
@@ -17,19 +18,20 @@ import { importParquet } from './importers/parquet.ts';
 import { importTxt } from './importers/txt.ts';
 import { labelKey, planLabels } from './labels.ts';
 import { tokenizeDataset, type TokenizedDataset } from './cache.ts';
-import { packForCausalLM, trainValidationSplit, truncate } from './preprocess.ts';
+import { holdOutSplit, packForCausalLM, truncate } from './preprocess.ts';
+import { checkNotBinary } from './text-stream.ts';
 import type { TextTokenizer } from './tokenizer.ts';
 import { TemplateError } from './template.ts';
-import { newContext, type DatasetFormat, type Example, type ImportContext, type ImportOptions, type RawExample } from './types.ts';
+import { newContext, type DatasetFormat, type Example, type ImportContext, type ImportOptions, type RawExample, type SkipSummary, type TxtMode } from './types.ts';
 
 export { loadTokenizer, loadTokenizerCached, type TextTokenizer, type LoadedTokenizer, type EncodeOptions } from './tokenizer.ts';
-export { packForCausalLM, padBatch, trainValidationSplit, datasetStats, labelBalance, lengthHistogram, truncate, shuffled, mulberry32, IGNORE_INDEX } from './preprocess.ts';
-export type { PackOptions, PaddedBatch, PadOptions, SplitOptions, DatasetStats } from './preprocess.ts';
+export { packForCausalLM, padBatch, holdOutSplit, datasetStats, labelBalance, lengthHistogram, truncate, shuffled, IGNORE_INDEX } from './preprocess.ts';
+export type { PackOptions, PaddedBatch, PadOptions, HoldOutOptions, DatasetStats } from './preprocess.ts';
 export { tokenizeDataset, TokenizedDataset, contentHash, cacheKey, defaultCacheDir, tokenizerIdentity, type TokenizeOptions } from './cache.ts';
 export { DataError, FormatError } from './errors.ts';
 export { detectFormat } from './detect.ts';
 export { RECIPE_TEMPLATE, compileTemplate, TemplateError } from './template.ts';
-export { SkipReport, type DatasetFormat, type Example, type ImportOptions, type Progress, type ProgressFn, type RawExample } from './types.ts';
+export { SkipReport, type DatasetFormat, type Example, type ImportOptions, type Progress, type ProgressFn, type RawExample, type SkipSummary, type TxtMode } from './types.ts';
 
 export const DATASET_FORMATS: readonly DatasetFormat[] = ['aclimdb', 'csv', 'jsonl', 'txt', 'parquet', 'md'];
 
@@ -44,8 +46,11 @@ export interface LoadDatasetOptions {
   delimiter?: string;
   quote?: string | false;
   header?: boolean;
-  txtMode?: 'auto' | 'lines' | 'paragraphs';
+  txtMode?: TxtMode;
   labelNames?: string[];
+  /** What the data is for: 'causal-lm' reads plain text as one document (txtMode 'document')
+   * unless txtMode says otherwise; the rules and the skip report are the same for every purpose. */
+  purpose?: 'causal-lm' | 'classification' | 'inspect';
 }
 
 export interface LoadedDataset {
@@ -53,7 +58,7 @@ export interface LoadedDataset {
   examples: Example[];
   /** Class names, index = label value; present when the data has labels. */
   labelNames?: string[];
-  skipped: { count: number; examples: string[] };
+  skipped: { count: number; examples: string[]; reasons?: Record<string, number> };
   /** How the data was read (delimiter, columns, template…), for `data inspect`. */
   notes?: string[];
 }
@@ -82,10 +87,38 @@ async function checkPath(path: string, format: DatasetFormat): Promise<void> {
   } catch {
     throw new DataError(`${path} does not exist`, path);
   }
+  // A FIFO, a socket or a device is never opened (reading one could block forever).
+  if (!st.isDirectory() && !st.isFile()) throw new DataError(`${path}: is ${describeKind(st)}; expected a dataset file or folder`, path);
   const dirOk = format === 'aclimdb' || format === 'parquet' || format === 'md';
   if (st.isDirectory() && !dirOk) throw new DataError(`${path} is a folder; the ${format} format needs a file`, path);
   if (!st.isDirectory() && format === 'aclimdb') throw new DataError(`${path} is a file; an aclImdb dataset is a folder (aclImdb/train/pos/…)`, path);
   if (st.isFile() && st.size === 0) throw new DataError(`${path} is empty`, path);
+  // Text formats: binary data or UTF-16 is refused up front (not read as U+FFFD text).
+  if (st.isFile() && format !== 'parquet') checkNotBinary(path, await head(path));
+}
+
+const FORMAT_NAMES: Record<DatasetFormat, string> = {
+  aclimdb: 'an aclImdb folder', csv: 'CSV/TSV', jsonl: 'JSON/JSONL', txt: 'plain text (txt)', parquet: 'parquet', md: 'Markdown',
+};
+
+/** Options that mean nothing for the detected format are refused, never silently ignored. */
+function checkOptions(path: string, format: DatasetFormat, o: LoadDatasetOptions): void {
+  const bad = (what: string, why: string): never => {
+    throw new DataError(`${path}: ${what} does not apply to ${FORMAT_NAMES[format]}: ${why}`, path);
+  };
+  const columns = format === 'csv' || format === 'jsonl' || format === 'parquet';
+  if (!columns && o.textColumn !== undefined) bad(`a text column (${JSON.stringify(o.textColumn)})`, format === 'aclimdb' ? 'the text is each review file' : 'it has no columns');
+  if (!columns && o.labelColumn !== undefined) bad(`a label column (${JSON.stringify(o.labelColumn)})`, format === 'aclimdb' ? 'the label is the pos/neg folder' : 'it has no columns');
+  if (o.template !== undefined && format !== 'jsonl' && format !== 'md') bad('a template', 'templates render JSON records and Markdown recipes');
+  if (format !== 'csv') {
+    if (o.delimiter !== undefined) bad('a delimiter', 'only CSV/TSV has one');
+    if (o.quote !== undefined) bad('a quote character', 'only CSV/TSV has one');
+    if (o.header !== undefined) bad('a header setting', 'only CSV/TSV has a header row');
+  }
+  if (format !== 'txt' && o.txtMode !== undefined && o.txtMode !== 'auto' && !(o.purpose === 'causal-lm' && o.txtMode === 'document')) {
+    bad(`txtMode ${JSON.stringify(o.txtMode)}`, 'it is for plain text');
+  }
+  if (o.split !== undefined && o.split !== 'train' && format !== 'aclimdb' && format !== 'parquet') bad(`split ${JSON.stringify(o.split)}`, 'this data has no splits (only aclImdb and parquet folders do)');
 }
 
 /**
@@ -98,13 +131,15 @@ export async function streamDataset(
 ): Promise<{ format: DatasetFormat; ctx: ImportContext; batches: AsyncGenerator<RawExample[]> }> {
   const abs = resolve(path);
   if (opts.format && opts.format !== 'auto' && !DATASET_FORMATS.includes(opts.format)) {
-    throw new DataError(`unknown format ${JSON.stringify(opts.format)}; use one of auto, ${DATASET_FORMATS.join(', ')}`);
+    throw new DataError(`${abs}: unknown format ${JSON.stringify(opts.format)}; use one of auto, ${DATASET_FORMATS.join(', ')}`, abs);
   }
   opts.onProgress?.({ done: 0, phase: 'detect' });
   const format = !opts.format || opts.format === 'auto' ? await detectFormat(abs) : opts.format;
   await checkPath(abs, format);
+  checkOptions(abs, format, opts);
   const ctx = newContext(opts.onProgress);
-  const importOpts: ImportOptions = { ...opts, format };
+  const txtMode = opts.txtMode ?? (opts.purpose === 'causal-lm' ? 'document' : undefined);
+  const importOpts: ImportOptions = { ...opts, format, txtMode: format === 'txt' ? txtMode : undefined };
   return { format, ctx, batches: importerFor(format)(abs, importOpts, ctx) };
 }
 
@@ -118,6 +153,14 @@ export async function loadDataset(path: string, opts: LoadDatasetOptions = {}): 
   } catch (e) {
     if (e instanceof TemplateError) throw new DataError(e.message, abs);
     throw e;
+  }
+  // Not UTF-8 (Latin-1, Windows-1252, binary): when most rows fail to decode, the file as a
+  // whole is refused, naming the first bad byte, instead of training on what is left.
+  const badUtf8 = ctx.skipped.byReason.get('invalid UTF-8') ?? 0;
+  const units = ctx.units ?? raw.length + ctx.skipped.count;
+  if (badUtf8 > 0 && badUtf8 * 2 > units) {
+    const first = ctx.skipped.examples.find((e) => e.includes('invalid UTF-8')) ?? ctx.skipped.examples[0]!;
+    throw new FormatError(abs, `is not UTF-8 text: ${badUtf8} of ${units} ${format === 'aclimdb' || format === 'md' ? 'files' : 'rows'} hold invalid UTF-8, first ${first.startsWith(abs) ? first.slice(abs.length).replace(/^:/, 'at ') : first} (Latin-1 or Windows-1252? convert it, e.g. iconv -f latin1 -t utf-8)`);
   }
   if (raw.length === 0) {
     if (ctx.skipped.count > 0) {
@@ -168,7 +211,7 @@ export async function loadDataset(path: string, opts: LoadDatasetOptions = {}): 
   const out: LoadedDataset = {
     format,
     examples,
-    skipped: { count: ctx.skipped.count, examples: [...ctx.skipped.examples] },
+    skipped: { count: ctx.skipped.count, examples: [...ctx.skipped.examples], reasons: Object.fromEntries(ctx.skipped.byReason) },
     notes: ctx.notes,
   };
   if (labelNames) out.labelNames = labelNames;
@@ -212,11 +255,10 @@ export async function loadTrainValidation(
     }
   }
   const labelled = train.examples.every((e) => e.label !== undefined);
-  const { train: tr, validation } = trainValidationSplit(train.examples, {
-    validationRatio: opts.validationRatio ?? 0.1,
-    seed: opts.seed ?? 42,
-    ...(labelled ? { stratifyBy: (e: unknown) => (e as Example).label } : {}),
-  });
+  const ratio = opts.validationRatio ?? 0.1;
+  if (!(ratio > 0 && ratio < 1)) throw new DataError(`validation ratio must be between 0 and 1 (exclusive), got ${ratio}`);
+  // the one seeded hold-out rule of every task, stratified by label when labelled
+  const { train: tr, val: validation } = holdOutSplit(train.examples, ratio, opts.seed ?? 42, labelled ? { stratify: (e) => e.label! } : {});
   return {
     format: train.format,
     train: tr,

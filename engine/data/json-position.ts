@@ -114,6 +114,7 @@ export function jsonSyntaxErrorOffset(text: string): number {
     return -1;
   } catch (e) {
     if (e instanceof Stop) return e.at;
+    if (e instanceof RangeError) return -1; // nested deeper than the stack: no position, still a clean error
     throw e;
   }
 }

@@ -1,6 +1,7 @@
-// Preprocessing: truncation and padding with attention masks, packing for causal LM, a seeded
-// train/validation split, and statistics for the UI.
+// Preprocessing: truncation and padding with attention masks, packing for causal LM, the one
+// seeded hold-out split, and statistics for the UI.
 
+import { Rng } from '../util/rng.ts';
 import { DataError } from './errors.ts';
 
 /** Loss is not computed where the label is -100 (PyTorch's CrossEntropyLoss ignore_index). */
@@ -87,65 +88,56 @@ export function truncate(ids: number[], maxLength: number, keepLast?: number): n
   return ids.slice(0, maxLength);
 }
 
-/** Deterministic PRNG (mulberry32). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Seeded Fisher–Yates shuffle of a copy. */
+/** Seeded Fisher–Yates shuffle of a copy (the project's one generator, util/rng.ts). */
 export function shuffled<T>(items: readonly T[], seed: number): T[] {
-  const out = items.slice();
-  const rnd = mulberry32(seed);
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(rnd() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
+  return new Rng(seed).shuffle(items.slice());
 }
 
-export interface SplitOptions {
-  /** Fraction for validation, 0 < ratio < 1 (default 0.1). */
-  validationRatio?: number;
-  seed?: number;
-  /** Keep the label balance in both parts (needs a label on every item). */
-  stratifyBy?: (item: unknown) => string | number | undefined;
+export interface HoldOutOptions<T> {
+  /** Keep each class's share in both parts: the class of an item (its label). */
+  stratify?: (item: T, index: number) => string | number;
 }
 
-/** A seeded train/validation split: the same seed gives the same split. */
-export function trainValidationSplit<T>(items: readonly T[], opts: SplitOptions = {}): { train: T[]; validation: T[] } {
-  const ratio = opts.validationRatio ?? 0.1;
-  if (!(ratio > 0 && ratio < 1)) throw new DataError(`validation ratio must be between 0 and 1 (exclusive), got ${ratio}`);
-  const seed = opts.seed ?? 42;
-  if (opts.stratifyBy) {
-    const groups = new Map<string, T[]>();
-    for (const it of items) {
-      const k = String(opts.stratifyBy(it));
-      let g = groups.get(k);
-      if (!g) groups.set(k, (g = []));
-      g.push(it);
+/**
+ * The one seeded hold-out of every task (causal-LM blocks, classifier rows, dataset splits):
+ * round(n·ratio) items (at least one, and at least one left to train on) drawn in the order of
+ * the seed's split stream; both parts keep the items' original order. ratio 0 (or fewer than 2
+ * items) holds out nothing. With `stratify`, each class holds out round(n_class·ratio) of its
+ * items, drawn in the same stream order, so the classes keep their balance.
+ */
+export function holdOutSplit<T>(items: readonly T[], ratio: number, seed: number, o: HoldOutOptions<T> = {}): { train: T[]; val: T[] } {
+  if (!(ratio > 0) || items.length < 2) return { train: [...items], val: [] };
+  const order = Rng.derive(seed, 4).shuffle([...items.keys()]);
+  const isVal = new Uint8Array(items.length);
+  if (o.stratify) {
+    const classOf = items.map((it, i) => String(o.stratify!(it, i)));
+    const sizes = new Map<string, number>();
+    for (const c of classOf) sizes.set(c, (sizes.get(c) ?? 0) + 1);
+    const quota = new Map<string, number>();
+    let total = 0;
+    for (const [c, n] of sizes) {
+      const q = Math.min(n, Math.round(n * ratio));
+      quota.set(c, q);
+      total += q;
     }
-    const train: T[] = [];
-    const validation: T[] = [];
-    let g = 0;
-    for (const k of [...groups.keys()].sort()) {
-      const part = shuffled(groups.get(k)!, seed + g++);
-      const nVal = Math.round(part.length * ratio);
-      validation.push(...part.slice(0, nVal));
-      train.push(...part.slice(nVal));
+    if (total === 0) quota.set(classOf[order[0]!]!, 1); // at least one held out
+    if (total >= items.length) quota.set(classOf[order[0]!]!, quota.get(classOf[order[0]!]!)! - 1); // and one left
+    for (const i of order) {
+      const c = classOf[i]!;
+      const q = quota.get(c)!;
+      if (q > 0) {
+        isVal[i] = 1;
+        quota.set(c, q - 1);
+      }
     }
-    return { train: shuffled(train, seed), validation: shuffled(validation, seed + 1) };
+  } else {
+    const nVal = Math.min(items.length - 1, Math.max(1, Math.round(items.length * ratio)));
+    for (let k = 0; k < nVal; k++) isVal[order[k]!] = 1;
   }
-  const all = shuffled(items, seed);
-  let nVal = Math.round(all.length * ratio);
-  if (all.length >= 2) nVal = Math.min(Math.max(nVal, 1), all.length - 1);
-  return { validation: all.slice(0, nVal), train: all.slice(nVal) };
+  const train: T[] = [];
+  const val: T[] = [];
+  items.forEach((it, i) => (isVal[i] ? val : train).push(it));
+  return { train, val };
 }
 
 export interface DatasetStats {

@@ -5,8 +5,43 @@
 // the bad sequence becomes U+FFFD and its line and column are recorded so that an importer can
 // skip (and report) exactly the rows it touched.
 
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { fsProblem, openFile } from '../util/files.ts';
+import { DataError, FormatError } from './errors.ts';
+
+/** The data layer's one-line error for a file it cannot read (special file, missing, …). */
+export const dataFileError = (file: string, problem: string): DataError =>
+  new DataError(`${file}${problem === 'not found' ? ' does not exist' : `: ${problem}`}`, file);
+
+/**
+ * Refuses bytes that are not UTF-8 text at all: a UTF-16/UTF-32 byte-order mark, or a NUL byte
+ * (binary data; UTF-16 without a BOM shows as NULs too). `offset` is where `bytes` starts in the file.
+ */
+export function checkNotBinary(file: string, bytes: Uint8Array, offset = 0): void {
+  if (offset === 0 && bytes.length >= 2) {
+    const [a, b, c, d] = bytes;
+    if ((a === 0xff && b === 0xfe) || (a === 0xfe && b === 0xff)) {
+      const utf32 = a === 0xff && c === 0 && d === 0;
+      throw new FormatError(file, `is ${utf32 ? 'UTF-32' : 'UTF-16'} text (byte-order mark ${[a, b].map((x) => x!.toString(16).toUpperCase()).join(' ')}); convert it to UTF-8, e.g. iconv -f ${utf32 ? 'utf-32' : 'utf-16'} -t utf-8`);
+    }
+    if (a === 0 && b === 0 && c === 0xfe && d === 0xff) throw new FormatError(file, 'is UTF-32 text; convert it to UTF-8, e.g. iconv -f utf-32 -t utf-8');
+  }
+  const nul = bytes.indexOf(0);
+  if (nul >= 0) {
+    // NUL at every other byte near the start (and almost never at the others): UTF-16 without
+    // a byte-order mark
+    const n = Math.min(bytes.length, 512) & ~1;
+    let odd = 0;
+    let even = 0;
+    for (let i = 0; i < n; i += 2) {
+      if (bytes[i] === 0) even++;
+      if (bytes[i + 1] === 0) odd++;
+    }
+    const half = n / 2;
+    const utf16 = offset === 0 && n >= 8 && ((odd >= 0.4 * half && even <= 0.05 * half) || (even >= 0.4 * half && odd <= 0.05 * half));
+    const hint = utf16 ? ' (UTF-16 text without a byte-order mark? convert it to UTF-8)' : '';
+    throw new FormatError(file, `is binary data, not UTF-8 text: a NUL byte at offset ${offset + nul}${hint}`);
+  }
+}
 
 export interface BadBytes {
   line: number;
@@ -90,6 +125,8 @@ export interface ReadTextOptions {
   chunkSize?: number;
   /** Called after each chunk with bytes read so far and the file size. */
   onBytes?: (done: number, total: number) => void;
+  /** Refuse binary data (NUL bytes, UTF-16/32 byte-order marks) with a FormatError (default true). */
+  refuseBinary?: boolean;
 }
 
 /** Reads a file as decoded text chunks; `bad` collects invalid UTF-8 positions as they are found. */
@@ -108,14 +145,17 @@ export class TextFileReader {
   }
 
   async *chunks(): AsyncGenerator<TextChunk> {
-    this.size = (await stat(this.path)).size;
+    // A regular file only, opened without blocking (a FIFO or a device is refused here).
+    const { fh, size } = await openFile(this.path, { what: 'a text file', error: dataFileError });
+    this.size = size;
+    const refuseBinary = this.opts.refuseBinary !== false;
     const fatal = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
     const lenient = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
     let carry: Uint8Array | null = null;
     let line = 1;
     let column = 1; // column of the next character
     let first = true;
-    const stream = createReadStream(this.path, { highWaterMark: this.opts.chunkSize ?? 1 << 20 });
+    const stream = fh.createReadStream({ highWaterMark: this.opts.chunkSize ?? 1 << 20, start: 0 });
     const decodePiece = (bytes: Uint8Array, final: boolean): TextChunk | null => {
       let buf = bytes;
       if (carry) {
@@ -164,12 +204,21 @@ export class TextFileReader {
       column = last < 0 ? column + text.length : text.length - last;
       return { text, line: startLine };
     };
-    for await (const chunk of stream) {
-      const bytes = chunk as Buffer;
-      this.bytesRead += bytes.length;
-      const out = decodePiece(bytes, false);
-      this.opts.onBytes?.(this.bytesRead, this.size);
-      if (out && out.text.length) yield out;
+    try {
+      for await (const chunk of stream) {
+        const bytes = chunk as Buffer;
+        if (refuseBinary) checkNotBinary(this.path, bytes, this.bytesRead);
+        this.bytesRead += bytes.length;
+        const out = decodePiece(bytes, false);
+        this.opts.onBytes?.(this.bytesRead, this.size);
+        if (out && out.text.length) yield out;
+      }
+    } catch (err) {
+      if (err instanceof DataError || typeof (err as NodeJS.ErrnoException)?.code !== 'string') throw err;
+      throw dataFileError(this.path, fsProblem(err, 'read'));
+    } finally {
+      stream.destroy();
+      await fh.close().catch(() => {});
     }
     const out = decodePiece(new Uint8Array(0), true);
     if (out && out.text.length) yield out;

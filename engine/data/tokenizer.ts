@@ -7,9 +7,10 @@
 //   - BERT / DistilBERT: vocab.txt     -> WordPiece (lower-cased per `do_lower_case`)
 // Nothing is ever downloaded.
 
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { readFileSafe } from '../util/files.ts';
 import { DataError, FormatError } from './errors.ts';
 import { ByteLevelBPE } from './bytelevel-bpe.ts';
 import { jsonSyntaxErrorOffset } from './json-position.ts';
@@ -48,16 +49,40 @@ export const TOKENIZER_FILES = ['tokenizer.json', 'vocab.json + merges.txt', 'vo
 
 type Json = Record<string, unknown>;
 
+/** Present (a FIFO or a folder under that name counts: reading it then says what it is). */
 async function exists(path: string): Promise<boolean> {
   try {
-    return (await stat(path)).isFile();
+    await stat(path);
+    return true;
   } catch {
     return false;
   }
 }
 
+/** Tokenizer files are read whole; a bigger one is not a tokenizer. */
+export const MAX_TOKENIZER_FILE_BYTES = 1024 * 1024 * 1024;
+
+/** A tokenizer file's bytes: a regular file only (never blocks on a FIFO), bounded in size. */
+function readTokenizerFile(path: string): Promise<Buffer> {
+  return readFileSafe(path, {
+    what: 'a tokenizer file',
+    maxBytes: MAX_TOKENIZER_FILE_BYTES,
+    error: (file, problem) => new FormatError(file, problem === 'not found' ? 'file not found' : problem),
+  });
+}
+
+/** UTF-8 text of a tokenizer file, or a FormatError naming it (binary data, another encoding). */
+async function readTokenizerText(path: string): Promise<{ raw: Buffer; text: string }> {
+  const raw = await readTokenizerFile(path);
+  try {
+    return { raw, text: new TextDecoder('utf-8', { fatal: true }).decode(raw) };
+  } catch {
+    throw new FormatError(path, 'is not UTF-8 text (binary data or another encoding)');
+  }
+}
+
 async function readJson(path: string): Promise<Json> {
-  const text = await readFile(path, 'utf8');
+  const { text } = await readTokenizerText(path);
   try {
     const v = JSON.parse(text) as unknown;
     if (v === null || typeof v !== 'object' || Array.isArray(v)) {
@@ -67,8 +92,16 @@ async function readJson(path: string): Promise<Json> {
   } catch (e) {
     if (e instanceof FormatError) throw e;
     const { line, column } = jsonErrorPosition(text, e);
-    throw new FormatError(path, `invalid JSON (${(e as Error).message})`, line, column);
+    throw new FormatError(path, `invalid JSON (${jsonReason(e)})`, line, column);
   }
+}
+
+/** V8's JSON.parse message without the quoted input it appends ("…" is not valid JSON). */
+function jsonReason(e: unknown): string {
+  return ((e as Error)?.message ?? String(e))
+    .replace(/,? ?"[\s\S]*"(\.\.\.)? is not valid JSON$/, '')
+    .replace(/ in JSON at position \d+[\s\S]*$/, '')
+    .trim();
 }
 
 /** Line and column of a JSON.parse error, when the engine says where. */
@@ -130,11 +163,13 @@ async function loadConfigs(dir: string): Promise<{ config: Json; specialMap: Jso
   const cfgPath = join(dir, 'tokenizer_config.json');
   if (await exists(cfgPath)) {
     config = await readJson(cfgPath);
+    validateConfig(cfgPath, config);
     files.push('tokenizer_config.json');
   }
   const smPath = join(dir, 'special_tokens_map.json');
   if (await exists(smPath)) {
     specialMap = await readJson(smPath);
+    validateConfig(smPath, specialMap);
     files.push('special_tokens_map.json');
   }
   return { config, specialMap, files };
@@ -170,27 +205,107 @@ function addedTokensFromConfig(config: Json): Json[] {
   return out;
 }
 
+const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const kindOf = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : typeof v === 'string' ? 'a string' : typeof v);
+
+/** The vocabulary's ids: non-negative integers (tokenizers.js would take anything and misbehave). */
+function checkVocabIds(path: string, vocab: Json, where: string): void {
+  for (const k in vocab) {
+    const v = vocab[k];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+      throw new FormatError(path, `${where}: token ${JSON.stringify(k.slice(0, 40))} has id ${JSON.stringify(v)?.slice(0, 40)}; expected a non-negative integer`);
+    }
+  }
+}
+
+/**
+ * The shape of a tokenizer.json, checked before tokenizers.js sees it: the library walks the
+ * object without checks, so `"merges": 15` became "number 15 is not iterable".
+ */
+export function validateTokenizerJson(path: string, json: unknown): asserts json is Json {
+  if (!isObj(json)) throw new FormatError(path, `expected a JSON object, got ${kindOf(json)}`, 1, 1);
+  const model = json.model;
+  if (!isObj(model)) {
+    throw new FormatError(path, model === undefined ? 'no "model" section: this is not a Hugging Face tokenizer.json' : `"model" must be an object, got ${kindOf(model)}`, 1, 1);
+  }
+  const type = model.type;
+  if (type !== undefined && typeof type !== 'string') throw new FormatError(path, `"model.type" must be a string, got ${kindOf(type)}`);
+  const t = type ?? (Array.isArray(model.vocab) ? 'Unigram' : model.merges !== undefined ? 'BPE' : 'WordPiece');
+  if (t === 'BPE') {
+    if (!isObj(model.vocab)) throw new FormatError(path, `"model.vocab" must be an object of token -> id, got ${kindOf(model.vocab)}`);
+    checkVocabIds(path, model.vocab, 'model.vocab');
+    if (!Array.isArray(model.merges)) throw new FormatError(path, `"model.merges" must be a list, got ${kindOf(model.merges)}`);
+    model.merges.forEach((m: unknown, i: number) => {
+      const ok = typeof m === 'string' ? m.includes(' ') : Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string';
+      if (!ok) throw new FormatError(path, `"model.merges"[${i}] must be "a b" or ["a", "b"], got ${JSON.stringify(m)?.slice(0, 60)}`);
+    });
+  } else if (t === 'WordPiece') {
+    if (!isObj(model.vocab)) throw new FormatError(path, `"model.vocab" must be an object of token -> id, got ${kindOf(model.vocab)}`);
+    checkVocabIds(path, model.vocab, 'model.vocab');
+  } else if (t === 'Unigram') {
+    if (!Array.isArray(model.vocab) || model.vocab.length === 0) throw new FormatError(path, `"model.vocab" must be a non-empty list of [piece, score], got ${kindOf(model.vocab)}`);
+    model.vocab.forEach((e: unknown, i: number) => {
+      if (!Array.isArray(e) || typeof e[0] !== 'string' || typeof e[1] !== 'number') throw new FormatError(path, `"model.vocab"[${i}] must be [piece, score], got ${JSON.stringify(e)?.slice(0, 60)}`);
+    });
+  } else {
+    throw new FormatError(path, `unsupported tokenizer model type ${JSON.stringify(t)} (expected BPE, WordPiece or Unigram)`);
+  }
+  const added = json.added_tokens;
+  if (added !== undefined && added !== null) {
+    if (!Array.isArray(added)) throw new FormatError(path, `"added_tokens" must be a list, got ${kindOf(added)}`);
+    added.forEach((a: unknown, i: number) => {
+      if (!isObj(a) || typeof a.content !== 'string' || typeof a.id !== 'number' || !Number.isSafeInteger(a.id) || a.id < 0) {
+        throw new FormatError(path, `"added_tokens"[${i}] must be {"id": integer, "content": string, …}, got ${JSON.stringify(a)?.slice(0, 60)}`);
+      }
+    });
+  }
+  for (const section of ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder']) {
+    const v = json[section];
+    if (v === undefined || v === null) continue;
+    if (!isObj(v) || typeof v.type !== 'string') throw new FormatError(path, `"${section}" must be null or an object with a "type", got ${kindOf(v)}`);
+  }
+}
+
+/** tokenizer_config.json / special_tokens_map.json fields the loader reads, checked. */
+function validateConfig(path: string, cfg: Json): void {
+  for (const name of ['bos_token', 'eos_token', 'unk_token', 'pad_token', 'sep_token', 'cls_token', 'mask_token']) {
+    const v = cfg[name];
+    if (v === undefined || v === null || typeof v === 'string' || (isObj(v) && typeof v.content === 'string')) continue;
+    throw new FormatError(path, `"${name}" must be a token string or {"content": …}, got ${kindOf(v)}`);
+  }
+  const dec = cfg.added_tokens_decoder;
+  if (dec !== undefined && dec !== null) {
+    if (!isObj(dec)) throw new FormatError(path, `"added_tokens_decoder" must be an object of id -> token, got ${kindOf(dec)}`);
+    for (const [id, t] of Object.entries(dec)) {
+      if (!/^\d+$/.test(id)) throw new FormatError(path, `"added_tokens_decoder" key ${JSON.stringify(id.slice(0, 20))} is not a token id`);
+      if (typeof t !== 'string' && !(isObj(t) && typeof t.content === 'string')) throw new FormatError(path, `"added_tokens_decoder"["${id}"] must be a token, got ${kindOf(t)}`);
+    }
+  }
+  const extra = cfg.additional_special_tokens;
+  if (extra !== undefined && extra !== null && !(Array.isArray(extra) && extra.every((x) => typeof x === 'string' || (isObj(x) && typeof x.content === 'string')))) {
+    throw new FormatError(path, `"additional_special_tokens" must be a list of tokens, got ${kindOf(extra)}`);
+  }
+}
+
 async function buildFromTokenizerJson(dir: string): Promise<Built> {
   const path = join(dir, 'tokenizer.json');
-  const raw = await readFile(path);
+  const { raw, text } = await readTokenizerText(path);
   let json: Json;
   try {
-    json = JSON.parse(raw.toString('utf8')) as Json;
+    json = JSON.parse(text) as Json;
   } catch (e) {
-    const { line, column } = jsonErrorPosition(raw.toString('utf8'), e);
-    throw new FormatError(path, `invalid JSON (${(e as Error).message})`, line, column);
+    const { line, column } = jsonErrorPosition(text, e);
+    throw new FormatError(path, `invalid JSON (${jsonReason(e)})`, line, column);
   }
-  const model = json.model as Json | undefined;
-  if (!model || typeof model !== 'object') {
-    throw new FormatError(path, 'no "model" section: this is not a Hugging Face tokenizer.json', 1, 1);
-  }
+  validateTokenizerJson(path, json);
+  const model = json.model as Json;
   const { config, specialMap, files } = await loadConfigs(dir);
   // Fill special tokens the config does not name from special_tokens_map.json.
   for (const name of ['bos_token', 'eos_token', 'unk_token', 'pad_token', 'sep_token', 'cls_token', 'mask_token']) {
     if (!Object.hasOwn(config, name) && Object.hasOwn(specialMap, name)) config[name] = specialMap[name];
   }
   // A GPT-2-style tokenizer.json with no configs: GPT2Tokenizer's defaults.
-  const added = (json.added_tokens as Json[] | undefined) ?? [];
+  const added = (json.added_tokens as Json[] | null | undefined) ?? [];
   if (added.some((t) => t.content === '<|endoftext|>') && !Object.hasOwn(config, 'eos_token')) {
     for (const name of ['bos_token', 'eos_token', 'unk_token']) {
       if (!Object.hasOwn(config, name)) config[name] = '<|endoftext|>';
@@ -240,8 +355,8 @@ async function buildFromVocabMerges(dir: string): Promise<Built> {
       throw new FormatError(vocabPath, `token ${JSON.stringify(k)} has id ${JSON.stringify(v)}; expected a non-negative integer`);
     }
   }
-  const mergesRaw = await readFile(mergesPath);
-  const merges = parseMerges(mergesPath, mergesRaw.toString('utf8'));
+  const { raw: mergesRaw, text: mergesText } = await readTokenizerText(mergesPath);
+  const merges = parseMerges(mergesPath, mergesText);
   const { config, specialMap, files } = await loadConfigs(dir);
   for (const name of ['bos_token', 'eos_token', 'unk_token', 'pad_token']) {
     if (!Object.hasOwn(config, name) && Object.hasOwn(specialMap, name)) config[name] = specialMap[name];
@@ -284,7 +399,7 @@ async function buildFromVocabMerges(dir: string): Promise<Built> {
     },
   };
   if (config.clean_up_tokenization_spaces === undefined) config.clean_up_tokenization_spaces = true;
-  const vocabRaw = await readFile(vocabPath);
+  const vocabRaw = await readTokenizerFile(vocabPath);
   return {
     json,
     config,
@@ -296,8 +411,8 @@ async function buildFromVocabMerges(dir: string): Promise<Built> {
 
 async function buildFromVocabTxt(dir: string): Promise<Built> {
   const vocabPath = join(dir, 'vocab.txt');
-  const raw = await readFile(vocabPath);
-  const lines = raw.toString('utf8').split(/\r?\n/);
+  const { raw, text: vocabText } = await readTokenizerText(vocabPath);
+  const lines = vocabText.split(/\r?\n/);
   if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
   if (lines.length === 0) throw new FormatError(vocabPath, 'the vocabulary is empty', 1, 1);
   const vocab: Record<string, number> = {};
@@ -497,7 +612,11 @@ export async function loadTokenizer(modelDir: string): Promise<LoadedTokenizer> 
     return new HFTextTokenizer(built, dir);
   } catch (e) {
     if (e instanceof DataError) throw e;
-    throw new DataError(`cannot build the tokenizer from ${built.files.map((f) => join(dir, f)).join(', ')}: ${(e as Error).message}`, dir);
+    const from = join(dir, built.files[0]!);
+    // tokenizers.js's own checks ("Unknown Normalizer type: X") say what is wrong; a TypeError
+    // from deep inside it does not, so it is not passed on
+    const why = e instanceof TypeError || e instanceof RangeError ? 'a section has a shape the tokenizer library cannot use' : (e as Error).message;
+    throw new FormatError(from, `cannot build the tokenizer: ${why}`);
   }
 }
 

@@ -29,6 +29,8 @@ export interface RawExample {
   where: string;
 }
 
+export type TxtMode = 'auto' | 'lines' | 'paragraphs' | 'document';
+
 export interface ImportOptions {
   format?: 'auto' | DatasetFormat;
   textColumn?: string;
@@ -44,8 +46,9 @@ export interface ImportOptions {
   quote?: string | false;
   /** CSV/TSV: whether the first row is a header (default: detected). */
   header?: boolean;
-  /** Plain text: one example per line, or blank-line-separated documents (default: detected). */
-  txtMode?: 'auto' | 'lines' | 'paragraphs';
+  /** Plain text: one example per line, blank-line-separated documents (default: detected), or
+   * the whole file as one document (causal-LM training's default). */
+  txtMode?: TxtMode;
   /** The label names, in class-index order; values outside the list are reported and skipped. */
   labelNames?: string[];
 }
@@ -69,6 +72,17 @@ export class SkipReport {
   }
 }
 
+/** The skip report as every caller gets it (data inspect, the app, training, evaluation). */
+export interface SkipSummary {
+  /** The dataset path it is about. */
+  file: string;
+  count: number;
+  /** The first few, as `file:line: reason`. */
+  examples: string[];
+  /** Count per kind of problem ("invalid JSON", "empty text", "symlink outside the dataset"…). */
+  reasons: Record<string, number>;
+}
+
 /** What an importer shares with its caller while it streams. */
 export interface ImportContext {
   skipped: SkipReport;
@@ -79,6 +93,9 @@ export interface ImportContext {
   hasLabels?: boolean;
   /** Description of the detected layout, for `data inspect`. */
   notes: string[];
+  /** How many rows (lines, paragraphs, files…) were judged, kept or skipped, when an importer
+   * yields fewer examples than that (plain text as one document). */
+  units?: number;
 }
 
 export function newContext(onProgress?: ProgressFn): ImportContext {

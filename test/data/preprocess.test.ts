@@ -6,7 +6,7 @@ import {
   packForCausalLM,
   padBatch,
   shuffled,
-  trainValidationSplit,
+  holdOutSplit,
   truncate,
 } from '../../engine/data/index.ts';
 import { planLabels } from '../../engine/data/labels.ts';
@@ -74,31 +74,42 @@ describe('padBatch', () => {
   });
 });
 
-describe('seeded split', () => {
+describe('seeded split (holdOutSplit, the one rule of every task)', () => {
   const items = Array.from({ length: 100 }, (_, i) => ({ id: i, label: i % 4 === 0 ? 1 : 0 }));
 
-  it('is deterministic for a seed, differs across seeds, and partitions the data', () => {
-    const a = trainValidationSplit(items, { validationRatio: 0.2, seed: 7 });
-    const b = trainValidationSplit(items, { validationRatio: 0.2, seed: 7 });
-    const c = trainValidationSplit(items, { validationRatio: 0.2, seed: 8 });
+  it('is deterministic for a seed, differs across seeds, partitions the data and keeps the order', () => {
+    const a = holdOutSplit(items, 0.2, 7);
+    const b = holdOutSplit(items, 0.2, 7);
+    const c = holdOutSplit(items, 0.2, 8);
     expect(a).toEqual(b);
-    expect(a.validation.map((x) => x.id)).not.toEqual(c.validation.map((x) => x.id));
-    expect(a.validation).toHaveLength(20);
+    expect(a.val.map((x) => x.id)).not.toEqual(c.val.map((x) => x.id));
+    expect(a.val).toHaveLength(20);
     expect(a.train).toHaveLength(80);
-    expect(new Set([...a.train, ...a.validation].map((x) => x.id)).size).toBe(100);
+    expect(new Set([...a.train, ...a.val].map((x) => x.id)).size).toBe(100);
+    const ids = a.val.map((x) => x.id);
+    expect(ids).toEqual([...ids].sort((p, q) => p - q));
   });
 
-  it('stratifies by label when asked', () => {
-    const s = trainValidationSplit(items, { validationRatio: 0.2, seed: 1, stratifyBy: (x) => (x as { label: number }).label });
-    expect(s.validation.filter((x) => x.label === 1)).toHaveLength(5);
-    expect(s.validation.filter((x) => x.label === 0)).toHaveLength(15);
+  it('stratifies by label when asked, drawing from the same seeded stream', () => {
+    const s = holdOutSplit(items, 0.2, 1, { stratify: (x) => x.label });
+    expect(s.val.filter((x) => x.label === 1)).toHaveLength(5);
+    expect(s.val.filter((x) => x.label === 0)).toHaveLength(15);
+    expect(holdOutSplit(items, 0.2, 1, { stratify: (x) => x.label })).toEqual(s);
+    // one class: the same items as the plain split
+    expect(holdOutSplit(items, 0.2, 1, { stratify: () => 'all' })).toEqual(holdOutSplit(items, 0.2, 1));
   });
 
-  it('keeps at least one example on each side and refuses bad ratios', () => {
-    const s = trainValidationSplit([1, 2], { validationRatio: 0.01 });
+  it('keeps at least one item on each side; ratio 0 or a single item holds out nothing', () => {
+    const s = holdOutSplit([1, 2], 0.01, 3);
     expect(s.train).toHaveLength(1);
-    expect(s.validation).toHaveLength(1);
-    expect(() => trainValidationSplit(items, { validationRatio: 1 })).toThrow(/between 0 and 1/);
+    expect(s.val).toHaveLength(1);
+    expect(holdOutSplit([1, 2, 3], 0.99, 3).train).toHaveLength(1);
+    expect(holdOutSplit([1, 2, 3], 0, 3)).toEqual({ train: [1, 2, 3], val: [] });
+    expect(holdOutSplit([1], 0.5, 3)).toEqual({ train: [1], val: [] });
+    const tiny = holdOutSplit([{ l: 'a' }, { l: 'b' }, { l: 'c' }], 0.01, 2, { stratify: (x) => x.l });
+    expect([tiny.train.length, tiny.val.length]).toEqual([2, 1]);
+    const all = holdOutSplit([{ l: 'a' }, { l: 'b' }], 0.99, 2, { stratify: (x) => x.l });
+    expect([all.train.length, all.val.length]).toEqual([1, 1]);
   });
 
   it('shuffled is a seeded permutation', () => {

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { FuzzCase } from './corpus.ts';
 import type { CaseResult } from './runner.ts';
 
@@ -52,7 +52,7 @@ export function cleanError(c: FuzzCase, r: CaseResult): string | null {
   if (msg.includes('\n')) return `several lines: ${msg.slice(0, 200)}`;
   for (const re of INTERNAL) if (re.test(msg)) return `internal message: ${msg.slice(0, 200)}`;
   const names = c.names ?? c.path;
-  if (!msg.includes(names) && !msg.includes(basename(names))) return `does not name ${names}: ${msg.slice(0, 200)}`;
+  if (!msg.includes(names)) return `does not name ${names}: ${msg.slice(0, 200)}`;
   return null;
 }
 

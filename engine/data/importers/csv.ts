@@ -8,7 +8,8 @@ import { pipeline } from 'node:stream/promises';
 import { parse, type Info } from 'csv-parse';
 import { DataError, FormatError } from '../errors.ts';
 import { KNOWN_LABEL_SETS } from '../labels.ts';
-import { TextFileReader, type TextChunk } from '../text-stream.ts';
+import { readHead } from '../../util/files.ts';
+import { dataFileError, TextFileReader, type TextChunk } from '../text-stream.ts';
 import type { ImportContext, ImportOptions, RawExample } from '../types.ts';
 import { LABEL_COLUMN_NAMES, preferredColumn, resolveColumn, TEXT_COLUMN_NAMES } from './columns.ts';
 
@@ -126,15 +127,8 @@ export async function* importCsv(path: string, opts: ImportOptions, ctx: ImportC
   // Sniff the delimiter from the head of the file.
   let delimiter = opts.delimiter;
   if (delimiter === undefined) {
-    const { open } = await import('node:fs/promises');
-    const fh = await open(path, 'r');
-    try {
-      const buf = Buffer.alloc(64 * 1024);
-      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-      delimiter = sniffDelimiter(path, buf.subarray(0, bytesRead).toString('utf8').replace(/^\ufeff/, '').replace(/\r\n/g, '\n'));
-    } finally {
-      await fh.close();
-    }
+    const buf = await readHead(path, 64 * 1024, { what: 'a CSV/TSV file', error: dataFileError });
+    delimiter = sniffDelimiter(path, buf.toString('utf8').replace(/^\ufeff/, '').replace(/\r\n/g, '\n'));
   }
   const quote = opts.quote === undefined ? (delimiter === '\t' ? false : '"') : opts.quote;
   ctx.notes.push(`delimiter ${JSON.stringify(delimiter)}, quote ${quote === false ? 'none' : JSON.stringify(quote)}`);

@@ -6,7 +6,8 @@
 import { DataError, FormatError, formatLocation } from '../errors.ts';
 import { jsonErrorPosition } from '../tokenizer.ts';
 import { compileTemplate, isRecipe, RECIPE_TEMPLATE, type CompiledTemplate } from '../template.ts';
-import { linesOf, TextFileReader, type Line } from '../text-stream.ts';
+import { openFile } from '../../util/files.ts';
+import { dataFileError, linesOf, TextFileReader, type Line } from '../text-stream.ts';
 import type { ImportContext, ImportOptions, RawExample } from '../types.ts';
 import { LABEL_COLUMN_NAMES, TEXT_COLUMN_NAMES } from './columns.ts';
 
@@ -140,8 +141,7 @@ function skipJson(ctx: ImportContext, path: string, err: FormatError): void {
 
 /** First non-space character of the file: '[' (JSON array), '{' (JSONL or one object). */
 export async function firstNonSpace(path: string): Promise<string> {
-  const { open } = await import('node:fs/promises');
-  const fh = await open(path, 'r');
+  const { fh } = await openFile(path, { what: 'a JSON file', error: dataFileError });
   try {
     const buf = Buffer.alloc(4096);
     let pos = 0;

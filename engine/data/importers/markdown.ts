@@ -4,11 +4,16 @@
 // or bulleted). Parsed recipes go through the recipe template; a Markdown file without that
 // structure becomes one plain-text document.
 
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { readFileSafe } from '../../util/files.ts';
+import { realRoot, usableFile } from '../dataset-files.ts';
 import { DataError } from '../errors.ts';
 import { compileTemplate, RECIPE_TEMPLATE } from '../template.ts';
-import { findInvalidUtf8 } from '../text-stream.ts';
+import { dataFileError, findInvalidUtf8 } from '../text-stream.ts';
+
+/** A Markdown file larger than this is not a recipe collection we read whole. */
+export const MAX_MARKDOWN_BYTES = 256 * 1024 * 1024;
 import type { ImportContext, ImportOptions, RawExample } from '../types.ts';
 
 export interface MarkdownRecipe {
@@ -74,8 +79,13 @@ export async function* importMarkdown(path: string, opts: ImportOptions, ctx: Im
   const st = await stat(path);
   let files: string[];
   if (st.isDirectory()) {
-    files = (await readdir(path)).filter((f) => f.toLowerCase().endsWith('.md') || f.toLowerCase().endsWith('.markdown')).sort().map((f) => join(path, f));
-    if (files.length === 0) throw new DataError(`${path}: no .md files in this folder`, path);
+    const entries = (await readdir(path, { withFileTypes: true }))
+      .filter((e) => e.name.toLowerCase().endsWith('.md') || e.name.toLowerCase().endsWith('.markdown'))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    if (entries.length === 0) throw new DataError(`${path}: no .md files in this folder`, path);
+    const root = await realRoot(path);
+    files = [];
+    for (const e of entries) if (await usableFile(join(path, e.name), e, root, ctx, 'a Markdown file')) files.push(join(path, e.name));
   } else files = [path];
   const template = compileTemplate(opts.template ?? RECIPE_TEMPLATE);
   const fatal = new TextDecoder('utf-8', { fatal: true });
@@ -84,7 +94,20 @@ export async function* importMarkdown(path: string, opts: ImportOptions, ctx: Im
   let plainCount = 0;
   for (const file of files) {
     const out: RawExample[] = [];
-    const buf = await readFile(file);
+    let buf: Buffer;
+    try {
+      buf = await readFileSafe(file, { what: 'a Markdown file', maxBytes: MAX_MARKDOWN_BYTES, error: dataFileError });
+    } catch (e) {
+      if (files.length === 1) throw e;
+      const msg = (e as Error).message;
+      ctx.skipped.add(file, msg.startsWith(`${file}: `) ? msg.slice(file.length + 2) : msg, 'unreadable file');
+      continue;
+    }
+    const nul = buf.indexOf(0);
+    if (nul >= 0) {
+      ctx.skipped.add(file, `binary data, not text (a NUL byte at offset ${nul})`, 'binary file');
+      continue;
+    }
     let md: string;
     try {
       md = fatal.decode(buf);

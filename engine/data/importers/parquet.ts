@@ -3,28 +3,66 @@
 // a folder of them; with a folder, `split` picks the files whose name starts with it
 // (train-*, test-*, unsupervised-*). ClassLabel names come from the file's `huggingface` metadata.
 
+import type { FileHandle } from 'node:fs/promises';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
-import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema, type FileMetaData } from 'hyparquet';
+import { parquetMetadataAsync, parquetReadObjects, parquetSchema, type AsyncBuffer, type FileMetaData } from 'hyparquet';
+import { fsProblem, openFile } from '../../util/files.ts';
+import { realRoot, usableFile } from '../dataset-files.ts';
 import { DataError, FormatError } from '../errors.ts';
-import type { ImportContext, ImportOptions, RawExample } from '../types.ts';
+import { dataFileError } from '../text-stream.ts';
+import { newContext, type ImportContext, type ImportOptions, type RawExample } from '../types.ts';
 import { findColumn, LABEL_COLUMN_NAMES, preferredColumn, TEXT_COLUMN_NAMES } from './columns.ts';
 
-async function listParquet(dir: string, depth = 0): Promise<string[]> {
+async function listParquet(dir: string, root: string, ctx: ImportContext, depth = 0): Promise<string[]> {
   const out: string[] = [];
   for (const e of await readdir(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
-    if (e.isDirectory() && depth < 2) out.push(...(await listParquet(p, depth + 1)));
-    else if (e.isFile() && e.name.toLowerCase().endsWith('.parquet')) out.push(p);
+    if (e.isDirectory() && depth < 2) for (const f of await listParquet(p, root, ctx, depth + 1)) out.push(f);
+    else if (e.name.toLowerCase().endsWith('.parquet') && (await usableFile(p, e, root, ctx, 'a parquet file'))) out.push(p);
   }
   return out.sort();
 }
 
+/**
+ * A parquet file as hyparquet's AsyncBuffer: a regular file opened without blocking, every slice
+ * checked against the file's size (a corrupt footer asking for bytes past the end, or gigabytes,
+ * is a one-line error, not an allocation).
+ */
+async function parquetBuffer(file: string): Promise<AsyncBuffer & { close(): Promise<void> }> {
+  const { fh, size } = await openFile(file, { what: 'a parquet file', error: dataFileError });
+  const handle: FileHandle = fh;
+  return {
+    byteLength: size,
+    async slice(start: number, end?: number): Promise<ArrayBuffer> {
+      const stop = end ?? size;
+      if (!Number.isSafeInteger(start) || !Number.isSafeInteger(stop) || start < 0 || stop > size || start > stop) {
+        throw new FormatError(file, `corrupt parquet metadata: it points at bytes ${start}..${stop} of a ${size}-byte file`);
+      }
+      const buf = new ArrayBuffer(stop - start);
+      const view = new Uint8Array(buf);
+      let done = 0;
+      while (done < view.length) {
+        let n: number;
+        try {
+          ({ bytesRead: n } = await handle.read(view, done, view.length - done, start + done));
+        } catch (err) {
+          throw dataFileError(file, fsProblem(err, 'read'));
+        }
+        if (n === 0) throw new FormatError(file, 'unexpected end of file');
+        done += n;
+      }
+      return buf;
+    },
+    close: () => handle.close().catch(() => {}),
+  };
+}
+
 /** The parquet files a path stands for, filtered by split for folders. */
-export async function parquetFiles(path: string, split?: string): Promise<string[]> {
+export async function parquetFiles(path: string, split?: string, ctx: ImportContext = newContext()): Promise<string[]> {
   const st = await stat(path);
   if (!st.isDirectory()) return [path];
-  const all = await listParquet(path);
+  const all = await listParquet(path, await realRoot(path), ctx);
   if (all.length === 0) throw new DataError(`${path}: no .parquet files in this folder`, path);
   const want = split === 'unsup' ? 'unsupervised' : (split ?? 'train');
   const matches = all.filter((f) => {
@@ -58,6 +96,9 @@ function hfClassLabels(meta: FileMetaData): Map<string, string[]> {
 
 function wrap(file: string, e: unknown): Error {
   if (e instanceof DataError) return e;
+  // hyparquet walking a corrupt footer fails with TypeErrors ("Cannot read properties of
+  // undefined (reading 'map')"): that says nothing to a user, the file is what is wrong.
+  if (e instanceof TypeError || e instanceof RangeError) return new FormatError(file, 'not a valid parquet file (corrupt or truncated metadata)');
   const msg = (e as Error)?.message ?? String(e);
   if (/PAR1|footer|magic/i.test(msg)) return new FormatError(file, `not a parquet file (${msg})`);
   if (/compress|codec/i.test(msg)) return new FormatError(file, `cannot decompress (${msg}); re-save it with snappy, gzip or no compression`);
@@ -65,26 +106,46 @@ function wrap(file: string, e: unknown): Error {
 }
 
 export async function* importParquet(path: string, opts: ImportOptions, ctx: ImportContext): AsyncGenerator<RawExample[]> {
-  const files = await parquetFiles(path, opts.split);
+  const files = await parquetFiles(path, opts.split, ctx);
+  if (files.length === 0) throw new DataError(`${path}: no readable parquet files (${ctx.skipped.examples.slice(0, 3).join('; ')})`, path);
+  let totalRows = 0;
+  const metas: { file: string; meta: FileMetaData; buf: Awaited<ReturnType<typeof parquetBuffer>> }[] = [];
+  try {
+    for (const file of files) {
+      const buf = await parquetBuffer(file);
+      let meta;
+      try {
+        meta = await parquetMetadataAsync(buf);
+        parquetSchema(meta); // a footer hyparquet cannot walk fails here, with a clear error below
+      } catch (e) {
+        await buf.close();
+        throw wrap(file, e);
+      }
+      metas.push({ file, meta, buf });
+      totalRows += Number(meta.num_rows);
+    }
+    yield* readRows(metas, totalRows, opts, ctx);
+  } finally {
+    for (const m of metas) await m.buf.close();
+  }
+}
+
+async function* readRows(
+  metas: { file: string; meta: FileMetaData; buf: AsyncBuffer }[],
+  totalRows: number,
+  opts: ImportOptions,
+  ctx: ImportContext,
+): AsyncGenerator<RawExample[]> {
   let textName: string | null = null;
   let labelName: string | null = null;
-  let totalRows = 0;
-  const metas: { file: string; meta: FileMetaData; buf: Awaited<ReturnType<typeof asyncBufferFromFile>> }[] = [];
-  for (const file of files) {
-    let buf;
-    let meta;
+  let done = 0;
+  for (const { file, meta, buf } of metas) {
+    let names: string[];
     try {
-      buf = await asyncBufferFromFile(file);
-      meta = await parquetMetadataAsync(buf);
+      names = parquetSchema(meta).children.map((c) => c.element.name);
     } catch (e) {
       throw wrap(file, e);
     }
-    metas.push({ file, meta, buf });
-    totalRows += Number(meta.num_rows);
-  }
-  let done = 0;
-  for (const { file, meta, buf } of metas) {
-    const names = parquetSchema(meta).children.map((c) => c.element.name);
     const classLabels = hfClassLabels(meta);
     const pick = (wanted: string | undefined, preferred: string[], role: string, exclude?: string | null): string | null => {
       if (wanted !== undefined) {
