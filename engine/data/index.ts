@@ -277,7 +277,7 @@ export async function prepareCausalLM(
 ): Promise<{ blocks: Int32Array[]; tokenized: TokenizedDataset }> {
   const tokenized = await tokenizeDataset(examples, tokenizer, {
     cacheDir: opts.cacheDir,
-    addSpecialTokens: false,
+    addSpecialTokens: true, // as HF's run_clm: BOS per document where the tokenizer adds it (Llama), nothing for GPT-2
     settings: { purpose: 'causal-lm' },
     onProgress: opts.onProgress,
   });

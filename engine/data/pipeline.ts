@@ -115,7 +115,7 @@ export async function loadCausalData(data: string | TokenizedData, T: number, mo
     const ds = await loadDataset(data, importOptions(o, 'causal-lm'));
     format = ds.format;
     skipped = reportSkips(data, ds, o);
-    docs = (await tokenizeDataset(ds.examples, tok, { cacheDir: o.cacheDir, addSpecialTokens: false, settings: { purpose: 'causal-lm' } })).toArrays();
+    docs = (await tokenizeDataset(ds.examples, tok, { cacheDir: o.cacheDir, addSpecialTokens: true /* BOS for Llama, as HF run_clm */, settings: { purpose: 'causal-lm' } })).toArrays();
   }
   let blocks = packForCausalLM(docs.map((d) => Array.from(d)), T, eos, { dropLast: true });
   if (blocks.length === 0) blocks = packForCausalLM(docs.map((d) => Array.from(d)), T, eos, { dropLast: false });

@@ -14,11 +14,12 @@ import { readFileSafe } from '../util/files.ts';
 import { DataError, FormatError } from './errors.ts';
 import { ByteLevelBPE } from './bytelevel-bpe.ts';
 import { jsonSyntaxErrorOffset } from './json-position.ts';
+import { applyBosEosFlags, templateAddsTokens } from './sentencepiece-bpe.ts';
 import { WordPieceFast } from './wordpiece-fast.ts';
 
 export interface EncodeOptions {
-  /** Add the model's special tokens ([CLS] … [SEP] for WordPiece). Default: false for
-   * byte-level BPE (GPT-2 adds nothing anyway), true otherwise. */
+  /** Add the model's special tokens ([CLS] … [SEP] for WordPiece, BOS for Llama). Default: true,
+   * except for a BPE whose post-processor adds nothing (GPT-2). */
   addSpecialTokens?: boolean;
 }
 
@@ -506,6 +507,7 @@ class HFTextTokenizer implements LoadedTokenizer {
 
   constructor(built: Built, modelDir: string) {
     this.modelDir = modelDir;
+    built = { ...built, json: applyBosEosFlags(built.json, built.config) }; // Llama's add_bos_token / add_eos_token
     this.tk = new Tokenizer(built.json, built.config);
     this.kind = built.kind;
     this.sourceFiles = built.files;
@@ -523,7 +525,7 @@ class HFTextTokenizer implements LoadedTokenizer {
     this.bosTokenId = idOf('bos_token');
     this.padTokenId = idOf('pad_token');
     this.unkTokenId = idOf('unk_token');
-    this.defaultAddSpecial = built.kind !== 'bpe';
+    this.defaultAddSpecial = built.kind !== 'bpe' || templateAddsTokens(built.json);
     const fast = ByteLevelBPE.fromTokenizerJson(built.json);
     // The byte-level path has no post-processor; use it with special tokens too when they add nothing.
     this.fastWithSpecial = fast !== null && this.encodeReference('Hello world', { addSpecialTokens: true }).join() === this.encodeReference('Hello world', { addSpecialTokens: false }).join();
