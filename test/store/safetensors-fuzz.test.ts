@@ -1,6 +1,7 @@
 // Mutation fuzzing of the safetensors reader: thousands of damaged variants of one valid file
 // must each either parse (and read) cleanly or fail with a FormatError, never another exception
 // and never a hang. Each case has its own seed: FUZZ_SEED=<seed> reproduces a run.
+import { Rng as ProjectRng } from '../../engine/util/rng.ts';
 import { describe, it, expect, afterAll } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,15 +12,10 @@ import { encodeSafetensors, openSafetensors, parseSafetensors, float32ToF16, flo
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5afe7e45);
 const CASES = Number(process.env.FUZZ_CASES ?? 20_000);
 
+/** The project's seeded generator (util/rng.ts, mulberry32) as a function. */
 function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new ProjectRng(seed);
+  return () => r.next();
 }
 
 const valid = new Uint8Array(Buffer.concat(encodeSafetensors([
