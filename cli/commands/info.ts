@@ -20,8 +20,9 @@ export async function infoCommand(argv: string[]): Promise<number> {
     }
     const c = info.config;
     console.log(`${info.architecture}  (${info.dir})`);
-    console.log(`  layers ${c.n_layer}, heads ${c.n_head}, width ${c.n_embd}, MLP ${c.n_inner}, context ${c.n_positions}, vocab ${c.vocab_size}, ${c.activation_function}`);
-    const kinds = [...new Set(info.linearModules.map((m) => m.name.replace(/^transformer\.h\.\d+\./, '')))];
+    // The family's own config summary (HF config names), whatever the family.
+    console.log(`  ${Object.entries(c).map(([k, x]) => `${k} ${x}`).join(', ')}`);
+    const kinds = [...new Set(info.linearModules.map((m) => m.name.replace(/^(.*\.)?\d+\./, '')))];
     console.log(`  linear layers (LoRA targets): ${kinds.join(', ')}  (default: ${info.defaultTargets.join(', ')})`);
     console.log(`  method: ${info.method}`);
     console.log(info.line);
