@@ -22,7 +22,7 @@ import { holdOutSplit, packForCausalLM, truncate } from './preprocess.ts';
 import { checkNotBinary } from './text-stream.ts';
 import type { TextTokenizer } from './tokenizer.ts';
 import { TemplateError } from './template.ts';
-import { newContext, type DatasetFormat, type Example, type ImportContext, type ImportOptions, type RawExample, type SkipSummary, type TxtMode } from './types.ts';
+import { newContext, type DatasetFormat, type Example, type ImportContext, type ImportOptions, type RawExample, type TxtMode } from './types.ts';
 
 export { loadTokenizer, loadTokenizerCached, type TextTokenizer, type LoadedTokenizer, type EncodeOptions } from './tokenizer.ts';
 export { packForCausalLM, padBatch, holdOutSplit, datasetStats, labelBalance, lengthHistogram, truncate, shuffled, IGNORE_INDEX } from './preprocess.ts';

@@ -60,7 +60,7 @@ export function fsProblem(err: unknown, action: string): string {
 }
 
 /** What a non-regular file is, in words ("a FIFO (named pipe)"). */
-export function describeKind(st: fs.Stats): string {
+export function describeKind(st: Pick<fs.Stats, 'isFile' | 'isDirectory' | 'isFIFO' | 'isSocket' | 'isCharacterDevice' | 'isBlockDevice' | 'isSymbolicLink'>): string {
   if (st.isFile()) return 'a file';
   if (st.isDirectory()) return 'a folder';
   if (st.isFIFO()) return 'a FIFO (named pipe)';
