@@ -6,9 +6,11 @@
 // nn.Linear weights are [out, in]. Qwen2 has biases on q/k/v; Llama's attention_bias / mlp_bias
 // put them on every attention / MLP projection. The KV cache holds num_key_value_heads heads.
 
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { Graph, Value } from '../onnx/graph.ts';
 import { FormatError } from '../store/errors.ts';
-import { type JsonObject, isJsonObject, optionalBoolean, optionalInteger, optionalNumber, optionalString } from '../store/json.ts';
+import { type JsonObject, isJsonObject, optionalBoolean, optionalInteger, optionalNumber, optionalString, readJsonFile } from '../store/json.ts';
 import { boundedInteger } from './config.ts';
 import { scoreHead } from './heads.ts';
 import { loadModel } from './registry.ts';
@@ -147,6 +149,10 @@ export function parseLlamaConfig(json: JsonObject, file: string): LlamaConfig {
   if (!(eps > 0)) throw new FormatError(file, `"rms_norm_eps" must be positive, got ${eps}`);
   const theta = optionalNumber(json, 'rope_theta', file) ?? 10000;
   if (!(theta > 1)) throw new FormatError(file, `"rope_theta" must be greater than 1, got ${theta}`);
+  // generation_config.json (next to config.json) decides BOS / EOS for generation when it names them.
+  const genFile = path.join(path.dirname(file), 'generation_config.json');
+  const gen = existsSync(genFile) ? readJsonFile(genFile, 'generation config') : {};
+  const ids = (key: string) => (gen[key] !== undefined && gen[key] !== null ? tokenId(gen, key, genFile) : tokenId(json, key, file));
   return {
     variant,
     vocabSize: boundedInteger(json, 'vocab_size', file),
@@ -162,9 +168,9 @@ export function parseLlamaConfig(json: JsonObject, file: string): LlamaConfig {
     qkvBias: variant === 'qwen2' || attentionBias,
     oBias: attentionBias,
     mlpBias,
-    bosTokenId: tokenId(json, 'bos_token_id', file),
-    eosTokenId: tokenId(json, 'eos_token_id', file),
-    padTokenId: tokenId(json, 'pad_token_id', file),
+    bosTokenId: ids('bos_token_id'),
+    eosTokenId: ids('eos_token_id'),
+    padTokenId: ids('pad_token_id'),
     raw: json,
   };
 }
