@@ -46,8 +46,13 @@ export function checkNotBinary(file: string, bytes: Uint8Array, offset = 0): voi
 export interface BadBytes {
   line: number;
   column: number;
-  /** The first offending byte, e.g. 0xff. */
+  /** The first offending byte, e.g. 0xff (0 for a NUL byte past the head of the file). */
   byte: number;
+}
+
+/** The skip reason for a bad byte: invalid UTF-8, or a NUL (binary data inside a text file). */
+export function badByteReason(b: BadBytes): string {
+  return b.byte === 0 ? 'a NUL byte (binary data, not text)' : `invalid UTF-8 (byte 0x${b.byte.toString(16).padStart(2, '0')})`;
 }
 
 /** Byte offsets (within buf[0, end)) where an invalid UTF-8 sequence starts. */
@@ -135,6 +140,23 @@ export class TextFileReader {
   readonly bad: BadBytes[] = [];
   /** Lines (1-based) that contain invalid UTF-8. */
   readonly badLines = new Set<number>();
+  /** The first bad byte of each bad line (one entry per line: bounded by the line count). */
+  private readonly firstBad = new Map<number, BadBytes>();
+
+  /** The first bad byte on a line, if it has one. */
+  badAt(line: number): BadBytes | undefined {
+    return this.firstBad.get(line);
+  }
+
+  private markBad(b: BadBytes): void {
+    const had = this.firstBad.get(b.line);
+    if (had && (had.column <= b.column)) return;
+    if (!had) {
+      this.bad.push(b);
+      this.badLines.add(b.line);
+    } else Object.assign(had, b); // an earlier column on the same line
+    this.firstBad.set(b.line, had ?? b);
+  }
   bytesRead = 0;
   size = 0;
   private readonly opts: ReadTextOptions;
@@ -181,18 +203,40 @@ export class TextFileReader {
         text = fatal.decode(piece);
       } catch {
         text = lenient.decode(piece);
+        // positions move forward segment by segment (decoding each prefix again would be
+        // quadratic in a Latin-1 file, where every accented letter is a bad byte)
+        let pos = 0;
+        let l = line;
+        let c = column;
         for (const off of findInvalidUtf8(piece)) {
-          const prefix = lenient.decode(piece.subarray(0, off));
+          const seg = lenient.decode(piece.subarray(pos, off));
           let nl = 0;
           let last = -1;
-          for (let k = prefix.indexOf('\n'); k >= 0; k = prefix.indexOf('\n', k + 1)) {
+          for (let k = seg.indexOf('\n'); k >= 0; k = seg.indexOf('\n', k + 1)) {
             nl++;
             last = k;
           }
-          const l = line + nl;
-          const c = nl === 0 ? column + prefix.length : prefix.length - last;
-          this.bad.push({ line: l, column: c, byte: piece[off]! });
-          this.badLines.add(l);
+          if (nl === 0) c += seg.length;
+          else {
+            l += nl;
+            c = seg.length - last;
+          }
+          this.markBad({ line: l, column: c, byte: piece[off]! });
+          pos = off;
+        }
+      }
+      // NUL is valid UTF-8 but never text: past the head (which refuses binary files whole), the
+      // lines holding one are marked bad like invalid UTF-8, so importers skip and report them
+      if (text.indexOf('\u0000') >= 0) {
+        let l = line;
+        let c = column;
+        for (let k = 0; k < text.length; k++) {
+          const ch = text.charCodeAt(k);
+          if (ch === 0) this.markBad({ line: l, column: c, byte: 0 });
+          if (ch === 10) {
+            l++;
+            c = 1;
+          } else c++;
         }
       }
       const startLine = line;
@@ -207,7 +251,7 @@ export class TextFileReader {
     try {
       for await (const chunk of stream) {
         const bytes = chunk as Buffer;
-        if (refuseBinary) checkNotBinary(this.path, bytes, this.bytesRead);
+        if (refuseBinary && this.bytesRead === 0) checkNotBinary(this.path, bytes, 0);
         this.bytesRead += bytes.length;
         const out = decodePiece(bytes, false);
         this.opts.onBytes?.(this.bytesRead, this.size);

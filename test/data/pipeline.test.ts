@@ -144,6 +144,22 @@ describe('plain text for causal LM: one document, the same rules as inspect', ()
     expect((await loadDataset(some)).skipped.count).toBe(1);
   });
 
+  it('a big Latin-1 file is refused in linear time; a NUL past the head skips its line only', async () => {
+    const line = Buffer.from('caf\u00e9 cr\u00e8me br\u00fbl\u00e9e tr\u00e8s bon\n', 'latin1');
+    const big = file('big-latin1.txt', Buffer.concat(Array.from({ length: 100_000 }, () => line)));
+    const t0 = performance.now();
+    expect((await errorOf(loadDataset(big))).message).toMatch(/big-latin1\.txt: is not UTF-8 text: 100000 of 100000 rows hold invalid UTF-8, first at 1:4/);
+    expect(performance.now() - t0).toBeLessThan(10_000); // re-decoding every prefix took minutes
+    const ok = Buffer.from('a perfectly fine line of text, repeated\n');
+    const late = file('nul-late.txt', Buffer.concat([...Array.from({ length: 40_000 }, () => ok), Buffer.from('bad \u0000 line\n'), ok]));
+    const ds = await loadDataset(late);
+    expect(ds.examples).toHaveLength(40_001);
+    expect(ds.skipped.examples).toEqual([`${late}:40001:5: a NUL byte (binary data, not text)`]);
+    const docs = await loadDocuments(late);
+    expect(docs.texts[0]).not.toContain('\u0000');
+    expect(docs.skipped.examples).toEqual(ds.skipped.examples);
+  });
+
   it('a folder: an aclImdb folder trains (as inspect reads it); another folder gets the format error, naming it', async () => {
     const root = join(tmp, 'imdb', 'aclImdb');
     file('imdb/aclImdb/train/pos/0_9.txt', 'A fine film.<br />Truly.');

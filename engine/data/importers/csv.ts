@@ -9,7 +9,7 @@ import { parse, type Info } from 'csv-parse';
 import { DataError, FormatError } from '../errors.ts';
 import { KNOWN_LABEL_SETS } from '../labels.ts';
 import { readHead } from '../../util/files.ts';
-import { dataFileError, TextFileReader, type TextChunk } from '../text-stream.ts';
+import { badByteReason, dataFileError, TextFileReader, type TextChunk } from '../text-stream.ts';
 import type { ImportContext, ImportOptions, RawExample } from '../types.ts';
 import { LABEL_COLUMN_NAMES, preferredColumn, resolveColumn, TEXT_COLUMN_NAMES } from './columns.ts';
 
@@ -202,8 +202,8 @@ export async function* importCsv(path: string, opts: ImportOptions, ctx: ImportC
     }
     for (let l = p.first; l <= p.last; l++) {
       if (reader.badLines.has(l)) {
-        const b = reader.bad.find((x) => x.line === l)!;
-        ctx.skipped.add(`${path}:${b.line}:${b.column}`, `invalid UTF-8 (byte 0x${b.byte.toString(16).padStart(2, '0')})`, 'invalid UTF-8');
+        const b = reader.badAt(l)!;
+        ctx.skipped.add(`${path}:${b.line}:${b.column}`, badByteReason(b), 'invalid UTF-8');
         return null;
       }
     }

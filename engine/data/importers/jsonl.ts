@@ -7,7 +7,7 @@ import { DataError, FormatError, formatLocation } from '../errors.ts';
 import { jsonErrorPosition } from '../tokenizer.ts';
 import { compileTemplate, isRecipe, RECIPE_TEMPLATE, type CompiledTemplate } from '../template.ts';
 import { openFile } from '../../util/files.ts';
-import { dataFileError, linesOf, TextFileReader, type Line } from '../text-stream.ts';
+import { badByteReason, dataFileError, linesOf, TextFileReader, type Line } from '../text-stream.ts';
 import type { ImportContext, ImportOptions, RawExample } from '../types.ts';
 import { LABEL_COLUMN_NAMES, TEXT_COLUMN_NAMES } from './columns.ts';
 
@@ -180,8 +180,8 @@ export async function* importJsonl(path: string, opts: ImportOptions, ctx: Impor
       if (t.trim() === '') continue;
       const where = `${path}:${ln.line}`;
       if (reader.badLines.has(ln.line)) {
-        const b = reader.bad.find((x) => x.line === ln.line)!;
-        ctx.skipped.add(`${path}:${b.line}:${b.column}`, `invalid UTF-8 (byte 0x${b.byte.toString(16).padStart(2, '0')})`, 'invalid UTF-8');
+        const b = reader.badAt(ln.line)!;
+        ctx.skipped.add(`${path}:${b.line}:${b.column}`, badByteReason(b), 'invalid UTF-8');
         continue;
       }
       const r = parseJsonAt(path, t, ln.line);
@@ -268,8 +268,8 @@ async function* importJsonArray(path: string, reader: TextFileReader, mapper: Re
             for (let l = elemLine; l <= line && badLine < 0; l++) if (reader.badLines.has(l)) badLine = l;
             const r = parseJsonAt(path, piece, elemLine, elemCol - 1);
             if (badLine >= 0) {
-              const b = reader.bad.find((x) => x.line === badLine)!;
-              ctx.skipped.add(`${path}:${b.line}:${b.column}`, `invalid UTF-8 (byte 0x${b.byte.toString(16).padStart(2, '0')})`, 'invalid UTF-8');
+              const b = reader.badAt(badLine)!;
+              ctx.skipped.add(`${path}:${b.line}:${b.column}`, badByteReason(b), 'invalid UTF-8');
             } else if (!r.ok) skipJson(ctx, path, r.err);
             else {
               const ex = mapper.map(r.value, where);

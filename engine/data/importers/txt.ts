@@ -10,7 +10,7 @@
 import { stat } from 'node:fs/promises';
 import { readHead } from '../../util/files.ts';
 import { DataError } from '../errors.ts';
-import { dataFileError, linesOf, TextFileReader, type TextChunk } from '../text-stream.ts';
+import { badByteReason, dataFileError, linesOf, TextFileReader, type TextChunk } from '../text-stream.ts';
 import type { ImportContext, ImportOptions, RawExample } from '../types.ts';
 
 /** A text file read whole as one document must fit in one string (V8: ~512 M characters). */
@@ -63,10 +63,10 @@ export async function* importTxt(path: string, opts: ImportOptions, ctx: ImportC
   }
   const dropped: [number, number][] = []; // line ranges left out of the document
   let units = 0;
-  const badAt = (line: number) => reader.bad.find((x) => x.line === line)!;
+  const badAt = (line: number) => reader.badAt(line)!;
   const skipBad = (line: number): void => {
     const b = badAt(line);
-    ctx.skipped.add(`${path}:${b.line}:${b.column}`, `invalid UTF-8 (byte 0x${b.byte.toString(16).padStart(2, '0')})`, 'invalid UTF-8');
+    ctx.skipped.add(`${path}:${b.line}:${b.column}`, badByteReason(b), 'invalid UTF-8');
   };
 
   let para: string[] = [];
