@@ -30,9 +30,10 @@ async function studioGreedy(model: string, adapter: string | undefined, prompt: 
   return (await g.generate(prompt, { doSample: false, maxNewTokens: n, eosTokenId: null })).tokens[0];
 }
 
+/** Exports once per name (a test that needs the base GGUF writes it when no test before did). */
 async function gguf(root: string, model: string, name: string, o: { adapter?: string; type?: GgufType; loraOnly?: boolean } = {}): Promise<string> {
   const out = path.join(root, `${name}.gguf`);
-  await exportGguf({ model, out, type: o.type ?? 'f32', adapter: o.adapter, loraOnly: o.loraOnly });
+  if (!existsSync(out)) await exportGguf({ model, out, type: o.type ?? 'f32', adapter: o.adapter, loraOnly: o.loraOnly });
   return out;
 }
 
@@ -72,7 +73,7 @@ describe('GGUF export, verified by llama.cpp: demo GPT-2 (models/demo-gpt2)', ()
   });
 
   it('the adapter as a GGUF LoRA on the base GGUF: llama.cpp continues as the merged model', async () => {
-    const base = path.join(root, 'demo-f32.gguf');
+    const base = await gguf(root, DEMO, 'demo-f32');
     const lora = await gguf(root, DEMO, 'demo-lora', { adapter, loraOnly: true });
     const run = await llamaCppGreedy(base, PROMPTS[0], N, { lora });
     expect(run.tokens).toEqual(await studioGreedy(DEMO, adapter, run.prompt, N));
@@ -129,7 +130,7 @@ describe.skipIf(!haveStories)('GGUF export, verified by llama.cpp: stories260K (
   });
 
   it('the adapter as a GGUF LoRA (--lora-only) applied by llama.cpp to the base GGUF: the merged model\'s continuation', async () => {
-    const base = path.join(root, 'stories-f32.gguf');
+    const base = await gguf(root, model, 'stories-f32');
     const lora = await gguf(root, model, 'stories-lora', { adapter, loraOnly: true });
     const run = await llamaCppGreedy(base, PROMPT, N, { lora });
     expect(run.tokens).toEqual(await studioGreedy(model, adapter, run.prompt, N));
