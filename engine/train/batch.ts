@@ -41,6 +41,28 @@ export function makeBatch(rows: ArrayLike<number>[], B: number, T: number, padId
   return fromArrays(ids, mask, labels, B, T, tokens);
 }
 
+/**
+ * Rows with optional HF-style labels (-100 = not trained; instruction data) into a right-padded
+ * batch of B rows; a row without labels trains on every token (makeBatch). Rows are cut at T.
+ */
+export function makeLabelledBatch(rows: { ids: ArrayLike<number>; labels?: ArrayLike<number> }[], B: number, T: number, padId = 0): Batch {
+  if (rows.length > B) throw new Error(`makeLabelledBatch: ${rows.length} rows for a batch of ${B}`);
+  const ids = new BigInt64Array(B * T).fill(BigInt(padId));
+  const mask = new Uint8Array(B * T);
+  const labels = new Int32Array(B * T).fill(IGNORE_INDEX);
+  let tokens = 0;
+  rows.forEach((row, b) => {
+    const n = Math.min(row.ids.length, T);
+    for (let t = 0; t < n; t++) {
+      ids[b * T + t] = BigInt(row.ids[t]);
+      mask[b * T + t] = 1;
+      labels[b * T + t] = row.labels ? row.labels[t] : row.ids[t];
+    }
+    tokens += n;
+  });
+  return fromArrays(ids, mask, labels, B, T, tokens);
+}
+
 export function fromArrays(ids: BigInt64Array, mask: ArrayLike<number>, labels: ArrayLike<number>, B: number, T: number, tokens?: number): Batch {
   const sh = shiftLabels(labels, B, T);
   const w = new Float32Array(B * T);

@@ -2,6 +2,7 @@
 // fixed-shape batches, builds the loss, evaluates, and saves. Causal LM and sequence
 // classification are the two (engine/train/tasks/).
 
+import type { InstructSummary } from '../data/instruct.ts';
 import type { LoraConfig } from '../lora/config.ts';
 import type { Plan, PlanTarget } from '../lora/peft-model.ts';
 import type { LoadedModel, ModelFamily } from '../models/types.ts';
@@ -26,7 +27,7 @@ export interface Task {
   /** Training items (token blocks, labelled rows). */
   size: number;
   /** What the start event reports beyond the loop's own fields. */
-  startInfo: { examples: number; tokensPerStep: number; numLabels?: number; labels?: string[] };
+  startInfo: { examples: number; tokensPerStep: number; numLabels?: number; labels?: string[]; instruct?: InstructSummary };
   loraConfig(lora: LoraOptions): LoraConfig;
   loss: LossBuilder;
   /** The training items at these indices as one micro-batch. */

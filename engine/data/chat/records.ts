@@ -2,7 +2,7 @@
 // object holding one array of records), CSV/TSV with a header, parquet files (nested columns come
 // back as arrays and objects). Every record carries where it came from, for one-line reports.
 
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { open, readFile, readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { parquetReadObjects, type AsyncBuffer } from 'hyparquet';
@@ -162,4 +162,64 @@ function normalizeParquet(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(normalizeParquet);
   if (isRecord(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, normalizeParquet(x)]));
   return v;
+}
+
+/**
+ * The first record of a dataset, read cheaply (the head of a JSONL or CSV file, one parquet row),
+ * to tell its format; null when the file is not record data (plain text, Markdown, aclImdb).
+ */
+export async function firstRecord(path: string): Promise<Record<string, unknown> | null> {
+  let st;
+  try {
+    st = await stat(path);
+  } catch {
+    throw new DataError(`${path} does not exist`, path);
+  }
+  if (st.isDirectory()) {
+    const files = await parquetFiles(path).catch(() => []);
+    if (!files.length || !/\.parquet$/i.test(files[0]!)) return null;
+    return firstParquetRow(files[0]!);
+  }
+  if (/\.(txt|text|md|markdown)$/i.test(path)) return null;
+  const fmt = await detectFormat(path);
+  if (fmt === 'parquet') return firstParquetRow(path);
+  if (fmt !== 'jsonl' && fmt !== 'csv') return null;
+  const fh = await open(path, 'r');
+  let head: string;
+  try {
+    const buf = Buffer.alloc(256 * 1024);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    head = buf.subarray(0, bytesRead).toString('utf8').replace(/^\ufeff/, '');
+  } finally {
+    await fh.close();
+  }
+  if (fmt === 'csv') {
+    try {
+      const delimiter = /\.(tsv|tab)$/i.test(path) || (!/\.csv$/i.test(path) && head.split('\n', 1)[0]!.includes('\t')) ? '\t' : ',';
+      const rows = parseCsv(head, { columns: true, delimiter, to: 1, relax_column_count: true, skip_empty_lines: true, quote: delimiter === '\t' ? false : '"' }) as Record<string, string>[];
+      return rows[0] ? Object.fromEntries(Object.entries(rows[0]).map(([k, v]) => [k, parseJsonCell(v)])) : null;
+    } catch {
+      return null;
+    }
+  }
+  const line = head.split('\n').find((l) => l.trim() !== '') ?? '';
+  try {
+    const v = JSON.parse(line) as unknown;
+    if (isRecord(v)) return v;
+  } catch {
+    // a JSON array or a pretty-printed document: read it whole
+  }
+  const { records } = await readJson(path, { add() {} } as unknown as SkipReport);
+  return records[0]?.value ?? null;
+}
+
+async function firstParquetRow(file: string): Promise<Record<string, unknown> | null> {
+  const buf = await readFile(file);
+  const ab: AsyncBuffer = { byteLength: buf.length, slice: (s: number, e?: number) => buf.buffer.slice(buf.byteOffset + s, buf.byteOffset + (e ?? buf.length)) as ArrayBuffer };
+  try {
+    const rows = (await parquetReadObjects({ file: ab, rowStart: 0, rowEnd: 1 })) as Rec[];
+    return rows[0] ? (normalizeParquet(rows[0]) as Rec) : null;
+  } catch (e) {
+    throw new DataError(`${file}: cannot read the parquet file (${(e as Error).message})`, file);
+  }
 }

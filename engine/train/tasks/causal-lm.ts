@@ -1,7 +1,9 @@
-// Causal language modelling: token blocks (HF's group_texts), next-token cross-entropy averaged
+// Causal language modelling: token blocks (HF's group_texts) or, for instruction data, one example
+// per row with only its answers labelled (engine/data/instruct.ts); next-token cross-entropy averaged
 // over the predicted tokens, validation loss and perplexity on held-out blocks.
 
-import { holdOutSplit, loadBlocks } from '../../data/pipeline.ts';
+import { loadCausalRows } from '../../data/instruct.ts';
+import { holdOutSplit } from '../../data/pipeline.ts';
 import { toLoraConfig, lmTarget } from '../../lora/peft-model.ts';
 import { writeModelFolder } from '../../export/hf-folder.ts';
 import { loadModel, lmLogits } from '../../models/registry.ts';
@@ -9,7 +11,7 @@ import { loadTokenizer } from '../../data/tokenizer.ts';
 import { Generator } from '../../generate/generator.ts';
 import { saveAdapter } from '../../store/adapter.ts';
 import { adapterTensors } from '../../lora/peft-model.ts';
-import { type Batch, batchFeeds, makeBatch } from '../batch.ts';
+import { type Batch, batchFeeds, makeLabelledBatch } from '../batch.ts';
 import { tokenNll, weightedLoss } from '../loss.ts';
 import { evaluateLoss, type TaskBatch } from '../step.ts';
 import type { LossBuilder } from '../step-graph.ts';
@@ -36,15 +38,16 @@ export async function causalLmTask(o: TrainOptions): Promise<Task> {
   const { spec } = model;
   const T = Math.min(o.maxLength, spec.maxPositions);
   const B = o.batchSize;
-  const all = await loadBlocks(o.data as Parameters<typeof loadBlocks>[0], T, o.model, { cacheDir: o.cacheDir ?? undefined });
+  // Packed blocks, or (instruction data) one example per row with only its answers labelled.
+  const { rows: all, instruct } = await loadCausalRows(o as Parameters<typeof loadCausalRows>[0], T);
   const { train: blocks, val } = holdOutSplit(all, o.valRatio, o.seed);
-  const valBatches = Array.from({ length: Math.ceil(val.length / B) }, (_, i) => asTaskBatch(makeBatch(val.slice(i * B, (i + 1) * B), B, T)));
+  const valBatches = Array.from({ length: Math.ceil(val.length / B) }, (_, i) => asTaskBatch(makeLabelledBatch(val.slice(i * B, (i + 1) * B), B, T)));
   return {
     kind: 'causal-lm', model, family: spec.family, target: lmTarget(spec), B, T, size: blocks.length,
-    startInfo: { examples: blocks.length, tokensPerStep: B * T * o.gradAccum },
+    startInfo: { examples: blocks.length, tokensPerStep: B * T * o.gradAccum, ...(instruct ? { instruct } : {}) },
     loraConfig: (lora) => toLoraConfig(lora, spec, { baseModel: model.dir }),
     loss: lmLoss(spec, B, T),
-    batch: (idx) => asTaskBatch(makeBatch(idx.map((j) => blocks[j]), B, T)),
+    batch: (idx) => asTaskBatch(makeLabelledBatch(idx.map((j) => blocks[j]), B, T)),
     async evaluate(sg, step) {
       if (valBatches.length === 0) return undefined;
       const r = await evaluateLoss(sg, valBatches);

@@ -1,0 +1,376 @@
+// Instruction data for causal-LM training: records (prompt/completion, Alpaca, ShareGPT, messages)
+// -> conversations -> the chat template's text -> token rows with HF-style labels.
+//
+//   - One example per row, no packing; rows are cut at maxLength (the trainer right-pads them).
+//   - Completion-only loss by default: only the assistant's tokens and the end-of-turn text that
+//     closes each answer (<|im_end|>, <|eot_id|>, </s>, …) keep their labels; everything else is
+//     -100. trainOn 'all' keeps every label.
+//   - The text is tokenized without special tokens added; BOS goes in front only when the
+//     tokenizer adds one by default and the template has not already written it.
+//   - Rows with a problem (no assistant turn, roles out of order, a template that raises, a missing
+//     field, no answer left within maxLength) are skipped and reported, one line each, naming the
+//     file and row; a template problem that affects every row (an undefined variable, a template
+//     that cannot be rendered turn by turn) stops with one line.
+// See engine/data/chat/render.ts for how the assistant spans are found.
+
+import { loadBlocks, type TokenizedData } from './pipeline.ts';
+import { DataError } from './errors.ts';
+import { IGNORE_INDEX } from './preprocess.ts';
+import { loadTokenizer, type LoadedTokenizer } from './tokenizer.ts';
+import { SkipReport } from './types.ts';
+import { checkFormatName, columnsOf, detectInstructFormat, parseRecord } from './chat/formats.ts';
+import { addsBos, labelsOf, tokenizeSpans } from './chat/masks.ts';
+import { firstRecord, readRecords } from './chat/records.ts';
+import { ChatTemplate, ChatTemplateError, type SpecialTokenStrings } from './chat/render.ts';
+import { resolveTemplate } from './chat/templates.ts';
+import { INSTRUCT_FORMATS, type ChatColumns, type ChatMessage, type DataFormatChoice, type InstructFormat, type TrainOn } from './chat/types.ts';
+
+export { INSTRUCT_FORMATS, type ChatColumns, type DataFormatChoice, type InstructFormat, type TrainOn } from './chat/types.ts';
+export { BUILTIN_NAMES } from './chat/templates.ts';
+export { parseColumns } from './chat/formats.ts';
+
+export interface InstructOptions {
+  /** auto (detected from the first record), an instruction format; 'text' is refused here. */
+  format?: DataFormatChoice;
+  /** auto (the model's template, else chatml), chatml, llama3, alpaca, zephyr, or a template file. */
+  chatTemplate?: string;
+  /** completions (default): only the assistant's tokens count in the loss; all: every token. */
+  trainOn?: TrainOn;
+  columns?: ChatColumns;
+  /** Tokens per row; longer rows are cut. */
+  maxLength: number;
+  /** The date the template's strftime_now() sees (default: now). */
+  now?: Date;
+  /** Extra template variables. */
+  templateVars?: Record<string, unknown>;
+  /** Keep the text and ids of the first `keep` examples (for `data inspect`). */
+  keep?: number;
+}
+
+export interface InstructRow {
+  ids: number[];
+  /** HF-style labels: the id where the token is trained, -100 elsewhere. */
+  labels: number[];
+}
+
+export interface KeptExample {
+  where: string;
+  text: string;
+  ids: number[];
+  labels: number[];
+}
+
+export interface InstructData {
+  format: InstructFormat;
+  /** The template's name ("chatml (built-in)", "MODEL/tokenizer_config.json", a file), or null (string pairs only). */
+  template: string | null;
+  trainOn: TrainOn;
+  rows: InstructRow[];
+  skipped: SkipReport;
+  /** Rows whose answer was cut by maxLength (kept, with what fit). */
+  truncated: number;
+  /** Real tokens in the rows, and those predicted with a label (the loss's tokens). */
+  tokens: number;
+  trainedTokens: number;
+  /** The text that closes an assistant turn, when the template has one. */
+  endOfTurn: string | null;
+  notes: string[];
+  kept: KeptExample[];
+}
+
+/** The special tokens a template sees, as strings (from the tokenizer the model folder defines). */
+export function specialTokenStrings(tok: LoadedTokenizer): SpecialTokenStrings {
+  const s = (id: number | null) => (id === null ? undefined : tok.idToToken(id));
+  return { bos_token: s(tok.bosTokenId) ?? '', eos_token: s(tok.eosTokenId) ?? '', unk_token: s(tok.unkTokenId), pad_token: s(tok.padTokenId) };
+}
+
+/** The instruction format of a data file: the one asked for, or detected; null = plain text (packed). */
+export async function instructFormatOf(file: string, format: DataFormatChoice | undefined = 'auto', columns?: ChatColumns): Promise<InstructFormat | null> {
+  checkFormatName(format);
+  if (format === 'text') return null;
+  if (format !== 'auto') return format;
+  const r = await firstRecord(file);
+  return r ? detectInstructFormat(r, columns) : null;
+}
+
+export async function loadTemplate(modelDir: string, tok: LoadedTokenizer, o: Pick<InstructOptions, 'chatTemplate' | 'now' | 'templateVars'> = {}): Promise<{ template: ChatTemplate; fallback: boolean }> {
+  const t = resolveTemplate(o.chatTemplate, modelDir);
+  return { template: new ChatTemplate(t.source, t.name, specialTokenStrings(tok), { now: o.now, vars: o.templateVars }), fallback: !!t.fallback };
+}
+
+/** Reads, renders and tokenizes an instruction dataset for the model in `modelDir`. */
+export async function loadInstructionData(file: string, modelDir: string, o: InstructOptions): Promise<InstructData> {
+  checkFormatName(o.format ?? 'auto');
+  if (o.format === 'text') throw new DataError(`${file}: --format text is plain text, not instruction data`, file);
+  if (!(Number.isInteger(o.maxLength) && o.maxLength >= 2)) throw new DataError(`max length must be an integer >= 2, got ${o.maxLength}`);
+  const skipped = new SkipReport();
+  const { records } = await readRecords(file, skipped);
+  if (records.length === 0) throw new DataError(`${file}: no records${skipped.count ? `; ${skipped.count} row(s) skipped, first: ${skipped.examples[0]}` : ''}`, file);
+  let format: InstructFormat;
+  if (!o.format || o.format === 'auto') {
+    const f = detectInstructFormat(records[0]!.value, o.columns);
+    if (!f) {
+      const c = columnsOf(o.columns);
+      throw new DataError(
+        `${records[0]!.where}: not instruction data: the fields are ${Object.keys(records[0]!.value).map((k) => JSON.stringify(k)).join(', ')}; ` +
+          `expected ${JSON.stringify(c.messages)} (messages), ${JSON.stringify(c.conversations)} (sharegpt), ${JSON.stringify(c.instruction)} + ${JSON.stringify(c.output)} (alpaca) ` +
+          `or ${JSON.stringify(c.prompt)} + ${JSON.stringify(c.completion)} (prompt-completion); map columns with --columns or train on the text with --format text`,
+        file,
+      );
+    }
+    format = f;
+  } else format = o.format;
+  const trainOn = o.trainOn ?? 'completions';
+  if (trainOn !== 'completions' && trainOn !== 'all') throw new DataError(`--train-on must be completions or all, got ${JSON.stringify(trainOn)}`);
+  const tok = await loadTokenizer(modelDir);
+  const bosId = addsBos(tok) ? tok.bosTokenId : null;
+  const bosText = bosId === null ? '' : (tok.idToToken(bosId) ?? '');
+  const eosText = tok.eosTokenId === null ? '' : (tok.idToToken(tok.eosTokenId) ?? '');
+  let template: ChatTemplate | null = null;
+  const notes: string[] = [];
+  const getTemplate = async () => {
+    if (!template) {
+      const t = await loadTemplate(modelDir, tok, o);
+      template = t.template;
+      notes.push(`chat template: ${template.name}`);
+    }
+    return template;
+  };
+  const out: InstructData = {
+    format, template: null, trainOn, rows: [], skipped, truncated: 0, tokens: 0, trainedTokens: 0, endOfTurn: null, notes, kept: [],
+  };
+  const T = o.maxLength;
+  for (const rec of records) {
+    const parsed = parseRecord(rec, format, o.columns);
+    if (!parsed.ok) {
+      skipped.add(rec.where, parsed.problem, parsed.problem.replace(/[":].*$/, '').replace(/turn \d+/, 'turn N').trim());
+      continue;
+    }
+    const ex = parsed.example;
+    let text: string;
+    let spans: [number, number][];
+    if (ex.kind === 'text') {
+      // TRL's standard prompt-completion: prompt + completion + EOS, no template.
+      text = ex.prompt + ex.completion + eosText;
+      spans = [[ex.prompt.length, text.length]];
+    } else {
+      const tpl = await getTemplate();
+      try {
+        ({ text, spans } = tpl.assistantSpans(ex.messages));
+      } catch (e) {
+        if (!(e instanceof ChatTemplateError)) throw e;
+        if (/raised an exception|failed:/.test(e.message)) {
+          skipped.add(rec.where, e.message, 'template error');
+          continue;
+        }
+        throw new DataError(`${rec.where}: ${e.message}`, file);
+      }
+    }
+    const bos = bosId !== null && !(bosText && text.startsWith(bosText)) ? bosId : null;
+    const t = tokenizeSpans(tok, text, spans, bos);
+    let labels = labelsOf(t, trainOn === 'all');
+    let ids = t.ids;
+    const firstTrained = t.trained.findIndex((x) => x);
+    const trainedBefore = countPredicted(labelsOf(t));
+    if (ids.length > T) {
+      ids = ids.slice(0, T);
+      labels = labels.slice(0, T);
+    }
+    if (ids.length < 2) {
+      skipped.add(rec.where, 'fewer than 2 tokens', 'too short');
+      continue;
+    }
+    const answerLabels = labelsOf({ ids, trained: t.trained.slice(0, ids.length) });
+    const answerPredicted = countPredicted(answerLabels);
+    if (answerPredicted === 0) {
+      skipped.add(
+        rec.where,
+        firstTrained < 0
+          ? 'the rendered text has no answer tokens'
+          : `no answer tokens within the max length of ${T} tokens (the answer starts at token ${firstTrained + 1}); raise --max-length`,
+        'answer beyond max length',
+      );
+      continue;
+    }
+    if (answerPredicted < trainedBefore) out.truncated++;
+    out.rows.push({ ids, labels });
+    out.tokens += ids.length;
+    out.trainedTokens += countPredicted(labels);
+    if (out.kept.length < (o.keep ?? 0)) out.kept.push({ where: rec.where, text, ids, labels });
+  }
+  const tpl = template as ChatTemplate | null;
+  out.template = tpl?.name ?? null;
+  out.endOfTurn = tpl ? tpl.endOfTurn() : eosText || null;
+  if (out.truncated) notes.push(`${out.truncated} answer(s) cut at the max length of ${T} tokens`);
+  if (out.rows.length === 0) {
+    throw new DataError(`${file}: no usable examples; ${skipped.count} row(s) skipped, first: ${skipped.examples.slice(0, 3).join('; ')}`, file);
+  }
+  return out;
+}
+
+/** Labels that are predicted (position 0 never is: nothing comes before it). */
+function countPredicted(labels: readonly number[]): number {
+  let n = 0;
+  for (let i = 1; i < labels.length; i++) if (labels[i] !== IGNORE_INDEX) n++;
+  return n;
+}
+
+/** What the trainer reads: a token row and, for instruction data, its labels. */
+export interface CausalRow {
+  ids: ArrayLike<number>;
+  labels?: ArrayLike<number>;
+}
+
+/** A short account of the instruction data a run trains on (for the start event and the CLI). */
+export interface InstructSummary {
+  format: InstructFormat;
+  template: string | null;
+  trainOn: TrainOn;
+  examples: number;
+  skipped: number;
+  skippedExamples: string[];
+  truncated: number;
+  /** Share of the rows' tokens that count in the loss. */
+  trainedShare: number;
+}
+
+export interface CausalDataRequest {
+  data: string | TokenizedData;
+  model: string;
+  format?: DataFormatChoice;
+  chatTemplate?: string;
+  trainOn?: TrainOn;
+  chatColumns?: ChatColumns;
+  cacheDir?: string | null;
+}
+
+/**
+ * The causal-LM task's rows: instruction data -> one row per example with masked labels;
+ * anything else -> packed blocks (loadBlocks), every token trained.
+ */
+export async function loadCausalRows(o: CausalDataRequest, T: number): Promise<{ rows: CausalRow[]; instruct?: InstructSummary }> {
+  if (typeof o.data === 'string') {
+    const format = await instructFormatOf(o.data, o.format ?? 'auto', o.chatColumns);
+    if (format) {
+      const d = await loadInstructionData(o.data, o.model, { format, chatTemplate: o.chatTemplate, trainOn: o.trainOn, columns: o.chatColumns, maxLength: T });
+      return {
+        rows: d.rows,
+        instruct: {
+          format: d.format, template: d.template, trainOn: d.trainOn, examples: d.rows.length, skipped: d.skipped.count,
+          skippedExamples: d.skipped.examples.slice(0, 5), truncated: d.truncated, trainedShare: d.tokens ? d.trainedTokens / d.tokens : 0,
+        },
+      };
+    }
+  } else if (o.format && o.format !== 'auto' && o.format !== 'text') {
+    throw new DataError(`--format ${o.format} needs a data file, not pre-tokenized documents`);
+  }
+  const blocks = await loadBlocks(o.data, T, o.model, { cacheDir: o.cacheDir ?? undefined });
+  return { rows: blocks.map((ids) => ({ ids })) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// `data inspect`: one rendered example with its trained spans marked, and the trained share.
+
+export const MARK_OPEN = '«';
+export const MARK_CLOSE = '»';
+
+export interface InstructInspection {
+  path: string;
+  format: InstructFormat;
+  template: string | null;
+  trainOn: TrainOn;
+  examples: number;
+  skipped: { count: number; examples: string[] };
+  truncated: number;
+  tokens: number;
+  trainedTokens: number;
+  /** trainedTokens / tokens */
+  trainedShare: number;
+  endOfTurn: string | null;
+  notes: string[];
+  example?: {
+    where: string;
+    /** The rendered text. */
+    text: string;
+    /** The tokens decoded, trained runs between « and ». */
+    marked: string;
+    tokens: number;
+    trainedTokens: number;
+    /** [start, end) token index ranges whose labels count. */
+    trainedRanges: [number, number][];
+  };
+}
+
+/** Renders the dataset as training would and shows example `index` (0-based) with its trained tokens marked. */
+export async function inspectInstruction(file: string, modelDir: string, o: InstructOptions & { index?: number }): Promise<InstructInspection> {
+  const index = o.index ?? 0;
+  const d = await loadInstructionData(file, modelDir, { ...o, keep: index + 1 });
+  const tok = await loadTokenizer(modelDir);
+  const r: InstructInspection = {
+    path: file, format: d.format, template: d.template, trainOn: d.trainOn, examples: d.rows.length,
+    skipped: { count: d.skipped.count, examples: [...d.skipped.examples] }, truncated: d.truncated, tokens: d.tokens, trainedTokens: d.trainedTokens,
+    trainedShare: d.tokens ? d.trainedTokens / d.tokens : 0, endOfTurn: d.endOfTurn, notes: d.notes,
+  };
+  const ex = d.kept[index];
+  if (ex) {
+    const ranges: [number, number][] = [];
+    for (let i = 1; i < ex.labels.length; i++) {
+      if (ex.labels[i] === IGNORE_INDEX) continue;
+      const last = ranges[ranges.length - 1];
+      if (last && last[1] === i) last[1] = i + 1;
+      else ranges.push([i, i + 1]);
+    }
+    let marked = '';
+    let at = 0;
+    for (const [a, b] of ranges) {
+      marked += tok.decode(ex.ids.slice(at, a)) + MARK_OPEN + tok.decode(ex.ids.slice(a, b)) + MARK_CLOSE;
+      at = b;
+    }
+    marked += tok.decode(ex.ids.slice(at));
+    r.example = { where: ex.where, text: ex.text, marked, tokens: ex.ids.length, trainedTokens: countPredicted(ex.labels), trainedRanges: ranges };
+  }
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// `generate --chat`: the prompt as a user turn with the generation prompt, and where to stop.
+
+export interface ChatPrompt {
+  text: string;
+  ids: number[];
+  /** Stop at these ids: EOS and the end-of-turn token when it is a single token. */
+  stopTokenIds: number[];
+  /** Stop at these texts: the end-of-turn text when it is not a single token (chatml on GPT-2). */
+  stopStrings: string[];
+  template: string;
+  endOfTurn: string | null;
+}
+
+export async function chatPrompt(modelDir: string, prompt: string, o: { chatTemplate?: string; system?: string; now?: Date } = {}): Promise<ChatPrompt> {
+  const tok = await loadTokenizer(modelDir);
+  const { template } = await loadTemplate(modelDir, tok, o);
+  const messages: ChatMessage[] = [];
+  if (o.system) messages.push({ role: 'system', content: o.system });
+  messages.push({ role: 'user', content: prompt });
+  let text: string;
+  try {
+    text = template.render(messages, true);
+  } catch (e) {
+    throw new DataError(`--prompt: ${(e as Error).message}`);
+  }
+  const bosId = addsBos(tok) ? tok.bosTokenId : null;
+  const bosText = bosId === null ? '' : (tok.idToToken(bosId) ?? '');
+  const body = tok.encode(text, { addSpecialTokens: false });
+  const ids = bosId !== null && !(bosText && text.startsWith(bosText)) ? [bosId, ...body] : body;
+  const eot = template.endOfTurn();
+  const stopTokenIds: number[] = [];
+  const stopStrings: string[] = [];
+  if (tok.eosTokenId !== null) stopTokenIds.push(tok.eosTokenId);
+  if (eot) {
+    const one = tok.encode(eot, { addSpecialTokens: false });
+    if (one.length === 1) {
+      if (!stopTokenIds.includes(one[0]!)) stopTokenIds.push(one[0]!);
+    } else stopStrings.push(eot);
+  }
+  return { text, ids, stopTokenIds, stopStrings, template: template.name, endOfTurn: eot };
+}
