@@ -257,7 +257,16 @@ export const differentiableOps = (): string[] => Object.keys(rules);
  * each of `wrt` to the graph and returns them in order. Gradients that do not depend on `loss`
  * come back as zeros.
  */
-export function gradients(g: Graph, loss: Value, wrt: Value[], seed?: Value): Value[] {
+export interface GradientOptions {
+  /**
+   * Gradient checkpointing: ranges [start, end) of forward node indexes (a model's blocks)
+   * whose forward is recomputed in the backward pass, so that only their inputs are kept from
+   * the forward pass (each recomputation waits for the gradient arriving at its block).
+   */
+  recompute?: [number, number][];
+}
+
+export function gradients(g: Graph, loss: Value, wrt: Value[], seed?: Value, o: GradientOptions = {}): Value[] {
   // Nodes between wrt and loss: forward-reachable from wrt and backward-reachable from loss.
   const producer = new Map<string, Node>();
   for (const n of g.nodes) for (const o of n.outputs) producer.set(o.name, n);
@@ -292,20 +301,70 @@ export function gradients(g: Graph, loss: Value, wrt: Value[], seed?: Value): Va
   };
 
   push(loss, seed ?? g.constant(loss.dtype, staticShape(loss), new Array(staticShape(loss).reduce((a, b) => a * b, 1)).fill(1)));
+  const segmentEnd = new Map<number, [number, number]>();
+  for (const r of o.recompute ?? []) if (r[1] > r[0]) segmentEnd.set(r[1] - 1, r);
+  let clones: Map<number, Node> | null = null;
+  let segStart = -1;
   for (let k = forwardNodes.length - 1; k >= 0; k--) {
-    const n = forwardNodes[k];
-    if (!n.outputs.some(onPath)) continue;
-    const need = n.inputs.map(onPath);
+    const seg = segmentEnd.get(k);
+    if (seg) {
+      clones = recomputeSegment(g, forwardNodes, seg, grads, total);
+      segStart = seg[0];
+    }
+    if (k < segStart) clones = null;
+    const orig = forwardNodes[k];
+    if (!orig.outputs.some(onPath)) continue;
+    const need = orig.inputs.map(onPath);
     if (!need.some(Boolean)) continue;
-    const dys = n.outputs.map(total);
+    const dys = orig.outputs.map(total);
     if (dys.every((d) => d === null)) continue;
-    const rule = rules[n.op];
+    // Rules read the recomputed node's values; gradients stay keyed by the original names.
+    const n = clones?.get(k) ?? orig;
+    const rule = n.grad ? (_g: Graph, _n: Node, d: (Value | null)[], nd: boolean[]) => n.grad!(d, nd) : rules[n.op];
     if (!rule) throw new Error(`autodiff: no gradient rule for ${n.op}`);
     const dxs = rule(g, n, dys, need);
-    n.inputs.forEach((x, i) => {
+    orig.inputs.forEach((x, i) => {
       const d = dxs[i];
       if (x && need[i] && d) push(x, d);
     });
   }
   return wrt.map((v) => total(v) ?? g.zeros(staticShape(v), v.dtype));
+}
+
+/**
+ * Re-emits the forward nodes of [start, end) with fresh outputs, for the backward pass. Inputs
+ * from outside the range that earlier nodes computed are passed through Graph.after on the
+ * gradient already arrived at the range's outputs: the recomputation cannot start before the
+ * backward pass reaches the block (ONNX Runtime runs a node as soon as its inputs exist), and
+ * the common-subexpression pass cannot merge it back into the forward.
+ */
+function recomputeSegment(g: Graph, nodes: Node[], [start, end]: [number, number], grads: Map<string, Value[]>, total: (v: Value) => Value | null): Map<number, Node> {
+  const inside = new Map<string, Value>();
+  const produced = new Set<string>();
+  for (const n of nodes) for (const out of n.outputs) produced.add(out.name);
+  let dep: Value | null = null;
+  for (let k = start; k < end && !dep; k++) {
+    for (const out of nodes[k].outputs) if (grads.has(out.name)) { dep = total(out); break; }
+  }
+  const clones = new Map<number, Node>();
+  if (!dep) return clones;
+  const delayed = new Map<string, Value>();
+  const mapIn = (v: Value | null): Value | null => {
+    if (!v) return v;
+    const c = inside.get(v.name);
+    if (c) return c;
+    if (!produced.has(v.name) || !v.dtype.startsWith('float') || !v.shape.every((d) => typeof d === 'number') || v.shape.length === 0) return v;
+    let d = delayed.get(v.name);
+    if (!d) { d = g.after(v, dep!); delayed.set(v.name, d); }
+    return d;
+  };
+  for (let k = start; k < end; k++) {
+    const n = nodes[k];
+    const outs = n.outputs.map((v) => g.value(g.fresh(`re_${n.op.toLowerCase()}`), v.dtype, v.shape));
+    const c: Node = { op: n.op, domain: n.domain, inputs: n.inputs.map(mapIn), outputs: outs, attrs: n.attrs, grad: n.grad };
+    g.nodes.push(c);
+    n.outputs.forEach((v, i) => inside.set(v.name, outs[i]));
+    clones.set(k, c);
+  }
+  return clones;
 }

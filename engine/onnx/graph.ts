@@ -22,9 +22,30 @@ export interface Node {
   inputs: (Value | null)[];
   outputs: Value[];
   attrs: Record<string, AttrValue>;
+  /**
+   * A gradient of its own (output gradients -> input gradients), used instead of the op's rule:
+   * products with a low-precision frozen weight (engine/quant/packed.ts) differentiate through
+   * another form of the weight.
+   */
+  grad?: (dys: (Value | null)[], need: boolean[]) => (Value | null)[];
 }
 
-export type TensorData = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array;
+/**
+ * A frozen weight kept in a low-precision form (engine/quant/packed.ts). Its placeholder stands
+ * for the float32 weight in model code; the builder routes products and gathers to the packed
+ * form, and any other use gets a float32 copy made in the graph.
+ */
+export interface PackedWeight {
+  readonly placeholder: Value;
+  /** x · W (conv1d use: `transB` false) or x · Wᵀ (linear use: `transB` true). */
+  matmul(x: Value, transB: boolean): Value;
+  /** Rows of W (an embedding lookup). */
+  gather(indices: Value): Value;
+  /** W in float32, for any other op. */
+  materialize(): Value;
+}
+
+export type TensorData = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int8Array | Uint16Array;
 
 export interface Initializer {
   value: Value;
@@ -73,6 +94,14 @@ export class Graph {
   readonly inputs: Value[] = [];
   readonly outputs: Value[] = [];
   readonly initializers = new Map<string, Initializer>();
+  /**
+   * Graph inputs whose data the graph brings along: the session feeds them on every run, from
+   * these very buffers (no copy). Large frozen weights live here instead of in the model bytes:
+   * ONNX Runtime cannot constant-fold a cast of an input back into a float32 initializer, and
+   * the protobuf stays under its 2 GB limit.
+   */
+  readonly constFeeds = new Map<string, { value: Value; data: TensorData }>();
+  readonly packed = new Map<string, PackedWeight>();
   private counter = 0;
   private consts = new Map<string, Value>();
 
@@ -95,6 +124,28 @@ export class Graph {
     const v = this.value(name, dtype, shape);
     this.initializers.set(name, { value: v, data });
     return v;
+  }
+
+  /** A graph input fed from `data` by the session on every run (see constFeeds). */
+  feedInput(name: string, dtype: DType, shape: number[], data: TensorData): Value {
+    if (this.constFeeds.has(name) || this.initializers.has(name)) throw new Error(`duplicate constant ${name}`);
+    const v = this.input(name, dtype, shape);
+    this.constFeeds.set(name, { value: v, data });
+    return v;
+  }
+
+  /**
+   * `x`, but computed only once `dep` exists: a Slice whose end depends on dep's first value.
+   * ONNX Runtime runs a node as soon as its inputs are ready; a float32 copy made from a
+   * low-precision weight would otherwise be made at the start of the run and held until its use
+   * in the backward pass. Costs one copy of x (the packed form) and a one-element read of dep.
+   */
+  after(x: Value, dep: Value): Value {
+    const d0 = staticShape(x)[0];
+    const first = this.slice(this.reshape(dep, [-1]), [0], [1], [0]);
+    const zero = this.cast(this.mul(first, this.scalar(0, dep.dtype)), 'int64');
+    const end = this.add(zero, this.ints([d0]));
+    return this.node('Slice', [x, this.ints([0]), end, this.ints([0])], [{ dtype: x.dtype, shape: x.shape }])[0];
   }
 
   output(v: Value, name?: string): Value {
@@ -131,6 +182,7 @@ export class Graph {
   }
 
   node(op: string, inputs: (Value | null)[], outs: { dtype: DType; shape: Shape }[], attrs: Record<string, AttrValue> = {}, domain = ''): Value[] {
+    if (this.packed.size) inputs = inputs.map((i) => (i && this.packed.get(i.name)?.materialize()) ?? i);
     const outputs = outs.map((o) => this.value(this.fresh(op.toLowerCase()), o.dtype, o.shape));
     this.nodes.push({ op, domain, inputs, outputs, attrs });
     return outputs;
@@ -194,6 +246,8 @@ export class Graph {
 
   // ---- linear algebra ----
   matmul(a: Value, b: Value): Value {
+    const pw = this.packed.get(b.name);
+    if (pw) return pw.matmul(a, false);
     if (a.shape.length < 2 || b.shape.length < 2) throw new Error('matmul: operands must have rank >= 2');
     const [m, k1] = a.shape.slice(-2);
     const [k2, n] = b.shape.slice(-2);
@@ -210,6 +264,8 @@ export class Graph {
    */
   matmulT(a: Value, b: Value, transA: boolean, transB: boolean, alpha = 1): Value {
     if (!transA && !transB && alpha === 1) return this.matmul(a, b);
+    const pw = this.packed.get(b.name);
+    if (pw && !transA && alpha === 1) return pw.matmul(a, transB);
     const sa = a.shape, sb = b.shape;
     const [m, k1] = transA ? [sa.at(-1)!, sa.at(-2)!] : [sa.at(-2)!, sa.at(-1)!];
     const [k2, n] = transB ? [sb.at(-1)!, sb.at(-2)!] : [sb.at(-2)!, sb.at(-1)!];
@@ -324,6 +380,8 @@ export class Graph {
 
   // ---- indexing ----
   gather(data: Value, indices: Value, axis = 0): Value {
+    const pw = this.packed.get(data.name);
+    if (pw && normAxis(axis, data.shape.length) === 0) return pw.gather(indices);
     const ax = normAxis(axis, data.shape.length);
     const shape = [...data.shape.slice(0, ax), ...indices.shape, ...data.shape.slice(ax + 1)];
     return this.node('Gather', [data, indices], [{ dtype: data.dtype, shape }], { axis: ax })[0];
@@ -335,6 +393,16 @@ export class Graph {
 
   // ---- serialization ----
   toModel(opts: { producer?: string } = {}): Uint8Array {
+    if (this.packed.size) {
+      for (const n of this.nodes) for (const i of n.inputs) {
+        if (i && this.packed.has(i.name)) throw new Error(`${n.op} uses the low-precision weight ${i.name} directly`);
+      }
+    }
+    let bytes = 0;
+    for (const [, init] of this.initializers) bytes += init.data.byteLength;
+    if (bytes > 2 ** 31 - 2 ** 26) {
+      throw new Error(`the model's initializers take ${(bytes / 2 ** 30).toFixed(2)} GiB, over ONNX's 2 GiB protobuf limit (feed the large tensors as inputs instead)`);
+    }
     const graph = new Msg();
     for (const n of this.nodes) graph.msg(1, encodeNode(n));
     graph.string(2, 'lora_studio');

@@ -94,4 +94,5 @@ export const OnnxDataType = {
   bool: 9,
   float16: 10,
   float64: 11,
+  bfloat16: 16,
 } as const;

@@ -11,7 +11,7 @@ import type { DType } from './graph.ts';
 export type Device = 'cpu' | 'webgpu' | 'cuda';
 export const DEVICES: readonly Device[] = ['cpu', 'webgpu', 'cuda'];
 
-export type Feed = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array;
+export type Feed = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int8Array | Uint16Array;
 
 export interface SessionOptions {
   device?: Device;
@@ -26,11 +26,19 @@ export interface SessionOptions {
   memoryPattern?: boolean;
   /** MLAS pre-packs constant MatMul weights: a second copy of every frozen weight. */
   prepack?: boolean;
+  /** Inputs fed on every run from these buffers (Graph.constFeeds: packed frozen weights). */
+  constFeeds?: ReadonlyMap<string, { value: { dtype: DType; shape: readonly (number | string)[] }; data: Feed }>;
 }
 
-const ortType: Record<DType, ort.Tensor.Type> = {
+// onnxruntime-node has no bfloat16 tensor: bfloat16 values only live inside models (initializers).
+const ortTypes: Record<Exclude<DType, 'bfloat16'>, ort.Tensor.Type> = {
   float32: 'float32', float64: 'float64', float16: 'float16', int64: 'int64', int32: 'int32', bool: 'bool', uint8: 'uint8', int8: 'int8',
 };
+const ortType = (d: DType): ort.Tensor.Type => {
+  if (d === 'bfloat16') throw new Error('onnxruntime-node cannot feed bfloat16 tensors (it has no bfloat16 tensor type)');
+  return ortTypes[d];
+};
+const tensor = (v: { dtype: DType; shape: readonly number[]; data: Feed }) => new ort.Tensor(ortType(v.dtype), v.data as never, v.shape as number[]);
 
 function ortBinaryDir(): string {
   const require = createRequire(import.meta.url);
@@ -58,6 +66,8 @@ export class Session {
   private constructor(
     private readonly inner: ort.InferenceSession,
     readonly device: Device,
+    /** Tensors over the caller's buffers, fed on every run (created once: no copy, no allocation). */
+    private readonly fixed: Record<string, ort.Tensor> = {},
   ) {}
 
   static async create(model: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
@@ -76,7 +86,9 @@ export class Session {
     // LORA_STUDIO_PROFILE=prefix writes ORT's per-node timings (chrome trace JSON) for bench/profile.ts.
     if (process.env.LORA_STUDIO_PROFILE) Object.assign(so, { enableProfiling: true, profileFilePrefix: process.env.LORA_STUDIO_PROFILE });
     try {
-      return new Session(await ort.InferenceSession.create(model, so), device);
+      const fixed: Record<string, ort.Tensor> = {};
+      for (const [k, v] of opts.constFeeds ?? []) fixed[k] = tensor({ dtype: v.value.dtype, shape: v.value.shape as number[], data: v.data });
+      return new Session(await ort.InferenceSession.create(model, so), device, fixed);
     } catch (e) {
       const msg = (e as Error).message.replace(/\s+/g, ' ').trim();
       if (device === 'webgpu') {
@@ -86,12 +98,13 @@ export class Session {
     }
   }
 
-  get inputNames(): readonly string[] { return this.inner.inputNames; }
+  /** The graph's inputs the caller feeds (without the ones the session feeds itself). */
+  get inputNames(): readonly string[] { return this.inner.inputNames.filter((n) => !(n in this.fixed)); }
   get outputNames(): readonly string[] { return this.inner.outputNames; }
 
   async run(feeds: Record<string, { dtype: DType; shape: number[]; data: Feed }>, fetch?: string[]): Promise<Record<string, ort.Tensor>> {
-    const f: Record<string, ort.Tensor> = {};
-    for (const [k, v] of Object.entries(feeds)) f[k] = new ort.Tensor(ortType[v.dtype], v.data as never, v.shape);
+    const f: Record<string, ort.Tensor> = { ...this.fixed };
+    for (const [k, v] of Object.entries(feeds)) f[k] = tensor(v);
     return (fetch ? await this.inner.run(f, fetch) : await this.inner.run(f)) as Record<string, ort.Tensor>;
   }
 
@@ -100,10 +113,10 @@ export class Session {
    * place), so large outputs such as full fine-tuning's gradients are not allocated every step.
    */
   async runInto(feeds: Record<string, { dtype: DType; shape: number[]; data: Feed }>, into: Record<string, { dtype: DType; shape: number[]; data: Feed }>, fetchAlso: string[] = []): Promise<Record<string, ort.Tensor>> {
-    const f: Record<string, ort.Tensor> = {};
-    for (const [k, v] of Object.entries(feeds)) f[k] = new ort.Tensor(ortType[v.dtype], v.data as never, v.shape);
+    const f: Record<string, ort.Tensor> = { ...this.fixed };
+    for (const [k, v] of Object.entries(feeds)) f[k] = tensor(v);
     const fetches: Record<string, ort.Tensor | null> = {};
-    for (const [k, v] of Object.entries(into)) fetches[k] = new ort.Tensor(ortType[v.dtype], v.data as never, v.shape);
+    for (const [k, v] of Object.entries(into)) fetches[k] = tensor(v);
     for (const k of fetchAlso) fetches[k] = null;
     return (await this.inner.run(f, fetches as never)) as Record<string, ort.Tensor>;
   }

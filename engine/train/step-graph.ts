@@ -5,8 +5,9 @@
 import { gradients } from '../onnx/autodiff.ts';
 import { Graph, type Value } from '../onnx/graph.ts';
 import { type Device, Session } from '../onnx/runtime.ts';
-import { bindParams } from '../models/params.ts';
-import type { DropoutHook, LinearHook, ParamFn, Weights } from '../models/types.ts';
+import { type BaseStorage, bindParams } from '../models/params.ts';
+import type { DropoutHook, Layout, LinearHook, ModelSpec, ParamFn, Weights } from '../models/types.ts';
+import { type BaseDtype, BASE_DTYPES } from '../quant/formats.ts';
 import { type Plan, loraHook } from '../lora/peft-model.ts';
 import { collectGarbage } from '../util/gc.ts';
 
@@ -40,6 +41,61 @@ export interface StepGraphOptions {
   releaseFrozen?: boolean;
   /** Train with the model's own dropouts (HF's *_pdrop), as HF's Trainer does. */
   modelDropout?: boolean;
+  /** How the frozen base is stored (baseStorage(); default float32 initializers). */
+  base?: BaseStorage;
+  /** Gradient checkpointing: recompute each block's forward in the backward pass. */
+  checkpointing?: boolean;
+}
+
+/** A parameter's block (h.N., layers.N., layer.N.), or null outside the repeated blocks. */
+const blockOf = (name: string): string | null => /(?:^|\.)(?:h|layers|layer)\.(\d+)\./.exec(name)?.[1] ?? null;
+
+/**
+ * Wraps a ParamFn to find the model's blocks in the graph: a block starts where the forward
+ * first binds a parameter of a new block index and ends where the next one (or a parameter
+ * outside the blocks, such as the final norm) starts.
+ */
+function blockRanges(g: Graph, param: ParamFn): { param: ParamFn; ranges: () => [number, number][] } {
+  const starts: { at: number; block: string | null }[] = [];
+  let current: string | null | undefined;
+  const seen = new Set<string>();
+  const wrapped: ParamFn = (name) => {
+    const b = blockOf(name);
+    if (!seen.has(name) && b !== current) {
+      seen.add(name);
+      starts.push({ at: g.nodes.length, block: b });
+      current = b;
+    } else seen.add(name);
+    return param(name);
+  };
+  return {
+    param: wrapped,
+    ranges: () => starts.flatMap((s, i) => (s.block !== null && i + 1 < starts.length ? [[s.at, starts[i + 1].at] as [number, number]] : [])),
+  };
+}
+
+/** Frozen float32 weights above this go in as fed inputs: a model's protobuf must stay under 2 GB. */
+const FEED_F32_ABOVE = 1.5e9;
+
+/**
+ * The storage of a run's frozen base: `dtype` for the model's product weights (its linear
+ * modules and LM head). Refuses what cannot run: a dtype this device's kernels lack, and
+ * full fine-tuning (nothing is frozen).
+ */
+export function baseStorage(spec: ModelSpec, dtype: BaseDtype, o: { model: string; method?: 'lora' | 'full'; device?: Device }): BaseStorage {
+  if (!BASE_DTYPES.includes(dtype)) throw new Error(`invalid training options: base dtype must be one of ${BASE_DTYPES.join(', ')}, got ${dtype}`);
+  if (dtype !== 'f32' && o.method === 'full') throw new Error(`invalid training options: --base-dtype ${dtype} needs a LoRA run (full fine-tuning trains every weight in float32)`);
+  const device = o.device ?? 'cpu';
+  // DynamicQuantizeMatMul is a CPU kernel; the GPU EPs (and ORT's CPU fallback) run the rest.
+  if (dtype === 'int8' && device !== 'cpu') {
+    throw new Error(`--base-dtype int8 cannot run on device ${device}: ONNX Runtime's ${device} execution provider has no DynamicQuantizeMatMul kernel. Use int4 (MatMulNBits has ${device} kernels), f16 or --device cpu.`);
+  }
+  if (dtype === 'bf16' && device !== 'cpu') {
+    throw new Error(`--base-dtype bf16 cannot run on device ${device} here: onnxruntime-node has no bfloat16 tensors to feed and the ${device} EP's bfloat16 Cast is not available in this build; use f16.`);
+  }
+  const layouts = new Map<string, Layout>(spec.linearModules.map((m) => [m.weight, m.layout]));
+  if (spec.lmHead) layouts.set(spec.lmHead, 'linear');
+  return { dtype, layouts, model: o.model };
 }
 
 /** What a task puts into the step graph: its inputs, its loss and any outputs it reads back. */
@@ -50,8 +106,14 @@ export async function buildStepGraph(weights: Weights, plan: Plan, isNoDecay: (n
   const trainables: Trainable[] = [];
   const inputs = new Map<string, Value>();
   const trainableBase = new Set(plan.trainableBase);
+  let frozenBytes = 0;
+  for (const [name, w] of weights) if (!trainableBase.has(name)) frozenBytes += 4 * w.data.length;
+  const base: BaseStorage | undefined = frozenBytes > FEED_F32_ABOVE || opts.base
+    ? { dtype: 'f32', layouts: new Map(), model: 'model', ...opts.base, release: !!opts.releaseFrozen, feedF32: frozenBytes > FEED_F32_ABOVE }
+    : undefined;
   const param = bindParams(g, weights, {
     trainable: trainableBase,
+    base,
     onTrainable: (name, v, w) => { inputs.set(name, v); trainables.push({ name, shape: w.shape, data: w.data, decay: !isNoDecay(name) }); },
   });
   const dropouts: DropoutInput[] = [];
@@ -70,12 +132,13 @@ export async function buildStepGraph(weights: Weights, plan: Plan, isNoDecay: (n
     mask: (l, x) => (l.dropout > 0 ? mask(l.module.name, [...(x.shape as number[])], l.dropout) : undefined),
   });
   const dropout: DropoutHook = (site, x, p) => g.mul(x, mask(site, x.shape as number[], p));
-  const { loss, outputs = {} } = lossOf(g, param, hook, opts.modelDropout ? dropout : undefined);
+  const blocks = blockRanges(g, param);
+  const { loss, outputs = {} } = lossOf(g, opts.checkpointing ? blocks.param : param, hook, opts.modelDropout ? dropout : undefined);
   g.output(loss, 'loss');
   for (const [name, v] of Object.entries(outputs)) g.output(v, name);
   // Trainable base tensors the graph never used would get no gradient: bind them anyway.
   for (const name of plan.trainableBase) param(name);
-  const grads = gradients(g, loss, trainables.map((t) => inputs.get(t.name)!));
+  const grads = gradients(g, loss, trainables.map((t) => inputs.get(t.name)!), undefined, { recompute: opts.checkpointing ? blocks.ranges() : [] });
   grads.forEach((d, i) => g.output(d, `grad:${trainables[i].name}`));
   let bytes: Uint8Array | null = g.toModel();
   // The frozen weights now live in the model bytes, and soon in ONNX Runtime: drop ours so a
@@ -84,8 +147,9 @@ export async function buildStepGraph(weights: Weights, plan: Plan, isNoDecay: (n
     for (const name of weights.keys()) if (!trainableBase.has(name)) weights.delete(name);
     g.initializers.clear();
   }
-  const session = await Session.create(bytes, { ...opts, memoryPattern: false });
+  const session = await Session.create(bytes, { ...opts, memoryPattern: false, constFeeds: g.constFeeds });
   bytes = null;
+  g.constFeeds.clear(); // the session's tensors hold the buffers now
   if (opts.releaseFrozen) collectGarbage();
   return { session, trainables, dropouts, outputs: Object.keys(outputs) };
 }

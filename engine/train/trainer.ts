@@ -8,7 +8,7 @@ import { Rng } from '../util/rng.ts';
 import { AdamW, clipScale, globalNorm } from './optimizer.ts';
 import { lrAt, warmupSteps } from './schedule.ts';
 import { runAccumulated } from './step.ts';
-import { type StepGraph, buildStepGraph } from './step-graph.ts';
+import { type StepGraph, baseStorage, buildStepGraph } from './step-graph.ts';
 import type { Sampler, Task } from './task.ts';
 import { causalLmTask } from './tasks/causal-lm.ts';
 import { seqClsTask } from './tasks/seq-cls.ts';
@@ -41,6 +41,7 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
   const sampler = o.sample && task.sampler ? await task.sampler(plan, o.sample) : undefined;
   const sg = await buildStepGraph(task.model.weights, plan, task.family.isNoDecay, task.loss, {
     device: o.device, threads: o.threads, releaseFrozen: o.method === 'lora', modelDropout: o.modelDropout,
+    base: baseStorage(task.model.spec, o.baseDtype ?? 'f32', o), checkpointing: o.gradientCheckpointing,
   });
   const opt = new AdamW(sg.trainables, { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay });
   const start = hooks.resume ? restore(opt, hooks.resume) : 0;
