@@ -1,5 +1,6 @@
 // The trainer's options, events and result: what the CLI, the web bridge and the app exchange.
 
+import type { ChatColumns, DataFormatChoice, InstructSummary, TrainOn } from '../data/instruct.ts';
 import type { LabelledData, TokenizedData } from '../data/pipeline.ts';
 import type { Device } from '../onnx/runtime.ts';
 import type { BaseDtype } from '../quant/formats.ts';
@@ -68,6 +69,18 @@ export interface TrainOptions {
   modelDropout: boolean;
   /** Causal LM: greedy samples of a fixed prompt every `every` steps (and at the end), as events. */
   sample?: SampleOptions;
+  /**
+   * Causal LM: what the data file holds. auto (default) detects instruction data (prompt/completion,
+   * Alpaca, ShareGPT, messages) from its first record and trains it one example per row through the
+   * chat template; anything else (and 'text') is plain text, packed into blocks.
+   */
+  format?: DataFormatChoice;
+  /** Instruction data: auto (the model's own template, else chatml), chatml, llama3, alpaca, zephyr, or a template file. */
+  chatTemplate?: string;
+  /** Instruction data: completions (default; only the assistant's tokens count in the loss) or all. */
+  trainOn?: TrainOn;
+  /** Instruction data: the columns' names when they differ from the format's. */
+  chatColumns?: ChatColumns;
 }
 
 export interface SampleOptions {
@@ -120,7 +133,7 @@ export type EvalEvent = {
 };
 
 export type TrainEvent =
-  | { type: 'start'; totalSteps: number; trainableParams: number; allParams: number; examples: number; tokensPerStep: number; numLabels?: number; labels?: string[] }
+  | { type: 'start'; totalSteps: number; trainableParams: number; allParams: number; examples: number; tokensPerStep: number; numLabels?: number; labels?: string[]; instruct?: InstructSummary }
   | { type: 'step'; step: number; totalSteps: number; epoch: number; loss: number; lr: number; gradNorm: number; tokensPerS: number; elapsedS: number; etaS: number; accuracy?: number; examplesPerS?: number }
   | EvalEvent
   | { type: 'sample'; step: number; prompt: string; text: string }
