@@ -1,6 +1,7 @@
 // Shared flag parsing for the CLI commands (node:util parseArgs), with errors a user can act on.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { resolveModelRef } from '../engine/hub/resolve.ts';
 import { parseTargets } from '../engine/lora/targets.ts';
 import { DEFAULT_LORA, DEFAULT_TRAIN, type LoraOptions, type Schedule, type TrainOptions } from '../engine/train/types.ts';
 
@@ -17,11 +18,16 @@ export const LORA_FLAGS = {
 } as const;
 
 export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, positionals = false) {
+  let parsed;
   try {
-    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' } }, allowPositionals: positionals, strict: true });
+    parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' } }, allowPositionals: positionals, strict: true });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  // --model: a local folder, or ORG/NAME[@REV] from the Hugging Face cache (engine/hub/resolve.ts).
+  const values = parsed.values as Record<string, unknown>;
+  if (typeof values.model === 'string' && !values.help) values.model = resolveModelRef(values.model);
+  return parsed;
 }
 
 export function num(v: string | undefined, flag: string, fallback: number, check: (x: number) => boolean = Number.isFinite): number {

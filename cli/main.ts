@@ -15,6 +15,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<(argv: str
   grid: { summary: 'grid search over LoRA r, alpha, dropout (and lr), scored by validation perplexity; resumable', load: async () => (await import('./commands/grid.ts')).gridCommand },
   export: { summary: 'a model (adapter merged) or a LoRA adapter as GGUF for llama.cpp, Ollama, LM Studio', load: async () => (await import('./commands/export.ts')).exportCommand },
   convert: { summary: 'convert a llama2.c model.bin + tokenizer.bin into an HF Llama folder', load: async () => (await import('./commands/convert.ts')).convertCommand },
+  models: { summary: 'pull a model from the Hugging Face Hub into the shared HF cache; list the models this build sees', load: async () => (await import('./commands/models.ts')).modelsCommand },
   demo: { summary: 'the whole tutorial offline on the built-in demo model (what `npm run demo` runs); --quick', load: async () => (await import('./commands/demo.ts')).demoCommand },
 };
 
