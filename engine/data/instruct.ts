@@ -140,6 +140,9 @@ export async function loadInstructionData(file: string, modelDir: string, o: Ins
     format, template: null, trainOn, rows: [], skipped, truncated: 0, tokens: 0, trainedTokens: 0, endOfTurn: null, notes, kept: [],
   };
   const T = o.maxLength;
+  // Conversations need the template (and a wrong --chat-template is refused before any row);
+  // TRL-style string pairs need none, so theirs is resolved only if a row is conversational.
+  if (format !== 'prompt-completion') await getTemplate();
   for (const rec of records) {
     const parsed = parseRecord(rec, format, o.columns);
     if (!parsed.ok) {

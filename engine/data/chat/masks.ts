@@ -1,10 +1,11 @@
 // Character spans of a rendered text -> token ids and which tokens are trained.
 //
 // The text is tokenized once, whole (so the model trains on exactly the tokens it reads at
-// inference); a boundary at character c maps to a token index by tokenizing text[:c] and taking
-// the longest common prefix with the whole text's ids. When a token straddles a boundary it counts
-// as part of the answer: the span's first token is the one holding its first character, its last
-// token the one holding its last character.
+// inference); a boundary at character c maps to a token index: the whole text's ids split there
+// when text[:c] tokenizes to their start, or text[c:] to their end (text[:c] alone can merge its
+// last characters differently). Otherwise a token straddles the boundary, and it counts as part of
+// the answer: the span's first token is the one holding its first character, its last token the
+// one holding its last character.
 
 import { IGNORE_INDEX } from '../preprocess.ts';
 import type { TextTokenizer } from '../tokenizer.ts';
@@ -39,13 +40,26 @@ export function tokenizeSpans(tok: TextTokenizer, text: string, spans: readonly 
   const off = bos === null ? 0 : 1;
   const ids = bos === null ? body : [bos, ...body];
   const trained = new Array<boolean>(ids.length).fill(false);
+  const enc = (t: string) => tok.encode(t, { addSpecialTokens: false });
+  /** Tokens wholly before character c, and whether a token straddles c. */
+  const boundary = (c: number): { k: number; aligned: boolean } => {
+    if (c >= text.length) return { k: body.length, aligned: true };
+    const pre = enc(text.slice(0, c));
+    const k = commonPrefix(pre, body);
+    if (k === pre.length) return { k, aligned: true };
+    // text[:c] alone may tokenize differently at its end ("\n\n" as one token where the whole
+    // text has two): the boundary is still clean if the rest of the text tokenizes to the tail.
+    const rest = enc(text.slice(c));
+    const b = body.length - rest.length;
+    if (b >= k && rest.every((id, i) => body[b + i] === id)) return { k: b, aligned: true };
+    return { k, aligned: false };
+  };
   for (const [s, e] of spans) {
     if (e <= s) continue;
-    const start = commonPrefix(tok.encode(text.slice(0, s), { addSpecialTokens: false }), body);
-    const upTo = tok.encode(text.slice(0, e), { addSpecialTokens: false });
-    const k = commonPrefix(upTo, body);
-    const end = k === upTo.length ? k : Math.min(body.length, k + 1);
-    for (let t = start; t < end; t++) trained[t + off] = true;
+    const start = boundary(s).k;
+    const end = boundary(e);
+    const stop = end.aligned ? end.k : Math.min(body.length, end.k + 1);
+    for (let t = start; t < stop; t++) trained[t + off] = true;
   }
   return { ids, trained };
 }
