@@ -197,3 +197,16 @@ export function bytesPerValue(dtype: BaseDtype, inner = 1024): number {
     case 'int4': return 0.5 + 4 / INT4_BLOCK;
   }
 }
+
+/**
+ * Refuses a checkpoint that is already quantized (config.json quantization_config: GPTQ, AWQ,
+ * bitsandbytes, ...): its weights are not floats this engine can read or re-quantize.
+ */
+export function refuseQuantizedCheckpoint(raw: Record<string, unknown>, model: string): void {
+  const qc = raw.quantization_config;
+  if (qc === undefined || qc === null) return;
+  const o = (typeof qc === 'object' ? qc : {}) as Record<string, unknown>;
+  const method = typeof o.quant_method === 'string' ? o.quant_method
+    : o.load_in_4bit || o.load_in_8bit ? 'bitsandbytes' : 'an unknown method';
+  throw new Error(`model ${model} is already quantized (config.json quantization_config: ${method}); LoRA Studio trains from float checkpoints (F32, F16, BF16). Use the original float model and --base-dtype int8 or int4 to keep it small.`);
+}

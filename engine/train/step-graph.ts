@@ -7,7 +7,7 @@ import { Graph, type Value } from '../onnx/graph.ts';
 import { type Device, Session } from '../onnx/runtime.ts';
 import { type BaseStorage, bindParams } from '../models/params.ts';
 import type { DropoutHook, Layout, LinearHook, ModelSpec, ParamFn, Weights } from '../models/types.ts';
-import { type BaseDtype, BASE_DTYPES } from '../quant/formats.ts';
+import { type BaseDtype, BASE_DTYPES, refuseQuantizedCheckpoint } from '../quant/formats.ts';
 import { type Plan, loraHook } from '../lora/peft-model.ts';
 import { collectGarbage } from '../util/gc.ts';
 
@@ -85,6 +85,7 @@ const FEED_F32_ABOVE = 1.5e9;
 export function baseStorage(spec: ModelSpec, dtype: BaseDtype, o: { model: string; method?: 'lora' | 'full'; device?: Device }): BaseStorage {
   if (!BASE_DTYPES.includes(dtype)) throw new Error(`invalid training options: base dtype must be one of ${BASE_DTYPES.join(', ')}, got ${dtype}`);
   if (dtype !== 'f32' && o.method === 'full') throw new Error(`invalid training options: --base-dtype ${dtype} needs a LoRA run (full fine-tuning trains every weight in float32)`);
+  refuseQuantizedCheckpoint(spec.raw, o.model);
   const device = o.device ?? 'cpu';
   // DynamicQuantizeMatMul is a CPU kernel; the GPU EPs (and ORT's CPU fallback) run the rest.
   if (dtype === 'int8' && device !== 'cpu') {
