@@ -162,6 +162,10 @@ export const TrainEventSchema = s.tagged('type', {
     tokensPerStep: s.int({ min: 0 }),
     numLabels: s.optional(s.int({ min: 1 })),
     labels: s.optional(s.array(s.string())),
+    instruct: s.optional(s.object({
+      format: s.enum(['prompt-completion', 'alpaca', 'sharegpt', 'messages']), template: s.nullable(s.string()), trainOn: s.enum(['completions', 'all']),
+      examples: s.int({ min: 0 }), skipped: s.int({ min: 0 }), skippedExamples: s.array(s.string()), truncated: s.int({ min: 0 }), trainedShare: num(),
+    })),
   }),
   step: s.object({
     type: s.literal('step'),
