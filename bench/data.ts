@@ -18,23 +18,13 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { Rng } from '../engine/util/rng.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
 const shared = resolve(root, '..', 'shared', 'data');
 const sampleDir = join(shared, 'aclImdb-sample', 'aclImdb');
 const tokenizerDir = join(shared, 'gpt2-tokenizer');
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function synthesize(dir: string, n: number): { bytes: number; files: number } {
   const sentences: string[] = [];
@@ -49,7 +39,8 @@ function synthesize(dir: string, n: number): { bytes: number; files: number } {
       }
     }
   }
-  const rnd = mulberry32(1234);
+  const rng = new Rng(1234);
+  const rnd = () => rng.next();
   const letters = 'abcdefghijklmnopqrstuvwxyz';
   const word = (): string => {
     const len = 4 + Math.floor(rnd() * 6);
