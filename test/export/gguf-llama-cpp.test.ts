@@ -4,15 +4,18 @@
 // generate token for token for F32 exports — the demo GPT-2 (base and with a merged adapter), and
 // stories260K converted from llama2.c (base, adapter merged, adapter as a GGUF LoRA applied at run
 // time). F16 and Q8_0 exports load and agree on the first tokens.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadTokenizer } from '../../engine/data/tokenizer.ts';
 import { type GgufType, exportGguf } from '../../engine/export/gguf.ts';
 import { Generator } from '../../engine/generate/generator.ts';
+import { llamaParamShapes, parseLlamaConfig } from '../../engine/models/llama.ts';
 import { convertLlama2c } from '../../engine/models/llama2c.ts';
+import { writeSafetensors } from '../../engine/store/safetensors.ts';
+import { Rng } from '../../engine/util/rng.ts';
 import { SHARED, tempDir } from '../helpers/tiny-model.ts';
-import { llamaCppGreedy } from './llama-cpp.ts';
+import { disposeLlamaCpp, llamaCppGreedy } from './llama-cpp.ts';
 import { makeLora } from './random-lora.ts';
 
 const DEMO = path.resolve(import.meta.dirname, '..', '..', 'models', 'demo-gpt2');
@@ -39,6 +42,7 @@ async function gguf(root: string, model: string, name: string, o: { adapter?: st
 
 afterAll(async () => {
   for (const g of generators.values()) await (await g).release();
+  await disposeLlamaCpp();
 });
 
 describe('GGUF export, verified by llama.cpp: demo GPT-2 (models/demo-gpt2)', () => {
@@ -144,4 +148,84 @@ describe.skipIf(!haveStories)('GGUF export, verified by llama.cpp: stories260K (
       expect(run.tokens.slice(0, 3), type).toEqual(ref.slice(0, 3));
     }
   });
+});
+
+/** GPT-2's byte-to-character map (bytes_to_unicode). */
+function byteChars(): string[] {
+  const bs: number[] = [];
+  for (let b = 33; b <= 126; b++) bs.push(b);
+  for (let b = 161; b <= 172; b++) bs.push(b);
+  for (let b = 174; b <= 255; b++) bs.push(b);
+  const out: string[] = new Array(256);
+  let n = 0;
+  for (let b = 0; b < 256; b++) out[b] = String.fromCodePoint(bs.includes(b) ? b : 256 + n++);
+  return out;
+}
+
+/** A small byte-level BPE tokenizer.json in GPT-2's layout: 256 byte tokens, a few merges, <|endoftext|>. */
+function tinyByteLevelTokenizer(vocabSize: number): Record<string, unknown> {
+  const vocab: Record<string, number> = {};
+  byteChars().forEach((c, i) => { vocab[c] = i; });
+  const merges = ['Ġ t', 'h e', 'Ġt he', 'Ġ a', 'i s', 'Ġ d', 'o g', 'Ġd og', 'Ġ c', 'u t', 'Ġc ut', 'Ġcut e', 'a n', 'Ġa n', 'Ġan d', 'Ġ m', 'Ġm y', 'l l', 'e ll', 'H ell', 'Hell o'];
+  for (const m of merges) vocab[m.replace(' ', '')] = Object.keys(vocab).length;
+  const eos = vocabSize - 1; // ids between the merges and EOS are unused (llama.cpp: UNUSED "[PADn]")
+  return {
+    version: '1.0', truncation: null, padding: null,
+    added_tokens: [{ id: eos, content: '<|endoftext|>', single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }],
+    normalizer: null,
+    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    post_processor: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, byte_fallback: false, vocab, merges },
+  };
+}
+
+/** A random Llama-family folder with a small byte-level BPE tokenizer. */
+function randomLlamaFamily(dir: string, config: Record<string, unknown>, seed: number): string {
+  mkdirSync(dir, { recursive: true });
+  const V = 300;
+  const json = { vocab_size: V, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, max_position_embeddings: 128, rms_norm_eps: 1e-5, bos_token_id: V - 1, eos_token_id: V - 1, ...config };
+  writeFileSync(path.join(dir, 'config.json'), JSON.stringify(json));
+  const rng = new Rng(seed);
+  writeSafetensors(path.join(dir, 'model.safetensors'), llamaParamShapes(parseLlamaConfig(json, 'config.json')).map(([name, shape]) => {
+    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    const std = name.includes('embed_tokens') || name.startsWith('lm_head') ? 0.5 : name.endsWith('.bias') ? 0.05 : 0.15;
+    for (let i = 0; i < data.length; i++) data[i] = name.endsWith('norm.weight') ? 1 + rng.normal() * 0.1 : rng.normal() * std;
+    return { name, dtype: 'F32' as const, shape, data };
+  }), { format: 'pt' });
+  writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(tinyByteLevelTokenizer(V)));
+  writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ tokenizer_class: 'GPT2Tokenizer', bos_token: '<|endoftext|>', eos_token: '<|endoftext|>', add_bos_token: false }));
+  return dir;
+}
+
+describe('GGUF export, verified by llama.cpp: random llama / mistral / qwen2 shapes', () => {
+  const N = 12;
+  const PROMPT = 'Hello, my dog is cute and the cat is not. Zebras!';
+  const MODELS: Record<string, Record<string, unknown>> = {
+    // GQA, head_dim 12 (key_length), llama3 rope scaling (rope_freqs), q/k/v/o biases (permuted), untied head
+    llama: { model_type: 'llama', num_attention_heads: 4, num_key_value_heads: 2, head_dim: 12, attention_bias: true, tie_word_embeddings: false,
+      rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 16 } },
+    // multi-query attention, linear rope scaling, tied head: llama.cpp's llama architecture
+    mistral: { model_type: 'mistral', num_attention_heads: 4, num_key_value_heads: 1, rope_scaling: { type: 'linear', factor: 2 }, tie_word_embeddings: true },
+    // q/k/v biases, rotate_half RoPE kept as is (NEOX)
+    qwen2: { model_type: 'qwen2', num_attention_heads: 4, num_key_value_heads: 2, rope_theta: 1000000, tie_word_embeddings: true },
+  };
+  for (const [name, cfg] of Object.entries(MODELS)) {
+    const withLora = name === 'llama'; // the q/k permutation of B with GQA and head_dim 12
+    it(`${name}: llama.cpp's tokenization and F32 continuation${withLora ? ', and the GGUF LoRA (q/k/v/o),' : ''} equal the studio's`, async () => {
+      const root = tempDir(`ls-gguf-${name}-`);
+      const model = randomLlamaFamily(path.join(root, 'model'), cfg, name.length);
+      const tok = await loadTokenizer(model);
+      const base = await gguf(root, model, 'base');
+      const run = await llamaCppGreedy(base, PROMPT, N);
+      expect(run.prompt).toEqual(tok.encode(PROMPT));
+      expect(run.tokens).toEqual(await studioGreedy(model, undefined, run.prompt, N));
+      if (!withLora) return;
+      const adapter = makeLora(path.join(root, 'adapter'), model, { targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'], std: 0.3 });
+      const lora = await llamaCppGreedy(base, PROMPT, N, { lora: await gguf(root, model, 'lora', { adapter, loraOnly: true }) });
+      const merged = await studioGreedy(model, adapter, run.prompt, N);
+      expect(lora.tokens).toEqual(merged);
+      expect(merged).not.toEqual(run.tokens);
+    });
+  }
 });

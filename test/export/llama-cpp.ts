@@ -16,15 +16,26 @@ export interface LlamaCppRun {
   addsBos: boolean;
 }
 
+const models = new Map<string, Promise<LlamaModel>>();
+
+/** Frees every model loaded (call in afterAll). */
+export async function disposeLlamaCpp(): Promise<void> {
+  for (const m of models.values()) await (await m).dispose();
+  models.clear();
+}
+
 export async function llamaCppGreedy(gguf: string, text: string, n: number, o: { lora?: string } = {}): Promise<LlamaCppRun> {
   const l = await cpu();
-  const model: LlamaModel = await l.loadModel({ modelPath: gguf });
+  // One load per file (a LoRA loaded onto a context stays with its model, so those load afresh).
+  const key = o.lora ? `${gguf}\0${o.lora}` : gguf;
+  if (!models.has(key)) models.set(key, l.loadModel({ modelPath: gguf }));
+  const model = await models.get(key)!;
+  const ctx = await model.createContext({
+    contextSize: 256, batchSize: 256, threads: 2, flashAttention: false,
+    experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32',
+    ...(o.lora ? { lora: { adapters: [{ filePath: o.lora, scale: 1 }] } } : {}),
+  });
   try {
-    const ctx = await model.createContext({
-      contextSize: 256, batchSize: 256, threads: 2, flashAttention: false,
-      experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32',
-      ...(o.lora ? { lora: { adapters: [{ filePath: o.lora, scale: 1 }] } } : {}),
-    });
     const addsBos = model.tokens.shouldPrependBosToken && model.tokens.bos !== null;
     const prompt = [...(addsBos ? [model.tokens.bos as number] : []), ...(model.tokenize(text) as number[])];
     const tokens: number[] = [];
@@ -32,9 +43,8 @@ export async function llamaCppGreedy(gguf: string, text: string, n: number, o: {
       tokens.push(t as number);
       if (tokens.length >= n) break;
     }
-    await ctx.dispose();
     return { prompt, tokens, addsBos };
   } finally {
-    await model.dispose();
+    await ctx.dispose();
   }
 }
