@@ -14,11 +14,19 @@ function freshDir(): string {
   return fs.mkdtempSync(path.join(tmp, 'd-'));
 }
 
+/** Kill delays after the writer starts (ms): spread over several write cycles, the same every run. */
+const KILL_SWEEP_MS = [20, 75, 130, 220];
+
 const tempFiles = (dir: string) => fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'));
 
-/** Runs a TypeScript snippet in a child Node (through tsx); resolves with its exit signal/code. */
+let children = 0;
+
+/**
+ * Runs a TypeScript snippet in a child Node (through tsx); resolves with its exit signal/code.
+ * With `killAfterMs`, the child is killed that long after it prints "writing".
+ */
 function runChild(dir: string, source: string, killAfterMs?: number): Promise<{ code: number | null; signal: string | null; stderr: string }> {
-  const script = path.join(dir, `child-${Math.random().toString(36).slice(2)}.ts`);
+  const script = path.join(dir, `child-${++children}.ts`);
   fs.writeFileSync(script, source);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -27,10 +35,10 @@ function runChild(dir: string, source: string, killAfterMs?: number): Promise<{ 
     child.stderr.on('data', (d) => (stderr += d));
     child.stdout.on('data', (d) => {
       stdout += d;
-      // The child prints "writing" once its loop runs; then kill it at a random moment.
+      // The child prints "writing" once its loop runs; then kill it after the given delay.
       if (killAfterMs !== undefined && stdout.includes('writing')) {
+        setTimeout(() => child.kill('SIGKILL'), killAfterMs);
         killAfterMs = undefined;
-        setTimeout(() => child.kill('SIGKILL'), 20 + Math.random() * 200);
       }
     });
     child.on('error', reject);
@@ -108,18 +116,18 @@ describe('writeFileAtomic', () => {
     expect(tempFiles(dir)).toHaveLength(1);
   });
 
-  it('a writer killed at random moments always leaves one complete version', async () => {
+  it('a writer killed at any moment (a fixed sweep of delays) always leaves one complete version', async () => {
     const dir = freshDir();
     const file = path.join(dir, 'ckpt.bin');
     const size = 8 << 20;
     fs.writeFileSync(file, new Uint8Array(size)); // version 0
-    for (let round = 0; round < 3; round++) {
+    for (const killAfterMs of KILL_SWEEP_MS) {
       const { signal } = await runChild(dir, `
         import { writeFileAtomic } from ${JSON.stringify(atomicModule)};
         let v = 0;
         process.stdout.write('writing\\n');
         for (;;) { v = (v % 250) + 1; writeFileAtomic(${JSON.stringify(file)}, [new Uint8Array(${size / 2}).fill(v), new Uint8Array(${size / 2}).fill(v)]); }
-      `, 1);
+      `, killAfterMs);
       expect(signal).toBe('SIGKILL');
       const bytes = fs.readFileSync(file);
       expect(bytes.length).toBe(size);

@@ -176,20 +176,25 @@ describe('run folders', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-function runChild(source: string, killAfterWriting: boolean): Promise<{ code: number | null; signal: string | null; stderr: string }> {
-  const script = path.join(tmp, `child-${Math.random().toString(36).slice(2)}.ts`);
+/** Kill delays after the writer's first whole step (ms): spread over the next step/checkpoint cycles, the same every run. */
+const KILL_SWEEP_MS = [0, 150, 400];
+let children = 0;
+
+/** Runs a TypeScript snippet in a child Node; with `killAfterMs`, kills it that long after it prints "writing". */
+function runChild(source: string, killAfterMs?: number): Promise<{ code: number | null; signal: string | null; stderr: string }> {
+  const script = path.join(tmp, `child-${++children}.ts`);
   fs.writeFileSync(script, source);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     let stdout = '';
-    let armed = killAfterWriting;
+    let armed = killAfterMs !== undefined;
     child.stderr.on('data', (d) => (stderr += d));
     child.stdout.on('data', (d) => {
       stdout += d;
       if (armed && stdout.includes('writing')) {
         armed = false;
-        setTimeout(() => child.kill('SIGKILL'), 50 + Math.random() * 400);
+        setTimeout(() => child.kill('SIGKILL'), killAfterMs);
       }
     });
     child.on('error', reject);
@@ -203,7 +208,7 @@ describe('kill -9 during writes', () => {
     const runsModule = JSON.stringify(path.join(root, 'engine/store/runs.ts'));
     const typesModule = JSON.stringify(path.join(root, 'engine/train/types.ts'));
     const dir = path.join(project, 'runs', 'torn');
-    for (let round = 0; round < 3; round++) {
+    for (const killAfterMs of KILL_SWEEP_MS) {
       const { signal, stderr } = await runChild(`
         import fs from 'node:fs';
         import { RunWriter } from ${runsModule};
@@ -215,7 +220,6 @@ describe('kill -9 during writes', () => {
         w.beginSegment(start, 0);
         w.start();
         const size = 1 << 19;
-        process.stdout.write('writing\\n');
         for (let s = start + 1; ; s++) {
           w.logStep({ step: s, epoch: s, loss: s, lr: 1, gradNorm: 1, tokensPerS: 1, elapsedS: s, etaS: 0 });
           w.logSample({ step: s, prompt: 'p', text: 'x'.repeat(s % 5000) });
@@ -224,8 +228,9 @@ describe('kill -9 during writes', () => {
             { elapsedS: s, optimizer: { type: 'AdamW', step: s, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 },
               data: { microBatches: s, epoch: 0, batchInEpoch: s, batchesPerEpoch: null, examples: null },
               rng: { seed: 1, shuffle: '', dropout: '', loraInit: '' } }, 2);
+          if (s === start + 1) process.stdout.write('writing\\n'); // one whole step is on disk
         }
-      `, true);
+      `, killAfterMs);
       expect(stderr).toBe('');
       expect(signal).toBe('SIGKILL');
 
