@@ -28,7 +28,7 @@ export class SpeedMeter {
   add(total: number): void {
     const t = this.now();
     this.samples.push({ t, bytes: total });
-    while (this.samples.length > 2 && t - this.samples[1]!.t > this.windowMs) this.samples.shift();
+    while (this.samples.length > 2 && t - this.samples[0]!.t > this.windowMs) this.samples.shift();
   }
 
   bytesPerSecond(): number {

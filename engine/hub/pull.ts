@@ -44,6 +44,8 @@ export interface PullOptions {
 export interface PulledFile extends PullFile {
   /** Already in the cache: nothing was transferred. */
   cached: boolean;
+  /** Bytes of this file transferred by this pull (less than its size after a resume). */
+  downloadedBytes: number;
 }
 
 export interface PullResult {
@@ -119,10 +121,11 @@ export async function pullModel(repo: string, o: PullOptions = {}): Promise<Pull
   for (let i = 0; i < remote.length; i++) {
     const f = remote[i]!;
     const { url: _u, ...info } = f;
+    let sent = 0;
     try {
       if (!fs.existsSync(blobPath(rc, f.etag)) && !cachedFlags[i]) {
         const before = done;
-        const sent = await downloadBlob(c, rc, f, {
+        sent = await downloadBlob(c, rc, f, {
           retries: o.retries ?? 2,
           downloadTimeout: settings.downloadTimeout,
           emit,
@@ -140,7 +143,7 @@ export async function pullModel(repo: string, o: PullOptions = {}): Promise<Pull
         done = before + f.size;
       }
       const placed = fs.existsSync(blobPath(rc, f.etag)) ? linkSnapshotFile(rc, commit, f.file, f.etag, { symlinks: o.symlinks }) : 'copy';
-      files.push({ ...info, cached: cachedFlags[i]! });
+      files.push({ ...info, cached: cachedFlags[i]!, downloadedBytes: sent });
       emit({ type: 'file-done', file: f.file, size: f.size, cached: cachedFlags[i]!, placed });
     } catch (err) {
       if (!snapshotFileExists(rc, commit, f.file)) unlinkSnapshotFile(rc, commit, f.file);
@@ -176,7 +179,7 @@ function offlinePull(rc: RepoCache, revision: string, emit: (e: PullEvent) => vo
   }
   const dir = snapshotDir(rc, commit);
   const { files } = snapshotSize(rc, commit);
-  const pulled = files.map((file) => ({ file, size: Math.max(0, fileSize(path.join(dir, file))), etag: '', lfs: false, cached: true }));
+  const pulled = files.map((file) => ({ file, size: Math.max(0, fileSize(path.join(dir, file))), etag: '', lfs: false, cached: true, downloadedBytes: 0 }));
   emit({ type: 'done', repo: rc.repo, revision, commit, dir, downloadedBytes: 0 });
   return { repo: rc.repo, revision, commit, dir, files: pulled, downloadedBytes: 0, offline: true, notes: [`HF_HUB_OFFLINE is set: using the cached snapshot ${commit} without asking the Hub for updates`] };
 }
