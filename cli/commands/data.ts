@@ -9,9 +9,11 @@ import { DATASET_FORMATS, loadDataset, type LoadDatasetOptions } from '../../eng
 import { tokenizeDataset } from '../../engine/data/cache.ts';
 import { datasetStats, labelBalance } from '../../engine/data/preprocess.ts';
 import { loadTokenizer } from '../../engine/data/tokenizer.ts';
+import { CHAT_INSPECT_FLAGS, CHAT_INSPECT_USAGE, inspectInstructFromFlags } from './chat-flags.ts';
 
 const USAGE = `usage: lora-studio data inspect PATH [--format auto|${DATASET_FORMATS.join('|')}] [--text-column C] [--label-column C]
-                               [--split train|test] [--template T] [--model DIR] [--max-length N] [--cache-dir DIR] [--json]`;
+                               [--split train|test] [--template T] [--model DIR] [--max-length N] [--cache-dir DIR] [--json]
+${CHAT_INSPECT_USAGE}`;
 
 export interface InspectResult {
   path: string;
@@ -62,6 +64,7 @@ export async function dataCommand(argv: string[], io: DataCommandIO = defaultIO)
         model: { type: 'string' },
         'max-length': { type: 'string' },
         'cache-dir': { type: 'string' },
+        ...CHAT_INSPECT_FLAGS,
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -82,6 +85,11 @@ export async function dataCommand(argv: string[], io: DataCommandIO = defaultIO)
     if (extra.length) {
       io.err(`lora-studio data inspect: unexpected argument ${JSON.stringify(extra[0])}\n`);
       return 1;
+    }
+    const instruct = await inspectInstructFromFlags(path, values);
+    if (instruct) {
+      io.out(values.json ? JSON.stringify(instruct.json, null, 2) + '\n' : instruct.text);
+      return 0;
     }
     const format = values.format ?? 'auto';
     if (format !== 'auto' && !(DATASET_FORMATS as readonly string[]).includes(format)) {

@@ -1,7 +1,9 @@
+import { chatPrompt } from '../../engine/data/instruct.ts';
 import { loadTokenizer } from '../../engine/data/tokenizer.ts';
 import { Generator, type GenerateOptions, type GenerateResult } from '../../engine/generate/generator.ts';
 import type { Device } from '../../engine/onnx/runtime.ts';
 import { UsageError, int, num, parse, runCommand } from '../args.ts';
+import { CHAT_GENERATE_FLAGS, CHAT_GENERATE_HELP } from './chat-flags.ts';
 import { PROJECT_GENERATE_FLAGS, PROJECT_GENERATE_HELP, evalTarget, recordSamplesInProject } from './project-flags.ts';
 
 const HELP = `Usage: lora-studio generate --model DIR [--adapter DIR] --prompt TEXT [options] [--json]
@@ -20,6 +22,7 @@ Generates text with the model (and the adapter merged in), using a KV cache.
   --compare-base            also generate with the base model (no adapter), side by side
   --device cpu|webgpu|cuda
 --json prints {"outputs": [...], "tokens_per_s": N} (with "base_outputs" under --compare-base).
+${CHAT_GENERATE_HELP}
 
 ${PROJECT_GENERATE_HELP}`;
 
@@ -32,6 +35,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
       'num-return-sequences': { type: 'string' }, seed: { type: 'string' }, stop: { type: 'string', multiple: true },
       'no-eos': { type: 'boolean' }, 'compare-base': { type: 'boolean' }, device: { type: 'string' }, threads: { type: 'string' },
       ...PROJECT_GENERATE_FLAGS,
+      ...CHAT_GENERATE_FLAGS,
     });
     if (v.help) { console.log(HELP); return 0; }
     const { model, adapter } = evalTarget(v);
@@ -60,17 +64,22 @@ export async function generateCommand(argv: string[]): Promise<number> {
     const device = (v.device ?? 'cpu') as Device;
     const threads = v.threads ? int(v.threads, 'threads', 1) : undefined;
     const tok = await loadTokenizer(model);
-    const ids = tok.encode(prompt);
+    // --chat: the prompt as a user turn of the chat template; stop at its end-of-turn token too.
+    const chat = v.chat ? await chatPrompt(model, prompt, { chatTemplate: v['chat-template'], system: v.system }) : null;
+    if (!chat && (v['chat-template'] !== undefined || v.system !== undefined)) throw new UsageError('--chat-template and --system need --chat');
+    if (chat) { o.stopTokenIds = v['no-eos'] ? chat.stopTokenIds.filter((x) => x !== tok.eosTokenId) : chat.stopTokenIds; o.stopStrings = [...(o.stopStrings ?? []), ...chat.stopStrings]; }
+    const unTurn = (x: string) => (chat ? chat.stopStrings.reduce((t, st) => (t.endsWith(st) ? t.slice(0, -st.length) : t), x) : x);
+    const ids = chat ? chat.ids : tok.encode(prompt);
     if (ids.length === 0) throw new UsageError('--prompt encodes to no tokens');
 
     const run = async (adapter: string | undefined, stream: boolean): Promise<GenerateResult> => {
       const gen = await Generator.load(model, adapter, { device, threads, releaseWeights: true });
       try {
         const single = (o.numReturnSequences ?? 1) === 1;
-        if (stream && single && !v.json) process.stdout.write(prompt);
+        if (stream && single && !v.json && !chat) process.stdout.write(prompt);
         const r = await gen.generate(ids, { ...o, onToken: stream && single && !v.json ? (e) => process.stdout.write(e.text) : undefined }, tok);
         if (stream && single && !v.json) process.stdout.write('\n');
-        return r;
+        return { ...r, outputs: r.outputs.map(unTurn) };
       } finally {
         await gen.release();
       }

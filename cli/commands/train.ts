@@ -1,6 +1,7 @@
 import { DEVICES, type Device } from '../../engine/onnx/runtime.ts';
 import { DEFAULT_TRAIN, type TrainEvent } from '../../engine/train/types.ts';
 import { LORA_FLAGS, LORA_HELP, TRAIN_FLAGS, UsageError, int, loraFromFlags, num, parse, required, runCommand, trainingFromFlags } from '../args.ts';
+import { CHAT_TRAIN_FLAGS, CHAT_TRAIN_HELP, chatFromFlags, describeInstruct } from './chat-flags.ts';
 import { PROJECT_TRAIN_FLAGS, PROJECT_TRAIN_HELP, outFlag, trainMaybeInProject } from './project-flags.ts';
 
 const d = DEFAULT_TRAIN;
@@ -35,6 +36,8 @@ Training options:
   --device cpu|webgpu|cuda (default cpu)
   --threads N           CPU threads (default: all cores)
 
+${CHAT_TRAIN_HELP}
+
 ${LORA_HELP}
 
 ${PROJECT_TRAIN_HELP}`;
@@ -48,6 +51,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       'eval-every': { type: 'string' }, 'model-dropout': { type: 'boolean' }, device: { type: 'string' }, task: { type: 'string' },
       ...LORA_FLAGS,
       ...PROJECT_TRAIN_FLAGS,
+      ...CHAT_TRAIN_FLAGS,
     });
     if (v.help) { console.log(HELP); return 0; }
     const method = (v.method ?? 'lora') as string;
@@ -63,6 +67,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       if (e.type === 'start') {
         const line = `trainable params: ${e.trainableParams.toLocaleString('en-US')} || all params: ${e.allParams.toLocaleString('en-US')} || trainable%: ${((100 * e.trainableParams) / e.allParams).toFixed(4)}`;
         if (json) console.error(line); else console.log(`${line}\n${e.examples} sequences, ${e.totalSteps} steps`);
+        if (e.instruct) for (const l of describeInstruct(e.instruct)) (json ? console.error : console.log)(l);
       } else if (e.type === 'step') {
         const msg = `step ${e.step}/${e.totalSteps}  epoch ${e.epoch.toFixed(2)}  loss ${e.loss.toFixed(4)}  lr ${e.lr.toExponential(2)}  grad_norm ${e.gradNorm.toFixed(3)}  ${Math.round(e.tokensPerS)} tok/s  elapsed ${e.elapsedS.toFixed(1)}s  eta ${e.etaS.toFixed(1)}s`;
         if (json) console.error(msg); else console.log(msg);
@@ -80,6 +85,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       logEvery: int(v['log-every'], 'log-every', d.logEvery), device,
       evalEvery: int(v['eval-every'], 'eval-every', 0, 0),
       modelDropout: Boolean(v['model-dropout']),
+      ...chatFromFlags(v),
     }, { onEvent, signal: ac.signal });
     if (json) {
       console.log(JSON.stringify({

@@ -25,6 +25,8 @@ export interface GenerateOptions extends Partial<SamplingOptions> {
   seed?: number;
   /** Stop a sequence at this token (default: the model's eos_token_id); null = never. */
   eosTokenId?: number | null;
+  /** Also stop a sequence at these tokens, as at EOS (a chat template's end-of-turn token). */
+  stopTokenIds?: number[];
   /** Stop a sequence once its text contains one of these; the text ends with it. */
   stopStrings?: string[];
   /** Each new token as it comes: its sequence, id and the text it added. */
@@ -133,6 +135,7 @@ export class Generator {
     if (prompt.length > spec.maxPositions) throw new Error(`the prompt has ${prompt.length} tokens; this model reads at most ${spec.maxPositions}`);
     maxNew = Math.min(maxNew, spec.maxPositions - prompt.length);
     const eos = o.eosTokenId === undefined ? spec.eosTokenId : o.eosTokenId;
+    const stopIds = new Set(o.stopTokenIds ?? []);
     const stops = (o.stopStrings ?? []).filter((x) => x !== '');
     if (stops.length && !tok) throw new Error('generate: stop strings need a tokenizer');
 
@@ -188,7 +191,7 @@ export class Generator {
         const next = chooseToken(row, s.repetitionPenalty !== 1 ? [...prompt, ...seqs[b]] : [], s, rng);
         seqs[b].push(next);
         emitted[b]++;
-        if (eos !== null && next === eos) { done[b] = true; finish[b] = 'eos'; }
+        if ((eos !== null && next === eos) || stopIds.has(next)) { done[b] = true; finish[b] = 'eos'; }
         if (tok) {
           const full = tok.decode(seqs[b].slice(0, emitted[b]), { skipSpecialTokens: true });
           let text = full;
