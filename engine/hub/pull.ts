@@ -64,6 +64,7 @@ export interface PullResult {
 }
 
 interface Remote extends PullFile {
+  /** The Hub's resolve URL at the commit. Each GET starts here: storage URLs are signed and expire. */
   url: string;
 }
 
@@ -217,7 +218,7 @@ async function fileMetadata(c: HubClient, commit: string, file: string): Promise
     repoCommit ??= res.headers.get('x-repo-commit');
   };
   let downloadUrl: URL | undefined;
-  const { res, url: final } = await send(c, url, {
+  const { res } = await send(c, url, {
     method: 'HEAD', file, signal: AbortSignal.timeout(c.metadataTimeout * 1000),
     onResponse: collect,
     // An LFS file redirects to its storage: its metadata is all on the redirect; GET goes there.
@@ -236,7 +237,7 @@ async function fileMetadata(c: HubClient, commit: string, file: string): Promise
   if (!etag || !isSafeEtag(etag)) throw new HubError(c.repo, file, `the Hub gave no usable ETag for this file (${JSON.stringify(etag)})`, 'protocol');
   if (lfs && !/^[0-9a-f]{64}$/.test(etag)) throw new HubError(c.repo, file, `the Hub gave no sha256 for this LFS file (X-Linked-Etag ${JSON.stringify(etag)})`, 'protocol');
   if (!Number.isSafeInteger(size) || size < 0) throw new HubError(c.repo, file, 'the Hub gave no size for this file', 'protocol');
-  return { file, size, etag, lfs, url: (downloadUrl ?? final).toString() };
+  return { file, size, etag, lfs, url };
 }
 
 /** What a blob's ETag lets us check: sha256 (LFS), the git blob sha1 (regular files), or the size only. */
@@ -266,6 +267,46 @@ async function downloadBlob(c: HubClient, rc: RepoCache, f: Remote, o: BlobOptio
   mkdirs(rc, rc.blobs, f.file);
   const blob = blobPath(rc, f.etag);
   const part = `${blob}.incomplete`;
+  const release = lockBlob(c, f, `${part}.lock`);
+  try {
+    return await downloadLocked(c, f, blob, part, o);
+  } finally {
+    release();
+  }
+}
+
+/**
+ * One writer per blob: `<blob>.incomplete.lock` holds the pid of the pull writing it. A lock
+ * whose process is gone (killed, crashed) is taken over; a live one is a one-line error.
+ */
+function lockBlob(c: HubClient, f: Remote, lock: string): () => void {
+  for (let tries = 0; tries < 3; tries++) {
+    try {
+      fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      return () => fs.rmSync(lock, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new HubError(c.repo, f.file, `cannot write in the cache (${(err as Error).message})`, 'cache');
+    }
+    const pid = Number(fs.readFileSync(lock, { encoding: 'utf8', flag: 'r' }).trim());
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+      throw new HubError(c.repo, f.file, `another pull (process ${pid}) is downloading this file right now; wait for it to finish`, 'cache');
+    }
+    if (pid === process.pid) throw new HubError(c.repo, f.file, 'this file is already being downloaded by another pull in this process', 'cache');
+    fs.rmSync(lock, { force: true }); // stale
+  }
+  throw new HubError(c.repo, f.file, 'cannot take the download lock', 'cache');
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function downloadLocked(c: HubClient, f: Remote, blob: string, part: string, o: BlobOptions): Promise<number> {
   let transferred = 0;
   for (let attempt = 0; ; attempt++) {
     try {
@@ -310,8 +351,9 @@ async function transferOnce(c: HubClient, f: Remote, part: string, o: BlobOption
     if (have < f.size || f.size === 0) {
       arm();
       let res: Response;
+      let from: URL;
       try {
-        ({ res } = await send(c, f.url, { file: f.file, signal: idle.signal, headers: have > 0 ? { range: `bytes=${have}-` } : {} }));
+        ({ res, url: from } = await send(c, f.url, { file: f.file, signal: idle.signal, headers: have > 0 ? { range: `bytes=${have}-` } : {} }));
       } catch (err) {
         if (err instanceof HubError && err.code === 'network') throw new Broken(idle.signal.aborted ? String(idle.signal.reason?.message) : err.problem);
         throw err;
@@ -330,6 +372,7 @@ async function transferOnce(c: HubClient, f: Remote, part: string, o: BlobOption
       if (res.status !== 200 && res.status !== 206) {
         await res.body?.cancel().catch(() => undefined);
         if (res.status >= 500) throw new Broken(`HTTP ${res.status}`);
+        if (from.origin !== new URL(c.endpoint).origin) throw new HubError(c.repo, f.file, `the storage server ${from.origin} answered HTTP ${res.status}`, 'http');
         throw httpError(c, res, { file: f.file, revision: 'this commit' });
       }
       const fh = await open(part, have > 0 ? 'a' : 'w');

@@ -1,7 +1,7 @@
 // pullModel against a loopback Hub (fake-hub.ts): the HF cache layout, resume, verification,
 // gated repos, 404s, offline mode, cancellation. Every test uses its own temp HF_HUB_CACHE.
-import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { execFile } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -289,7 +289,7 @@ const WEIGHTS = 'model.safetensors';
     const kept = statSync(part).size;
     hub.log.length = 0;
     const r = await pull();
-    expect(hub.requests('hub', 'GET').filter((q) => q.range).map((q) => q.range)).toEqual([`bytes=${kept}-`]);
+    expect(hub.requests('hub', 'GET').filter((q) => q.range && q.path.startsWith('/storage/')).map((q) => q.range)).toEqual([`bytes=${kept}-`]);
     expect(readFileSync(path.join(r.dir, WEIGHTS)).equals(files[WEIGHTS]!)).toBe(true);
   });
 
@@ -301,6 +301,20 @@ const WEIGHTS = 'model.safetensors';
     }
     const again = await pull({ symlinks: false });
     expect(again.downloadedBytes).toBe(0);
+  });
+
+  it('one writer per blob: a live pull\'s lock is refused in one line, a dead one\'s lock is taken over', async () => {
+    const blobsDir = path.join(repoDir(), 'blobs');
+    mkdirSync(blobsDir, { recursive: true });
+    const lock = path.join(blobsDir, `${sha256(files[WEIGHTS]!)}.incomplete.lock`);
+    writeFileSync(lock, String(process.ppid));
+    const e = await failure(pull());
+    expect(e.message).toBe(`${REPO}: ${WEIGHTS}: another pull (process ${process.ppid}) is downloading this file right now; wait for it to finish`);
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    writeFileSync(lock, String(dead));
+    const r = await pull();
+    expect(readFileSync(path.join(r.dir, WEIGHTS)).equals(files[WEIGHTS]!)).toBe(true);
+    expect(existsSync(lock)).toBe(false);
   });
 
   const BIN = path.resolve(import.meta.dirname, '..', '..', 'bin', 'lora-studio.mjs');
