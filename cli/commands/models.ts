@@ -76,7 +76,7 @@ async function pull(argv: string[]): Promise<number> {
       const todo = e.totalBytes - e.cachedBytes;
       console.error(`${e.repo}@${e.revision} = commit ${e.commit}: ${e.files.length} files, ${formatBytes(e.totalBytes)}${e.cachedBytes ? ` (${formatBytes(todo)} to download, the rest is cached)` : ''}`);
     } else if (e.type === 'progress' && tty) {
-      process.stderr.write(`\r\x1b[K${progressLine(e).slice(0, Math.max(20, (process.stderr.columns ?? 100) - 1))}`);
+      process.stderr.write(`\r\x1b[K${progressLine(e).slice(0, Math.max(20, (process.stderr.columns || 100) - 1))}`);
       lineShown = true;
     } else if (e.type === 'retry') {
       clear();

@@ -307,10 +307,10 @@ function alive(pid: number): boolean {
 }
 
 async function downloadLocked(c: HubClient, f: Remote, blob: string, part: string, o: BlobOptions): Promise<number> {
-  let transferred = 0;
+  const transferred = { bytes: 0 };
   for (let attempt = 0; ; attempt++) {
     try {
-      transferred += await transferOnce(c, f, part, o, transferred);
+      await transferOnce(c, f, part, o, transferred);
       break;
     } catch (err) {
       if (!(err instanceof Broken)) throw err;
@@ -327,11 +327,11 @@ async function downloadLocked(c: HubClient, f: Remote, blob: string, part: strin
   } catch (err) {
     throw new HubError(c.repo, f.file, `cannot move the verified download into ${blob} (${(err as Error).message})`, 'cache');
   }
-  return transferred;
+  return transferred.bytes;
 }
 
-/** One GET of the rest of the file. Returns the bytes received; throws Broken for a cut or stalled transfer. */
-async function transferOnce(c: HubClient, f: Remote, part: string, o: BlobOptions, before: number): Promise<number> {
+/** One GET of the rest of the file, counting what arrives in `transferred`; throws Broken for a cut or stalled transfer. */
+async function transferOnce(c: HubClient, f: Remote, part: string, o: BlobOptions, transferred: { bytes: number }): Promise<void> {
   let have = fileSize(part);
   if (have > f.size) { await rm(part, { force: true }); have = -1; }
   let check = hasher(f);
@@ -346,7 +346,6 @@ async function transferOnce(c: HubClient, f: Remote, part: string, o: BlobOption
     clearTimeout(timer);
     timer = setTimeout(() => idle.abort(new Error(`no data for ${o.downloadTimeout} s`)), o.downloadTimeout * 1000);
   };
-  let received = 0;
   try {
     if (have < f.size || f.size === 0) {
       arm();
@@ -384,16 +383,15 @@ async function transferOnce(c: HubClient, f: Remote, part: string, o: BlobOption
             await fh.write(chunk);
             check?.hash.update(chunk);
             have += chunk.length;
-            received += chunk.length;
-            o.onBytes(have, before + received);
+            transferred.bytes += chunk.length;
+            o.onBytes(have, transferred.bytes);
           }
         }
         await fh.datasync();
       } catch (err) {
         if (err instanceof HubError) throw err;
         if (c.signal?.aborted) throw new HubError(c.repo, f.file, 'download cancelled', 'cancelled');
-        const why = idle.signal.aborted ? String((idle.signal.reason as Error)?.message) : ((err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message);
-        throw new Broken(why);
+        throw new Broken(idle.signal.aborted ? String((idle.signal.reason as Error)?.message) : connectionProblem(err));
       } finally {
         await fh.close();
       }
@@ -402,7 +400,7 @@ async function transferOnce(c: HubClient, f: Remote, part: string, o: BlobOption
   } finally {
     clearTimeout(timer);
   }
-  o.onBytes(have, before + received);
+  o.onBytes(have, transferred.bytes);
   if (check) {
     const got = check.hash.digest('hex');
     if (got !== f.etag) {
@@ -413,7 +411,13 @@ async function transferOnce(c: HubClient, f: Remote, part: string, o: BlobOption
     await rm(part, { force: true });
     throw new HubError(c.repo, f.file, `size mismatch: expected ${f.size} bytes; the download was discarded, pull again`, 'integrity');
   }
-  return received;
+}
+
+/** A cut connection in words (undici says "terminated", with UND_ERR_SOCKET or ECONNRESET as the cause). */
+function connectionProblem(err: unknown): string {
+  const e = err as { message?: string; cause?: { code?: string } };
+  const code = e?.cause?.code;
+  return code ? `the connection was lost (${code})` : `the connection was lost (${e?.message ?? String(err)})`;
 }
 
 function rangeStartsAt(res: Response, start: number): boolean {

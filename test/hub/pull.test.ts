@@ -208,6 +208,9 @@ const WEIGHTS = 'model.safetensors';
     const events: PullEvent[] = [];
     const r = await pull({ onEvent: (e) => events.push(e) });
     expect(events.filter((e) => e.type === 'retry').map((e) => (e as { file: string }).file)).toEqual([WEIGHTS]);
+    expect(events.find((e) => e.type === 'retry')).toMatchObject({ reason: expect.stringMatching(/^the connection was lost/) });
+    // The bytes before the cut count: the file came over the wire exactly once.
+    expect(r.files.find((f) => f.file === WEIGHTS)!.downloadedBytes).toBe(files[WEIGHTS]!.length);
     expect(hub.requests('hub', 'GET').some((q) => q.range !== undefined)).toBe(true);
     expect(readFileSync(path.join(r.dir, WEIGHTS)).equals(files[WEIGHTS]!)).toBe(true);
   });
