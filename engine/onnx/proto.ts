@@ -67,7 +67,7 @@ export class Msg {
     this.tag(field, 2);
     this.varint(m.length);
     this.flush();
-    this.chunks.push(...m.chunks);
+    for (const c of m.chunks) this.chunks.push(c); // no spread: graphs have millions of chunks
     this.length += m.length;
     return this;
   }

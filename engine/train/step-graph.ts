@@ -108,7 +108,7 @@ export async function buildStepGraph(weights: Weights, plan: Plan, isNoDecay: (n
   const inputs = new Map<string, Value>();
   const trainableBase = new Set(plan.trainableBase);
   let frozenBytes = 0;
-  for (const [name, w] of weights) if (!trainableBase.has(name)) frozenBytes += 4 * w.data.length;
+  for (const [name, w] of weights) if (!trainableBase.has(name)) frozenBytes += 4 * w.shape.reduce((a, b) => a * b, 1);
   const base: BaseStorage | undefined = frozenBytes > FEED_F32_ABOVE || opts.base
     ? { dtype: 'f32', layouts: new Map(), model: 'model', ...opts.base, release: !!opts.releaseFrozen, feedF32: frozenBytes > FEED_F32_ABOVE }
     : undefined;
