@@ -147,6 +147,13 @@ export class Generator {
     const finish: GenerateResult['finish'] = Array(N).fill('length');
     const done: boolean[] = Array(N).fill(false);
     const padId = eos ?? 0;
+    // New tokens decoded after the prompt, as HF's text-generation pipeline does: a SentencePiece
+    // decoder strips the first space of a sequence, so the new tokens alone would lose theirs.
+    const promptText = tok ? tok.decode(prompt, { skipSpecialTokens: true }) : '';
+    const newText = (ids: number[]): string => {
+      const all = tok!.decode([...prompt, ...ids], { skipSpecialTokens: true });
+      return all.startsWith(promptText) ? all.slice(promptText.length) : tok!.decode(ids, { skipSpecialTokens: true });
+    };
     const t0 = performance.now();
 
     let kv: { k: Float32Array; v: Float32Array }[] = Array.from({ length: layers }, () => ({ k: new Float32Array(0), v: new Float32Array(0) }));
@@ -193,7 +200,7 @@ export class Generator {
         emitted[b]++;
         if ((eos !== null && next === eos) || stopIds.has(next)) { done[b] = true; finish[b] = 'eos'; }
         if (tok) {
-          const full = tok.decode(seqs[b].slice(0, emitted[b]), { skipSpecialTokens: true });
+          const full = newText(seqs[b].slice(0, emitted[b]));
           let text = full;
           const hit = stops.map((x) => ({ x, i: full.indexOf(x) })).filter((h) => h.i >= 0).sort((a, z) => a.i - z.i)[0];
           if (hit) { text = full.slice(0, hit.i + hit.x.length); done[b] = true; finish[b] = 'stop_string'; }
@@ -217,7 +224,7 @@ export class Generator {
     const outputs = tokens.map((ids, b) => {
       if (!tok) return '';
       if (finish[b] === 'stop_string') return texts[b];
-      return tok.decode(ids, { skipSpecialTokens: true });
+      return newText(ids);
     });
     const newTokens = tokens.reduce((a, t) => a + t.length, 0);
     return { outputs, tokens, promptTokens: prompt.length, newTokens, tokensPerS: wallS > 0 ? newTokens / wallS : 0, wallS, finish };

@@ -112,6 +112,7 @@ d('llama2.c import (stories260K)', () => {
       const want = c.all_token_ids.slice(prompt.length);
       const r = await gen.generate(prompt, { doSample: false, maxNewTokens: want.length, eosTokenId: null }, tok);
       expect(r.tokens[0]).toEqual(want);
+      expect(c.prompt + r.outputs[0]).toBe(c.greedy_text); // the new text keeps its leading space
       expect(tok.decode(c.all_token_ids, { skipSpecialTokens: true })).toBe(c.greedy_text);
     }
     await gen.release();
