@@ -377,7 +377,8 @@ async function transferOnce(c: HubClient, f: Remote, part: string, o: BlobOption
       const fh = await open(part, have > 0 ? 'a' : 'w');
       try {
         if (res.body) {
-          for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+          const stop = c.signal ? AbortSignal.any([c.signal, idle.signal]) : idle.signal;
+          for await (const chunk of bodyChunks(res.body, stop)) {
             arm();
             if (have + chunk.length > f.size) throw new HubError(c.repo, f.file, `the server sent more than the ${f.size} bytes announced`, 'integrity');
             await fh.write(chunk);
@@ -410,6 +411,31 @@ async function transferOnce(c: HubClient, f: Remote, part: string, o: BlobOption
   } else if ((await stat(part)).size !== f.size) {
     await rm(part, { force: true });
     throw new HubError(c.repo, f.file, `size mismatch: expected ${f.size} bytes; the download was discarded, pull again`, 'integrity');
+  }
+}
+
+/**
+ * The body's chunks, ending with the signal's reason as soon as it aborts. (Iterating a fetch
+ * body directly can wait forever when the request is aborted right after its last chunk.)
+ */
+async function* bodyChunks(body: ReadableStream<Uint8Array>, signal: AbortSignal): AsyncGenerator<Uint8Array> {
+  const reader = body.getReader();
+  let onAbort = (): void => undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  aborted.catch(() => undefined);
+  try {
+    for (;;) {
+      const { done, value } = await Promise.race([reader.read(), aborted]);
+      if (done) return;
+      yield value;
+    }
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    reader.cancel().catch(() => undefined);
   }
 }
 

@@ -5,6 +5,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ModelDownloads, type DownloadEvent } from '../../engine/hub/downloads.ts';
 import { HubError } from '../../engine/hub/errors.ts';
 import { listModels } from '../../engine/hub/list.ts';
 import type { PullEvent } from '../../engine/hub/progress.ts';
@@ -296,6 +297,22 @@ const WEIGHTS = 'model.safetensors';
     expect(readFileSync(path.join(r.dir, WEIGHTS)).equals(files[WEIGHTS]!)).toBe(true);
   });
 
+  it('cancel right after the last chunk still stops at once; the complete partial file is verified without a request', async () => {
+    const ac = new AbortController();
+    const e = await failure(pull({
+      signal: ac.signal, progressIntervalMs: 1e9, // progress only when a file is complete
+      onEvent: (ev) => { if (ev.type === 'progress' && ev.file === WEIGHTS) ac.abort(); },
+    }));
+    expect(e.code).toBe('cancelled');
+    const part = path.join(repoDir(), 'blobs', `${sha256(files[WEIGHTS]!)}.incomplete`);
+    expect(statSync(part).size).toBe(files[WEIGHTS]!.length);
+    hub.log.length = 0;
+    const r = await pull();
+    expect(r.files.find((f) => f.file === WEIGHTS)).toMatchObject({ cached: false, downloadedBytes: 0 });
+    expect(hub.requests('hub', 'GET').some((q) => q.path.startsWith('/storage/') && q.path.includes(sha256(files[WEIGHTS]!)))).toBe(false);
+    expect(readFileSync(path.join(r.dir, WEIGHTS)).equals(files[WEIGHTS]!)).toBe(true);
+  });
+
   it('copies instead of symlinks when asked (file systems without symlinks); a later pull counts them as cached', async () => {
     const r = await pull({ symlinks: false });
     for (const f of DEFAULT_FILES) {
@@ -318,6 +335,30 @@ const WEIGHTS = 'model.safetensors';
     const r = await pull();
     expect(readFileSync(path.join(r.dir, WEIGHTS)).equals(files[WEIGHTS]!)).toBe(true);
     expect(existsSync(lock)).toBe(false);
+  });
+
+  it('ModelDownloads (for the app): one pull per repo@rev, events tagged with the id, cancel by id, then resume', async () => {
+    const downloads = new ModelDownloads({ env });
+    const events: DownloadEvent[] = [];
+    downloads.on('event', (e) => {
+      events.push(e);
+      if (e.type === 'progress' && e.file === WEIGHTS && e.fileBytes > 0) downloads.cancel(e.id);
+    });
+    const a = downloads.start(REPO);
+    const b = downloads.start(REPO);
+    expect(b.id).toBe(a.id);
+    expect(downloads.list()).toMatchObject([{ id: a.id, repo: REPO, revision: 'main' }]);
+    await expect(a.done).rejects.toThrow(`${REPO}: ${WEIGHTS}: download cancelled`);
+    expect(events.every((e) => e.id === a.id)).toBe(true);
+    expect(events.at(-1)).toMatchObject({ type: 'failed', cancelled: true, code: 'cancelled' });
+    expect(downloads.list()).toEqual([]);
+    expect(downloads.cancel(a.id)).toBe(false);
+    downloads.removeAllListeners();
+    const c = downloads.start(REPO);
+    expect(c.id).not.toBe(a.id);
+    const r = await c.done;
+    expect(r.files.find((f) => f.file === WEIGHTS)!.downloadedBytes).toBeLessThan(files[WEIGHTS]!.length);
+    await downloads.close();
   });
 
   const BIN = path.resolve(import.meta.dirname, '..', '..', 'bin', 'lora-studio.mjs');
