@@ -8,7 +8,8 @@
 // Each window predicts its tokens 2..end; perplexity = exp(mean NLL over predicted tokens).
 
 import { loadDataset, type LoadDatasetOptions } from '../data/index.ts';
-import { type TokenizedData, holdOutSplit, loadBlocks } from '../data/pipeline.ts';
+import { type CausalRow, loadCausalRows } from '../data/instruct.ts';
+import { holdOutSplit } from '../data/pipeline.ts';
 import { loadTokenizer } from '../data/tokenizer.ts';
 import { readFileSafe } from '../util/files.ts';
 import type { TrainOptions } from './types.ts';
@@ -18,7 +19,7 @@ import { lmLogits, loadModel } from '../models/registry.ts';
 import type { LoadedModel } from '../models/types.ts';
 import { Graph } from '../onnx/graph.ts';
 import { type Device, Session } from '../onnx/runtime.ts';
-import { batchFeeds, makeBatch } from './batch.ts';
+import { batchFeeds, makeLabelledBatch } from './batch.ts';
 import { tokenNll } from './loss.ts';
 
 export interface PerplexityOptions {
@@ -31,7 +32,7 @@ export interface PerplexityOptions {
   /** Dataset options for `data`, as for training. */
   dataOptions?: Pick<LoadDatasetOptions, 'format' | 'textColumn' | 'labelColumn' | 'split' | 'template'>;
   /** A run's training options: score its held-out blocks. */
-  heldOut?: Pick<TrainOptions, 'data' | 'valRatio' | 'seed' | 'maxLength' | 'cacheDir'>;
+  heldOut?: Pick<TrainOptions, 'data' | 'valRatio' | 'seed' | 'maxLength' | 'cacheDir'> & Partial<Pick<TrainOptions, 'format' | 'chatTemplate' | 'trainOn' | 'chatColumns'>>;
   maxLength?: number;
   lines?: boolean;
   batchSize?: number;
@@ -59,14 +60,18 @@ export async function buildNllSession(model: LoadedModel, B: number, T: number, 
 }
 
 /** Mean NLL of token windows (each predicts its tokens 2..end) under a loaded model. */
-export async function windowsNll(model: LoadedModel, windows: number[][], batchSize = 4, device?: Device): Promise<{ sum: number; count: number }> {
-  const T = windows.reduce((a, w) => Math.max(a, w.length), 0);
+/** A window of tokens, or a row with HF-style labels (-100 = not scored; instruction data). */
+export type ScoredRow = number[] | CausalRow;
+
+export async function windowsNll(model: LoadedModel, scored: ScoredRow[], batchSize = 4, device?: Device): Promise<{ sum: number; count: number }> {
+  const windows = scored.map((w) => (Array.isArray(w) ? { ids: w } : w));
+  const T = windows.reduce((a, w) => Math.max(a, w.ids.length), 0);
   const B = Math.min(batchSize, windows.length);
   const session = await buildNllSession(model, B, T, device);
   let sum = 0, count = 0;
   try {
     for (let i = 0; i < windows.length; i += B) {
-      const batch = makeBatch(windows.slice(i, i + B), B, T);
+      const batch = makeLabelledBatch(windows.slice(i, i + B), B, T);
       const { nll } = await session.run(batchFeeds(batch), ['nll']);
       const v = nll.data as Float32Array;
       for (let j = 0; j < v.length; j++) {
@@ -102,15 +107,16 @@ export async function perplexity(o: PerplexityOptions): Promise<PerplexityResult
   return { perplexity: Math.exp(meanNll), meanNll, tokens: count, windows: windows.length };
 }
 
-async function windowsOf(o: PerplexityOptions, T: number): Promise<number[][]> {
+async function windowsOf(o: PerplexityOptions, T: number): Promise<ScoredRow[]> {
   if (o.heldOut) {
     const h = o.heldOut;
     if (!(h.valRatio > 0)) throw new Error('this run held out no validation split (its validation ratio is 0)');
-    const all = await loadBlocks(h.data as string | TokenizedData, T, o.model, { cacheDir: h.cacheDir ?? undefined });
-    return holdOutSplit(all, h.valRatio, h.seed).val.map((b) => Array.from(b));
+    // The rows the causal-LM task trained on (packed blocks, or instruction rows with their answer labels).
+    const { rows } = await loadCausalRows({ ...h, model: o.model } as Parameters<typeof loadCausalRows>[0], T);
+    return holdOutSplit(rows, h.valRatio, h.seed).val.map((r) => ({ ids: Array.from(r.ids), labels: r.labels }));
   }
   const what = (o.text ?? o.data)!;
-  let windows: number[][];
+  let windows: ScoredRow[];
   if (o.data !== undefined) {
     const ds = await loadDataset(o.data, o.dataOptions ?? {});
     const tok = await loadTokenizer(o.model);

@@ -9,7 +9,7 @@ import { loadInstructionData, type InstructRow } from '../../engine/data/instruc
 import { holdOutSplit } from '../../engine/data/pipeline.ts';
 import { loadModel } from '../../engine/models/registry.ts';
 import { makeBatch } from '../../engine/train/batch.ts';
-import { buildNllSession } from '../../engine/train/eval.ts';
+import { buildNllSession, perplexity } from '../../engine/train/eval.ts';
 import { batchFeeds } from '../../engine/train/batch.ts';
 import { train } from '../../engine/train/trainer.ts';
 import type { TrainEvent } from '../../engine/train/types.ts';
@@ -104,6 +104,10 @@ describe.skipIf(!hasSharedData)('completion-only loss in training (tiny random G
     expect(ev.tokens).toBe(want.count);
     expect(ev.evalLoss).toBeCloseTo(want.mean, 5);
     expect(Math.abs(ev.perplexity / Math.exp(want.mean) - 1)).toBeLessThan(1e-4);
+    // eval on the run's held-out split rebuilds the same rows with the same answer labels
+    const p = await perplexity({ model, heldOut: { data, valRatio: 0.25, seed: 42, maxLength: T } });
+    expect(p.tokens).toBe(want.count);
+    expect(p.meanNll).toBeCloseTo(want.mean, 5);
   });
 
   it('plain text is still packed into blocks, and --format text packs a prompt/completion file as text', async () => {
