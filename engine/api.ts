@@ -21,7 +21,7 @@ export const ERROR_CODES = [
   'invalid_request', // the envelope is malformed
   'invalid_params', // the params don't match the method's schema
   'unknown_method',
-  'unavailable', // the feature is not in this build yet, or not in this shell (dialogs in a browser)
+  'unavailable', // not in this shell (native dialogs in a browser)
   'not_found', // a file, folder or run that does not exist
   'failed', // the engine reported an error (message says what)
   'engine_crashed', // the engine process stopped while handling the request; it restarts by itself
@@ -127,6 +127,34 @@ export const RunConfigSchema = s.object({
 });
 export type RunConfig = Infer<typeof RunConfigSchema>;
 
+/** The settings of a run that have defaults: a RunConfig without its model, dataset and labels. */
+export type TrainingSettings = Omit<RunConfig, 'model' | 'dataset' | 'out' | 'name' | 'threads' | 'checkpointEvery' | 'valRatio' | 'evalEvery'> & {
+  valRatio: number;
+  evalEvery: number;
+};
+
+/** The default training settings (PEFT's LoRA defaults, HF Trainer-like optimizer settings): the Configure form starts from them. */
+export const DEFAULT_TRAINING: TrainingSettings = {
+  method: 'lora',
+  lora: { r: 8, alpha: 16, dropout: 0.05, bias: 'none', targets: [], useRslora: false, init: 'kaiming' },
+  lr: 2e-4,
+  epochs: 1,
+  maxSteps: 0,
+  batchSize: 4,
+  gradAccum: 1,
+  maxLength: 128,
+  warmupSteps: 0,
+  warmupRatio: 0,
+  weightDecay: 0.01,
+  maxGradNorm: 1,
+  schedule: 'linear',
+  seed: 42,
+  logEvery: 10,
+  valRatio: 0,
+  evalEvery: 0,
+  device: 'cpu',
+};
+
 const finite = () => s.number({ finite: true });
 const num = () => s.number(); // may be NaN (e.g. a loss before the first step)
 
@@ -190,8 +218,8 @@ export const TrainEventSchema = s.tagged('type', {
   done: s.object({ type: s.literal('done'), result: TrainResultSchema }),
 });
 
-// (engine/api-handlers.ts checks at compile time that these two schemas describe exactly the
-// trainer's own TrainEvent and TrainResult types; this file imports nothing, so the renderer can
+// (engine/services/train.ts checks at compile time that these two schemas describe exactly the
+// trainer's own TrainEvent and TrainResult types; this file imports only the schema library, so the renderer can
 // bundle it.)
 
 /**
@@ -294,15 +322,13 @@ export const DatasetPreviewSchema = s.object({
 });
 export type DatasetPreview = Infer<typeof DatasetPreviewSchema>;
 
-export const FEATURES = ['models', 'datasets', 'train', 'eval', 'generate', 'projects', 'experiments', 'dialogs'] as const;
-export type Feature = (typeof FEATURES)[number];
-
 export const AppInfoSchema = s.object({
   version: s.string(),
   node: s.string(),
   platform: s.string(),
   shell: s.enum(['electron', 'serve', 'test']),
-  features: s.object(Object.fromEntries(FEATURES.map((f) => [f, s.boolean()])) as Record<Feature, Schema<boolean>>),
+  /** What this shell adds: native dialogs (the desktop app). */
+  features: s.object({ dialogs: s.boolean() }),
   project: s.nullable(s.string()),
   defaultOutDir: s.string(),
 });
@@ -369,6 +395,8 @@ export const MethodReportSchema = s.object({
   lr: num(),
   outputDir: s.nullable(s.string()),
   outputBytes: num(),
+  /** Trained in its own process, so its peak RSS is its own (reports saved before this field: unknown). */
+  isolated: s.optional(s.boolean()),
 });
 export type MethodReportData = Infer<typeof MethodReportSchema>;
 
@@ -419,7 +447,7 @@ function op<P extends Schema<unknown>, R extends Schema<unknown>>(summary: strin
 }
 
 export const API = {
-  'app.info': op('versions, the shell, which features this build has, the open project', empty, AppInfoSchema),
+  'app.info': op('versions, the shell (and whether it has native dialogs), the open project', empty, AppInfoSchema),
 
   'fs.list': op(
     'list a folder (for the path pickers when there is no native dialog)',
@@ -469,7 +497,13 @@ export const API = {
     'start a training run in the background; progress comes as run.* events',
     // `project` is set by the host (the open project: the run is saved in its runs/ folder); a
     // client's value is replaced.
-    s.object({ config: RunConfigSchema, runId: s.optional(runId()), project: s.optional(path()) }),
+    s.object({
+      config: RunConfigSchema,
+      runId: s.optional(runId()),
+      project: s.optional(path()),
+      /** Write into `config.out` even when it is a folder with files in it (they are replaced). */
+      overwrite: s.optional(s.boolean()),
+    }),
     s.object({ runId: runId() }),
   ),
   'runs.stop': op('stop a run (it stops after the current step)', s.object({ runId: runId() }), s.object({ stopping: s.boolean() })),
@@ -612,6 +646,70 @@ export const StudioEventSchema = s.tagged('type', {
   }),
 });
 export type StudioEvent = Infer<typeof StudioEventSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// A run as its events build it: the one reducer of the host's run registry and the renderer's store
+
+export type RunLog = RunDetail['logs'][number];
+
+export interface RunState {
+  summary: RunSummary;
+  points: RunPoint[];
+  evalPoints: EvalPoint[];
+  logs: RunLog[];
+}
+
+export type RunEvent = Extract<StudioEvent, { type: 'run.status' | 'run.event' }>;
+
+/** Drops the points at or after `step` (a resumed run continues from its checkpoint). */
+function dropFrom(points: { step: number }[], step: number): void {
+  while (points.length && points[points.length - 1].step >= step) points.pop();
+}
+
+/**
+ * Applies a run's status change or trainer event to its state. 'starting' starts it again (a
+ * resume): no result, no error, no end; other statuses after an end are ignored.
+ */
+export function applyRunEvent(r: RunState, e: RunEvent, now = new Date().toISOString()): void {
+  const s = r.summary;
+  const log = (level: RunLog['level'], message: string) => r.logs.push({ level, message, at: now });
+  if (e.type === 'run.status') {
+    if (e.status === 'starting') {
+      Object.assign(s, { status: 'starting', result: null, error: null, endedAt: null });
+      return;
+    }
+    if (ENDED_STATUSES.includes(s.status)) return;
+    s.status = e.status;
+    if (e.error) {
+      s.error = e.error;
+      log('error', e.error);
+    }
+    if (ENDED_STATUSES.includes(e.status)) s.endedAt = now;
+    return;
+  }
+  const ev = e.event;
+  if (ev.type === 'start') {
+    Object.assign(s, { status: 'running', totalSteps: ev.totalSteps, trainableParams: ev.trainableParams, allParams: ev.allParams });
+    log('info', `training ${ev.trainableParams.toLocaleString('en-US')} of ${ev.allParams.toLocaleString('en-US')} parameters on ${ev.examples} blocks, ${ev.totalSteps} steps`);
+  } else if (ev.type === 'step') {
+    const { type: _t, totalSteps, accuracy: _a, examplesPerS: _x, ...point } = ev;
+    void [_t, _a, _x];
+    Object.assign(s, { status: 'running', step: ev.step, totalSteps, lastLoss: ev.loss });
+    dropFrom(r.points, ev.step);
+    dropFrom(r.evalPoints, ev.step);
+    r.points.push(point);
+  } else if (ev.type === 'eval') {
+    s.lastEvalLoss = ev.evalLoss;
+    dropFrom(r.evalPoints, ev.step);
+    r.evalPoints.push({ step: ev.step, evalLoss: ev.evalLoss, perplexity: ev.perplexity, tokens: ev.tokens });
+  } else if (ev.type === 'log') {
+    log(ev.level, ev.message);
+  } else if (ev.type === 'done') {
+    Object.assign(s, { result: ev.result, step: ev.result.steps, status: ev.result.stopped === 'cancelled' ? 'cancelled' : 'completed', endedAt: now });
+    if (Number.isFinite(ev.result.finalLoss)) s.lastLoss = ev.result.finalLoss;
+    if (ev.result.out) s.out = ev.result.out;
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Envelopes

@@ -1,12 +1,13 @@
 // LoRA vs full fine-tuning, side by side: the same model, data, token budget (steps x batch x
 // length) and seed; each method trains as a normal run of the project in its own child process
-// (so its peak RSS is its own). The report is saved as experiments/compare-<id>.json in the project.
+// (an isolated TrialRunner, so its peak RSS is its own; the report says so per method). The report
+// is saved as experiments/compare-<id>.json in the project.
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeJsonAtomic } from '../store/atomic.ts';
 import { openOrCreateProject } from '../store/project.ts';
 import { DEFAULT_TRAIN, type LoraOptions, type Method, type TrainEvent, type TrainOptions } from '../train/types.ts';
-import { type IsolatedRunOptions, trainRun } from './isolated.ts';
+import type { IsolatedTrialRunner, TrialHooks } from './trials.ts';
 import { maxOf } from '../util/math.ts';
 
 export const EXPERIMENTS_DIR = 'experiments';
@@ -20,8 +21,8 @@ export interface CompareOptions {
   lora?: Partial<LoraOptions>;
   /** Learning rate for full fine-tuning (default: the shared lr). */
   fullLr?: number;
-  /** Train each method in its own process (default true). */
-  isolate?: boolean;
+  /** Trains each method in its own process (host/trials.ts isolatedTrials). */
+  runner: IsolatedTrialRunner;
   /** Which methods, in order (default lora then full). */
   methods?: Method[];
   onEvent?: (method: Method, e: TrainEvent) => void;
@@ -48,6 +49,8 @@ export interface MethodReport {
   /** The adapter (LoRA) or model folder (full) on disk. */
   outputDir: string | null;
   outputBytes: number;
+  /** Trained in its own process (its peak RSS is its own). */
+  isolated: boolean;
 }
 
 export interface CompareReport {
@@ -84,8 +87,7 @@ export async function compareMethods(o: CompareOptions): Promise<CompareReport> 
   for (const method of o.methods ?? (['lora', 'full'] as Method[])) {
     let tokensPerStep = shared.batchSize * shared.maxLength * shared.gradAccum;
     const lr = method === 'full' ? o.fullLr ?? shared.lr : shared.lr;
-    const hooks: IsolatedRunOptions = {
-      isolate: o.isolate,
+    const hooks: TrialHooks = {
       name: `${id} ${method}`,
       signal: o.signal,
       onRun: (r) => o.onRun?.(method, r),
@@ -94,7 +96,7 @@ export async function compareMethods(o: CompareOptions): Promise<CompareReport> 
         o.onEvent?.(method, e);
       },
     };
-    const out = await trainRun(o.project, { ...shared, lr, model: o.model, data: o.data, method, lora }, hooks);
+    const out = await o.runner.run(o.project, { ...shared, lr, model: o.model, data: o.data, method, lora }, hooks);
     const r = out.result;
     if (r.stopped === 'cancelled') throw new Error(`comparison stopped during the ${method} run (${out.runId}, step ${r.steps}); resume it with \`lora-studio runs resume ${out.runId}\``);
     const evalLoss = r.evalLoss ?? null;
@@ -104,14 +106,14 @@ export async function compareMethods(o: CompareOptions): Promise<CompareReport> 
       peakRssMb: out.peakRssMb, steps: r.steps, tokens: r.steps * tokensPerStep,
       msPerStep: r.tokensPerS > 0 ? (1000 * tokensPerStep) / r.tokensPerS : (1000 * r.wallS) / Math.max(1, r.steps),
       tokensPerS: r.tokensPerS, wallS: r.wallS, finalTrainLoss: r.finalLoss, evalLoss, perplexity: evalLoss === null ? null : Math.exp(evalLoss), lr,
-      outputDir: r.out ?? null, outputBytes: folderBytes(r.out),
+      outputDir: r.out ?? null, outputBytes: folderBytes(r.out), isolated: out.isolated,
     };
   }
   const dir = path.join(path.resolve(o.project), EXPERIMENTS_DIR);
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${id}.json`);
-  const { train: _t, lora: _l, onEvent: _e, onRun: _r, signal: _s, ...rest } = o;
-  void _t; void _l; void _e; void _r; void _s;
+  const { train: _t, lora: _l, onEvent: _e, onRun: _r, signal: _s, runner: _x, ...rest } = o;
+  void [_t, _l, _e, _r, _s, _x];
   const report: CompareReport = {
     format: 'lora-studio.compare', id, createdAt: new Date().toISOString(), model: path.resolve(o.model),
     data: typeof o.data === 'string' ? path.resolve(o.data) : `${o.data.documents.length} pre-tokenized documents`,
@@ -157,6 +159,7 @@ export function compareRows(r: Pick<CompareReport, 'lora' | 'full'>): string[][]
     ['total params', ...m.map((x) => fmtInt(x.totalParams)), ''],
     ['trainable %', ...m.map((x) => `${x.trainablePct.toFixed(4)} %`), ''],
     ['peak memory (RSS)', ...m.map((x) => `${fmtInt(x.peakRssMb)} MB`), ratio(r.lora.peakRssMb, r.full.peakRssMb)],
+    ['trained in', ...m.map((x) => (x.isolated ? 'its own process' : 'a shared process')), ''],
     ['time per step', ...m.map((x) => `${fmtInt(x.msPerStep)} ms`), ratio(r.lora.msPerStep, r.full.msPerStep)],
     ['tokens/s', ...m.map((x) => fmtInt(x.tokensPerS)), ''],
     ['wall time', ...m.map((x) => `${x.wallS.toFixed(1)} s`), ''],
@@ -179,7 +182,7 @@ export function comparisonJson(r: CompareReport): Record<string, unknown> {
     run_id: x.runId, trainable_params: x.trainableParams, total_params: x.totalParams, trainable_pct: x.trainablePct,
     peak_rss_mb: x.peakRssMb, steps: x.steps, tokens: x.tokens, ms_per_step: x.msPerStep, tokens_per_s: x.tokensPerS, wall_s: x.wallS,
     lr: x.lr, final_train_loss: x.finalTrainLoss, eval_loss: x.evalLoss, perplexity: x.perplexity,
-    output_dir: x.outputDir, output_bytes: x.outputBytes, output_kind: x.method === 'lora' ? 'adapter' : 'checkpoint',
+    output_dir: x.outputDir, output_bytes: x.outputBytes, output_kind: x.method === 'lora' ? 'adapter' : 'checkpoint', isolated: x.isolated,
   });
   return { id: r.id, file: r.file, model: r.model, data: r.data, lora: one(r.lora), full: one(r.full) };
 }

@@ -15,7 +15,7 @@ import { copyFolder, resumeRun } from '../store/run-training.ts';
 import { readMetrics, readRun, runDir } from '../store/runs.ts';
 import { DEFAULT_TRAIN, type LoraOptions, type TrainEvent, type TrainOptions, type TrainResult } from '../train/types.ts';
 import { EXPERIMENTS_DIR } from './compare.ts';
-import { trainRun } from './isolated.ts';
+import { type TrialRunner, inProcessTrials } from './trials.ts';
 
 export interface GridAxes {
   r: number[];
@@ -58,8 +58,8 @@ export interface GridOptions {
   train?: Partial<Omit<TrainOptions, 'model' | 'data' | 'method' | 'out'>>;
   /** Median-rule early stopping; needs evalEvery > 0 for intermediate evaluations. */
   earlyStop?: boolean | { minTrials?: number };
-  /** Train each trial in its own process (default false). */
-  isolate?: boolean;
+  /** How each trial trains (default: in this process; host/trials.ts isolatedTrials: each in its own). */
+  runner?: TrialRunner;
   /** Override the grid id (default: a hash of the options). */
   id?: string;
   onTrial?: (t: Trial, total: number) => void;
@@ -151,55 +151,8 @@ export async function gridSearch(o: GridOptions): Promise<GridReport> {
   for (const t of trials) {
     if (o.signal?.aborted) break;
     if (t.status === 'completed' || t.status === 'pruned') continue;
-    const existing = runExists(project, t.runId) ? readRun(project, t.runId) : null;
-    if (existing?.status === 'completed' && existing.result) {
-      // Finished after the last save (the process died before writing the grid file).
-      fromResult(t, existing.result);
-      t.curve = readMetrics(existing.dir).evals.map((e) => ({ step: e.step, evalLoss: e.evalLoss }));
-      t.status = 'completed';
-      save();
-      o.onTrial?.(t, trials.length);
-      continue;
-    }
-    const ac = new AbortController();
-    const stopOuter = () => ac.abort();
-    o.signal?.addEventListener('abort', stopOuter, { once: true });
-    let pruned = false;
-    t.curve = [];
-    const onEvent = (e: TrainEvent) => {
-      if (e.type === 'eval') {
-        t.curve.push({ step: e.step, evalLoss: e.evalLoss });
-        if (es && !ac.signal.aborted && shouldPrune(trials, e.step, e.evalLoss, es.minTrials)) {
-          pruned = true;
-          t.evalLoss = e.evalLoss;
-          t.perplexity = Math.exp(e.evalLoss);
-          ac.abort();
-        }
-      }
-      o.onEvent?.(t, e);
-    };
-    try {
-      const opts = { ...shared, lr: t.params.lr, model: o.model, data: o.data, method: 'lora' as const, lora: { ...lora, r: t.params.r, alpha: t.params.alpha, dropout: t.params.dropout } };
-      const result = existing
-        ? (await resumeRun(project, t.runId, { onEvent, signal: ac.signal })).result
-        : (await trainRun(project, opts, { isolate: o.isolate ?? false, runId: t.runId, name: `${id} r=${t.params.r} alpha=${t.params.alpha} dropout=${t.params.dropout} lr=${t.params.lr}`, onEvent, signal: ac.signal })).result;
-      if (pruned) {
-        t.status = 'pruned';
-        t.steps = result.steps;
-        t.wallS = result.wallS;
-      } else if (result.stopped === 'cancelled') {
-        break; // stopped from outside: resumable later
-      } else {
-        fromResult(t, result);
-        t.status = t.perplexity === null ? 'failed' : 'completed';
-        if (t.perplexity === null) t.error = 'no validation loss (too little data for a validation split?)';
-      }
-    } catch (e) {
-      t.status = 'failed';
-      t.error = (e as Error).message;
-    } finally {
-      o.signal?.removeEventListener('abort', stopOuter);
-    }
+    const outcome = await runTrial(o, { project, id, shared, lora, es, trials }, t);
+    if (outcome === 'stopped') break; // stopped from outside: resumable later
     save();
     o.onTrial?.(t, trials.length);
   }
@@ -218,6 +171,71 @@ export async function gridSearch(o: GridOptions): Promise<GridReport> {
   }
   save();
   return report;
+}
+
+interface GridContext {
+  project: string;
+  id: string;
+  shared: Omit<TrainOptions, 'model' | 'data'>;
+  lora: LoraOptions;
+  es: { minTrials: number } | null;
+  trials: Trial[];
+}
+
+/**
+ * One trial: taken from its finished run, resumed from its checkpoint, or trained; pruned by the
+ * median rule. Updates `t`; 'stopped' when the search was stopped from outside.
+ */
+async function runTrial(o: GridOptions, g: GridContext, t: Trial): Promise<'done' | 'stopped'> {
+  const existing = runExists(g.project, t.runId) ? readRun(g.project, t.runId) : null;
+  if (existing?.status === 'completed' && existing.result) {
+    // Finished after the last save (the process died before writing the grid file).
+    fromResult(t, existing.result);
+    t.curve = readMetrics(existing.dir).evals.map((e) => ({ step: e.step, evalLoss: e.evalLoss }));
+    t.status = 'completed';
+    return 'done';
+  }
+  const ac = new AbortController();
+  const stopOuter = () => ac.abort();
+  o.signal?.addEventListener('abort', stopOuter, { once: true });
+  let pruned = false;
+  t.curve = [];
+  const onEvent = (e: TrainEvent) => {
+    if (e.type === 'eval') {
+      t.curve.push({ step: e.step, evalLoss: e.evalLoss });
+      if (g.es && !ac.signal.aborted && shouldPrune(g.trials, e.step, e.evalLoss, g.es.minTrials)) {
+        pruned = true;
+        t.evalLoss = e.evalLoss;
+        t.perplexity = Math.exp(e.evalLoss);
+        ac.abort();
+      }
+    }
+    o.onEvent?.(t, e);
+  };
+  try {
+    const opts = { ...g.shared, lr: t.params.lr, model: o.model, data: o.data, method: 'lora' as const, lora: { ...g.lora, r: t.params.r, alpha: t.params.alpha, dropout: t.params.dropout } };
+    const name = `${g.id} r=${t.params.r} alpha=${t.params.alpha} dropout=${t.params.dropout} lr=${t.params.lr}`;
+    const result = existing
+      ? (await resumeRun(g.project, t.runId, { onEvent, signal: ac.signal })).result
+      : (await (o.runner ?? inProcessTrials()).run(g.project, opts, { runId: t.runId, name, onEvent, signal: ac.signal })).result;
+    if (pruned) {
+      t.status = 'pruned';
+      t.steps = result.steps;
+      t.wallS = result.wallS;
+    } else if (result.stopped === 'cancelled') {
+      return 'stopped';
+    } else {
+      fromResult(t, result);
+      t.status = t.perplexity === null ? 'failed' : 'completed';
+      if (t.perplexity === null) t.error = 'no validation loss (too little data for a validation split?)';
+    }
+  } catch (e) {
+    t.status = 'failed';
+    t.error = (e as Error).message;
+  } finally {
+    o.signal?.removeEventListener('abort', stopOuter);
+  }
+  return 'done';
 }
 
 function runExists(project: string, id: string): boolean {

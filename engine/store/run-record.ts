@@ -130,10 +130,11 @@ export function newRunId(now = new Date()): string {
 }
 
 /**
- * The label of a run in the runs table and its run.json when none is given:
+ * The label of a run in the runs table and its run.json: its own `name`, else
  * "LoRA r=8 · gpt2 · recipes.txt" (`data`: the data file's path, or a description).
  */
-export function runName(c: { method: 'lora' | 'full'; lora: { r: number }; model: string }, data: string): string {
+export function runName(c: { name?: string; method: 'lora' | 'full'; lora: { r: number }; model: string }, data: string): string {
+  if (c.name?.trim()) return c.name.trim();
   const what = c.method === 'lora' ? `LoRA r=${c.lora.r}` : 'full FT';
   return `${what} · ${path.basename(c.model)} · ${path.basename(data)}`;
 }

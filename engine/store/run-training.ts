@@ -5,8 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { train } from '../train/trainer.ts';
-import { DEFAULT_TRAIN, type Checkpoint, type TrainEvent, type TrainOptions, type TrainResult } from '../train/types.ts';
+import { resolveOptions, train } from '../train/trainer.ts';
+import type { Checkpoint, TrainEvent, TrainHooks, TrainOptions, TrainResult } from '../train/types.ts';
 import { fsyncDir } from './atomic.ts';
 import { addDataset, addModel, openOrCreateProject } from './project.ts';
 import {
@@ -34,6 +34,8 @@ export interface ProjectTrainHooks {
   onRun?: (run: { id: string; dir: string }) => void;
   /** Called after a checkpoint is on disk. */
   onCheckpoint?: (c: { step: number; dir: string }) => void | Promise<void>;
+  /** The training loop to run (default engine/train/trainer.ts train; tests pass a fake). */
+  trainer?: (opts: TrainInput, hooks: TrainHooks) => Promise<TrainResult>;
 }
 
 export interface RunOutcome {
@@ -43,7 +45,7 @@ export interface RunOutcome {
   result: TrainResult;
 }
 
-type TrainInput = Partial<TrainOptions> & Pick<TrainOptions, 'model' | 'data'>;
+export type TrainInput = Partial<TrainOptions> & Pick<TrainOptions, 'model' | 'data'>;
 
 /**
  * Trains in a new run folder of the project (created if needed). `opts.out`, when given, gets a
@@ -51,7 +53,7 @@ type TrainInput = Partial<TrainOptions> & Pick<TrainOptions, 'model' | 'data'>;
  * the run failed and rethrows.
  */
 export async function trainInProject(projectDir: string, opts: TrainInput, hooks: ProjectTrainHooks = {}): Promise<RunOutcome> {
-  const o: TrainOptions = { ...DEFAULT_TRAIN, ...opts, lora: { ...DEFAULT_TRAIN.lora, ...opts.lora } };
+  const o: TrainOptions = resolveOptions(opts); // the task's defaults (causal LM or classification)
   const model = path.resolve(o.model);
   if (!fs.existsSync(model) || !fs.statSync(model).isDirectory()) throw new Error(`${model}: model folder not found`);
   const dataFile = typeof o.data === 'string' ? path.resolve(o.data) : undefined;
@@ -135,7 +137,7 @@ async function runSegment(writer: RunWriter, o: TrainOptions, resume: StoredChec
   try {
     writer.start();
     hooks.onRun?.({ id: writer.id, dir: writer.dir });
-    const result = await train({ ...o, out: partial }, {
+    const result = await (hooks.trainer ?? train)({ ...o, out: partial }, {
       signal: hooks.signal,
       checkpointEvery: every,
       resume: resume?.checkpoint,
