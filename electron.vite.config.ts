@@ -1,5 +1,6 @@
 // electron-vite: the desktop app's three bundles. Builds without Electron's binary.
-//   out/main      main.ts (window, menu, IPC) and engine-process.ts (the engine's utility process)
+//   out/main      main.ts (window, menu, IPC), engine-process.ts (the engine's utility process) and
+//                 trial-worker.js (host/trial-worker.ts: an experiment's run in its own process)
 //   out/preload   preload.cjs (CommonJS: sandboxed preloads can't be ES modules)
 //   out/renderer  the Svelte app (the same build `lora-studio serve` serves)
 import { resolve } from 'node:path';
@@ -16,7 +17,7 @@ export default defineConfig({
       // node_modules, which electron-builder packs (onnxruntime-node unpacked from the asar).
       externalizeDeps: true,
       rolldownOptions: {
-        input: { main: r('electron/main.ts'), 'engine-process': r('electron/engine-process.ts') },
+        input: { main: r('electron/main.ts'), 'engine-process': r('electron/engine-process.ts'), 'trial-worker': r('host/trial-worker.ts') },
         output: { format: 'es', entryFileNames: '[name].js' },
       },
     },

@@ -1,12 +1,13 @@
 // The desktop app's main process: one window, the app menu, native dialogs through the contract,
 // IPC wiring, and the engine host. Thin: everything the studio does goes through EngineBridge
-// (engine/api-handlers.ts) to the engine in a utility process.
+// (host/bridge.ts) to the engine in a utility process.
 
 import { BrowserWindow, type IpcMainInvokeEvent, Menu, type MenuItemConstructorOptions, app, dialog, ipcMain, session } from 'electron';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ApiError, IPC, type ResponseMessage, type StudioEvent } from '../engine/api.ts';
-import { EngineBridge, STUDIO_VERSION, checkEvent } from '../engine/api-handlers.ts';
+import { EngineBridge, checkEvent } from '../host/bridge.ts';
+import { STUDIO_VERSION } from '../host/session.ts';
 import { defaultProjectDir } from '../engine/store/project.ts';
 import { spawnUtilityEngine } from './engine-host.ts';
 import { hardenSession, hardenWebContents, isAppUrl } from './security.ts';

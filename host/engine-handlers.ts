@@ -1,0 +1,112 @@
+// The engine process's side of the contract: one typed handler per method the engine answers,
+// each a call of an engine service. Runs where the engine runs (serve's child process, the desktop
+// app's utility process, or in-process for tests); the host (host/bridge.ts) answers the rest.
+
+import { homedir } from 'node:os';
+import { ApiError, type AppInfo, type MethodName, type Params, type Result, type StudioEvent, parseParams } from '../engine/api.ts';
+import type { IsolatedTrialRunner } from '../engine/experiments/trials.ts';
+import { compareForStudio, listExperiments } from '../engine/services/compare.ts';
+import { previewDataset } from '../engine/services/datasets.ts';
+import { type EngineFunctions, engineWith } from '../engine/services/engine.ts';
+import { evaluatePerplexity } from '../engine/services/evaluate.ts';
+import { classify } from '../engine/services/classify.ts';
+import { listDir } from '../engine/services/files.ts';
+import { generateText } from '../engine/services/generate.ts';
+import { modelInfo } from '../engine/services/models.ts';
+import { LiveRuns } from '../engine/services/train.ts';
+import { STUDIO_VERSION, defaultRunsRoot } from './session.ts';
+import { isolatedTrials } from './trials.ts';
+
+export { STUDIO_VERSION };
+
+/** The methods the host answers itself (projects, the run registry, dialogs). */
+export type HostMethod = 'projects.current' | 'projects.open' | 'projects.create' | 'projects.list' | 'runs.list' | 'runs.get' | 'runs.delete' | 'dialog.open' | 'dialog.save';
+export type EngineMethod = Exclude<MethodName, HostMethod>;
+export type EngineTable = { [M in EngineMethod]: (p: Params<M>) => Promise<Result<M>> };
+
+export interface EngineHandlerOptions {
+  emit: (e: StudioEvent) => void;
+  /** Engine functions to replace (tests). */
+  engine?: Partial<EngineFunctions>;
+  /** How comparisons train each method in its own process (default: host/trials.ts's TypeScript worker). */
+  trials?: IsolatedTrialRunner;
+}
+
+export interface EngineHandlers {
+  /** Validates the params of `method` and answers it. */
+  handle(method: MethodName, params: unknown): Promise<unknown>;
+  /** Asks every running training run to stop (after its current step). */
+  stopAll(): void;
+  readonly active: ReadonlySet<string>;
+}
+
+export function createEngineHandlers(opts: EngineHandlerOptions): EngineHandlers {
+  const fns = engineWith(opts.engine);
+  const trials = opts.trials ?? isolatedTrials();
+  const runs = new LiveRuns(opts.emit, fns);
+  // Generations in progress, by stream id (generate.cancel).
+  const generations = new Map<string, AbortController>();
+  let comparing = false;
+
+  const table: EngineTable = {
+    'app.info': async () => ({
+      version: STUDIO_VERSION, node: process.versions.node, platform: `${process.platform}-${process.arch}`, shell: 'test',
+      features: { dialogs: false }, project: null, defaultOutDir: defaultRunsRoot(null),
+    }) satisfies AppInfo,
+    'fs.list': async (p) => listDir(p.dir ?? homedir(), p.showHidden ?? false),
+    'models.inspect': (p) => modelInfo(p, fns),
+    'datasets.preview': (p) => previewDataset(p, fns),
+    'runs.start': (p) => runs.start(p),
+    'runs.stop': async (p) => runs.stop(p.runId),
+    'runs.pause': async (p) => runs.pause(p.runId),
+    'runs.resume': (p) => runs.resume(p),
+    'eval.perplexity': (p) => evaluatePerplexity(p, fns),
+    'generate.text': async (p) => {
+      const { streamId } = p;
+      if (streamId && generations.has(streamId)) throw new ApiError('busy', `a generation named ${streamId} is running already`);
+      const controller = new AbortController();
+      if (streamId) generations.set(streamId, controller);
+      try {
+        return await generateText({
+          model: p.model, adapter: p.adapter, prompt: p.prompt, maxNewTokens: p.maxNewTokens, temperature: p.temperature, topK: p.topK, topP: p.topP,
+          repetitionPenalty: p.repetitionPenalty ?? 1, numReturnSequences: p.numReturnSequences ?? 1, seed: p.seed ?? 0, stop: p.stop ?? [], signal: controller.signal,
+          onToken: streamId ? (e) => opts.emit({ type: 'generate.token', streamId, sequence: e.sequence, token: e.token, text: e.text }) : undefined,
+        }, fns);
+      } finally {
+        if (streamId) generations.delete(streamId);
+      }
+    },
+    'generate.cancel': async (p) => {
+      const c = generations.get(p.streamId);
+      c?.abort();
+      return { cancelled: Boolean(c) };
+    },
+    'eval.classify': (p) => classify(p, fns),
+    'experiments.list': (p) => listExperiments(p.project, fns),
+    'experiments.compare': async (p) => {
+      if (comparing) throw new ApiError('busy', 'a comparison is running already');
+      comparing = true;
+      const runIds: Record<'lora' | 'full', string | null> = { lora: null, full: null };
+      try {
+        return await compareForStudio(p, trials, {
+          onRun: (method, run) => void (runIds[method] = run.id),
+          onEvent: (method, event) => opts.emit({ type: 'experiment.event', method, runId: runIds[method], event }),
+        }, fns);
+      } finally {
+        comparing = false;
+      }
+    },
+  };
+
+  return {
+    async handle(method, raw) {
+      if (!Object.hasOwn(table, method)) throw new ApiError('unknown_method', `${method} is not handled by the engine`);
+      const handler = table[method as EngineMethod] as (p: unknown) => Promise<unknown>;
+      return handler(parseParams(method, raw));
+    },
+    stopAll: () => runs.stopAll(),
+    get active() {
+      return runs.running;
+    },
+  };
+}
