@@ -1,9 +1,10 @@
 // Shared flag parsing for the CLI commands (node:util parseArgs), with errors a user can act on.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { DEVICES, LORA_BIASES, METHODS_OF_TRAINING, SCHEDULES } from '../engine/api.ts';
 import { resolveModelRef } from '../engine/hub/resolve.ts';
 import { parseTargets } from '../engine/lora/targets.ts';
-import { DEFAULT_LORA, DEFAULT_TRAIN, type LoraOptions, type Schedule, type TrainOptions } from '../engine/train/types.ts';
+import { DEFAULT_CLASSIFY, DEFAULT_LORA, DEFAULT_TRAIN, type LoraOptions, type TaskKind, type TrainOptions } from '../engine/train/types.ts';
 
 export class UsageError extends Error {}
 
@@ -39,19 +40,22 @@ export function num(v: string | undefined, flag: string, fallback: number, check
 
 export const int = (v: string | undefined, flag: string, fallback: number, min = 1) => num(v, flag, fallback, (x) => Number.isInteger(x) && x >= min);
 
-export function loraFromFlags(v: Record<string, unknown>): LoraOptions {
-  const bias = (v.bias as string | undefined) ?? DEFAULT_LORA.bias;
-  if (!['none', 'all', 'lora_only'].includes(bias)) throw new UsageError(`--bias must be none, all or lora_only, got "${bias}"`);
-  const init = (v.init as string | undefined) ?? DEFAULT_LORA.init;
-  if (!['kaiming', 'gaussian'].includes(init)) throw new UsageError(`--init must be kaiming or gaussian, got "${init}"`);
+/** One of `values` (the contract's enums), or a usage error naming the flag. */
+export function oneOf<const V extends readonly string[]>(v: unknown, flag: string, values: V, fallback: V[number]): V[number] {
+  const x = (v as string | undefined) ?? fallback;
+  if (!values.includes(x)) throw new UsageError(`--${flag} must be ${values.slice(0, -1).join(', ')} or ${values.at(-1)}, got "${x}"`);
+  return x;
+}
+
+export function loraFromFlags(v: Record<string, unknown>, d: LoraOptions = DEFAULT_LORA): LoraOptions {
   return {
-    r: int(v.r as string | undefined, 'r', DEFAULT_LORA.r),
-    alpha: num(v.alpha as string | undefined, 'alpha', DEFAULT_LORA.alpha, (x) => x > 0),
-    dropout: num(v.dropout as string | undefined, 'dropout', DEFAULT_LORA.dropout, (x) => x >= 0 && x < 1),
-    bias: bias as LoraOptions['bias'],
-    targets: v.targets ? parseTargets(v.targets as string) : DEFAULT_LORA.targets,
+    r: int(v.r as string | undefined, 'r', d.r),
+    alpha: num(v.alpha as string | undefined, 'alpha', d.alpha, (x) => x > 0),
+    dropout: num(v.dropout as string | undefined, 'dropout', d.dropout, (x) => x >= 0 && x < 1),
+    bias: oneOf(v.bias, 'bias', LORA_BIASES, d.bias),
+    targets: v.targets ? parseTargets(v.targets as string) : d.targets,
     useRslora: Boolean(v.rslora),
-    init: init as LoraOptions['init'],
+    init: oneOf(v.init, 'init', ['kaiming', 'gaussian'] as const, d.init),
   };
 }
 
@@ -62,12 +66,27 @@ export const TRAIN_FLAGS = {
   schedule: { type: 'string' }, seed: { type: 'string' }, 'val-ratio': { type: 'string' }, threads: { type: 'string' },
 } as const;
 
-/** TRAIN_FLAGS as trainer options (validated); `valRatio` is the command's default hold-out. */
-export function trainingFromFlags(v: Record<string, unknown>, defaults: { valRatio?: number } = {}): Partial<TrainOptions> {
-  const d = DEFAULT_TRAIN;
+/** The help lines of TRAIN_FLAGS; `valRatio` is the command's default hold-out. */
+export function trainHelp(valRatio = 0, d: Omit<TrainOptions, 'model' | 'data'> = DEFAULT_TRAIN): string {
+  return `  --lr X                learning rate (default ${d.lr})
+  --epochs N            passes over the data (default ${d.epochs})
+  --max-steps N         optimizer steps; overrides --epochs
+  --batch-size N        sequences per micro-batch (default ${d.batchSize})
+  --grad-accum N        micro-batches per optimizer step (default ${d.gradAccum})
+  --max-length N        tokens per sequence (default ${d.maxLength})
+  --warmup-steps N      linear warmup steps (default 0)
+  --weight-decay X      AdamW weight decay, not on biases and LayerNorm weights (default ${d.weightDecay})
+  --schedule constant|linear|cosine (default ${d.schedule})
+  --seed N              shuffling, LoRA init and dropout (default ${d.seed})
+  --val-ratio X         hold out this fraction of the data for validation (default ${valRatio})
+  --threads N           CPU threads (default: all cores)`;
+}
+
+/** TRAIN_FLAGS as trainer options (validated); `valRatio` is the command's default hold-out, `base` the task's defaults. */
+export function trainingFromFlags(v: Record<string, unknown>, defaults: { valRatio?: number; base?: Omit<TrainOptions, 'model' | 'data'> } = {}): Partial<TrainOptions> {
+  const d = defaults.base ?? DEFAULT_TRAIN;
   const s = (k: string) => v[k] as string | undefined;
-  const schedule = (s('schedule') ?? d.schedule) as Schedule;
-  if (!['constant', 'linear', 'cosine'].includes(schedule)) throw new UsageError(`--schedule must be constant, linear or cosine, got "${schedule}"`);
+  const schedule = oneOf(s('schedule'), 'schedule', SCHEDULES, d.schedule);
   return {
     lr: num(s('lr'), 'lr', d.lr, (x) => x > 0),
     epochs: num(s('epochs'), 'epochs', d.epochs, (x) => x > 0),
@@ -81,6 +100,37 @@ export function trainingFromFlags(v: Record<string, unknown>, defaults: { valRat
     seed: int(s('seed'), 'seed', d.seed, 0),
     valRatio: num(s('val-ratio'), 'val-ratio', defaults.valRatio ?? 0, (x) => x >= 0 && x < 1),
     threads: s('threads') ? int(s('threads'), 'threads', 1) : undefined,
+  };
+}
+
+/** The flags `train` adds to TRAIN_FLAGS (both tasks). */
+export const TRAIN_ONLY_FLAGS = {
+  method: { type: 'string' }, task: { type: 'string' }, 'warmup-ratio': { type: 'string' }, 'max-grad-norm': { type: 'string' }, 'log-every': { type: 'string' },
+  'eval-every': { type: 'string' }, 'model-dropout': { type: 'boolean' }, device: { type: 'string' },
+  validation: { type: 'string' }, 'text-column': { type: 'string' }, 'label-column': { type: 'string' },
+} as const;
+
+/**
+ * Every training flag of `train` as trainer options: the task (causal-lm or seq-cls) picks the
+ * defaults (engine/train/types.ts DEFAULT_TRAIN or DEFAULT_CLASSIFY).
+ */
+export function trainOptionsFromFlags(v: Record<string, unknown>): Partial<TrainOptions> & { task: TaskKind } {
+  const task = oneOf(v.task, 'task', ['causal-lm', 'seq-cls'] as const, 'causal-lm');
+  const method = oneOf(v.method, 'method', METHODS_OF_TRAINING, 'lora');
+  if (task === 'seq-cls' && method !== 'lora') throw new UsageError('--task seq-cls trains with --method lora (the heads train whole as modules_to_save)');
+  const d = task === 'seq-cls' ? DEFAULT_CLASSIFY : DEFAULT_TRAIN;
+  const s = (k: string) => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
+  return {
+    task, method, lora: loraFromFlags(v, d.lora), ...trainingFromFlags(v, { base: d }),
+    warmupRatio: num(s('warmup-ratio'), 'warmup-ratio', 0, (x) => x >= 0 && x < 1),
+    maxGradNorm: num(s('max-grad-norm'), 'max-grad-norm', d.maxGradNorm, (x) => x >= 0),
+    logEvery: int(s('log-every'), 'log-every', d.logEvery),
+    evalEvery: int(s('eval-every'), 'eval-every', 0, 0),
+    modelDropout: Boolean(v['model-dropout']),
+    device: oneOf(v.device, 'device', DEVICES, 'cpu'),
+    ...(s('validation') ? { validation: s('validation') } : {}),
+    ...(s('text-column') ? { textColumn: s('text-column') } : {}),
+    ...(s('label-column') ? { labelColumn: s('label-column') } : {}),
   };
 }
 

@@ -46,7 +46,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     run = await entry.load();
   } catch (e) {
-    console.error(`lora-studio ${cmd}: not available in this build (${(e as Error).message})`);
+    // A broken install (a file missing from the package): one line, no stack trace.
+    console.error(`lora-studio ${cmd}: cannot load the command: ${(e as Error).message.split('\n')[0]}`);
     return 1;
   }
   return run(rest);

@@ -1,8 +1,9 @@
-import { trainableLine } from '../../engine/lora/peft-model.ts';
-import type { Device } from '../../engine/onnx/runtime.ts';
-import { type ClassifyEvent, DEFAULT_CLASSIFY, evaluateClassifier, trainClassifier } from '../../engine/train/classify.ts';
-import type { Schedule } from '../../engine/train/types.ts';
-import { UsageError, int, loraFromFlags, num, parse, required, runCommand } from '../args.ts';
+// `lora-studio classify`: flags -> the classify service (engine/services/classify.ts) -> metrics
+// and the confusion matrix printed.
+import { DEVICES } from '../../engine/api.ts';
+import { classify } from '../../engine/services/classify.ts';
+import { int, oneOf, parse, required, runCommand } from '../args.ts';
+import { trainFromFlags } from './train.ts';
 
 const HELP = `Usage: lora-studio classify --model DIR [--adapter DIR] --data PATH [options] [--json]
 
@@ -24,10 +25,10 @@ export async function classifyCommand(argv: string[]): Promise<number> {
       device: { type: 'string' }, threads: { type: 'string' },
     });
     if (v.help) { console.log(HELP); return 0; }
-    const r = await evaluateClassifier({
+    const r = await classify({
       model: required(v, 'model'), adapter: v.adapter, data: required(v, 'data'), textColumn: v['text-column'], labelColumn: v['label-column'],
       split: v.split, maxLength: v['max-length'] ? int(v['max-length'], 'max-length', 512, 1) : undefined,
-      batchSize: int(v['batch-size'], 'batch-size', 16), device: (v.device ?? 'cpu') as Device, threads: v.threads ? int(v.threads, 'threads', 1) : undefined,
+      batchSize: int(v['batch-size'], 'batch-size', 16), device: oneOf(v.device, 'device', DEVICES, 'cpu'), threads: v.threads ? int(v.threads, 'threads', 1) : undefined,
     });
     if (v.json) {
       console.log(JSON.stringify({ accuracy: r.accuracy, f1: r.f1, precision: r.precision, recall: r.recall, macro_f1: r.macroF1, confusion: r.confusion, labels: r.labels, examples: r.examples }));
@@ -41,56 +42,7 @@ export async function classifyCommand(argv: string[]): Promise<number> {
   });
 }
 
-/**
- * `lora-studio train --task seq-cls ...`: called by cli/commands/train.ts with its parsed flags
- * (model, data, out, lr, epochs, max-steps, batch-size, max-length, warmup-*, weight-decay,
- * max-grad-norm, schedule, seed, log-every, val-ratio, eval-every, device, threads, LoRA flags,
- * and optionally validation, text-column, label-column).
- */
-export async function trainSeqClsFromFlags(v: Record<string, unknown>): Promise<number> {
-  const s = (k: string) => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
-  const d = DEFAULT_CLASSIFY;
-  if (s('method') && s('method') !== 'lora') throw new UsageError('--task seq-cls trains with --method lora (the heads train whole as modules_to_save)');
-  if (s('grad-accum') && s('grad-accum') !== '1') throw new UsageError('--task seq-cls does not support --grad-accum yet');
-  const json = Boolean(v.json);
-  const schedule = (s('schedule') ?? d.schedule) as Schedule;
-  if (!['constant', 'linear', 'cosine'].includes(schedule)) throw new UsageError(`--schedule must be constant, linear or cosine, got "${schedule}"`);
-  const lora = loraFromFlags(v);
-  if (s('dropout') === undefined) lora.dropout = d.lora.dropout;
-  const ac = new AbortController();
-  process.once('SIGINT', () => { console.error('stopping after this step (Ctrl-C again to kill)'); ac.abort(); });
-  const say = (m: string) => (json ? console.error(m) : console.log(m));
-  const onEvent = (e: ClassifyEvent) => {
-    if (e.type === 'start') say(`${trainableLine(e.trainableParams, e.allParams)}\nclassifier with ${e.numLabels} labels, ${e.examples} examples, ${e.totalSteps} steps`);
-    else if (e.type === 'step') say(`step ${e.step}/${e.totalSteps}  epoch ${e.epoch.toFixed(2)}  loss ${e.loss.toFixed(4)}  acc ${(e.accuracy ?? 0).toFixed(3)}  lr ${e.lr.toExponential(2)}  grad_norm ${e.gradNorm.toFixed(3)}  ${(e.examplesPerS ?? 0).toFixed(1)} ex/s  eta ${e.etaS.toFixed(1)}s`);
-    else if (e.type === 'eval') say(`eval @ step ${e.step}: loss ${e.evalLoss.toFixed(4)}  accuracy ${(e.accuracy ?? 0).toFixed(4)}  f1 ${(e.f1 ?? 0).toFixed(4)}  confusion ${JSON.stringify(e.confusion)}`);
-    else if (e.type === 'log') console.error(e.message);
-  };
-  const r = await trainClassifier({
-    model: required(v, 'model'), data: required(v, 'data'), out: required(v, 'out'), validation: s('validation'),
-    textColumn: s('text-column'), labelColumn: s('label-column'), lora,
-    lr: num(s('lr'), 'lr', d.lr, (x) => x > 0),
-    epochs: num(s('epochs'), 'epochs', d.epochs, (x) => x > 0),
-    maxSteps: int(s('max-steps'), 'max-steps', 0, 0),
-    batchSize: int(s('batch-size'), 'batch-size', d.batchSize),
-    maxLength: int(s('max-length'), 'max-length', d.maxLength, 2),
-    warmupSteps: int(s('warmup-steps'), 'warmup-steps', 0, 0),
-    warmupRatio: num(s('warmup-ratio'), 'warmup-ratio', 0, (x) => x >= 0 && x < 1),
-    weightDecay: num(s('weight-decay'), 'weight-decay', d.weightDecay, (x) => x >= 0),
-    maxGradNorm: num(s('max-grad-norm'), 'max-grad-norm', d.maxGradNorm, (x) => x >= 0),
-    schedule, seed: int(s('seed'), 'seed', d.seed, 0), logEvery: int(s('log-every'), 'log-every', d.logEvery),
-    valRatio: num(s('val-ratio'), 'val-ratio', 0, (x) => x >= 0 && x < 1),
-    evalEvery: int(s('eval-every'), 'eval-every', 0, 0),
-    device: (s('device') ?? 'cpu') as Device, threads: s('threads') ? int(s('threads'), 'threads', 1) : undefined,
-  }, { onEvent, signal: ac.signal });
-  if (json) {
-    console.log(JSON.stringify({
-      steps: r.steps, final_loss: r.finalLoss, trainable_params: r.trainableParams, all_params: r.allParams, examples_per_s: r.examplesPerS,
-      peak_rss_mb: r.peakRssMb, wall_s: r.wallS, stopped: r.stopped, out: r.out, labels: r.labels,
-      ...(r.eval ? { eval_loss: r.eval.loss, eval_accuracy: r.eval.accuracy, eval_f1: r.eval.f1, eval_confusion: r.eval.confusion } : {}),
-    }));
-  } else {
-    say(`${r.stopped === 'cancelled' ? 'stopped' : 'done'}: ${r.steps} steps, final loss ${r.finalLoss.toFixed(4)}${r.eval ? `, eval accuracy ${r.eval.accuracy.toFixed(4)} f1 ${r.eval.f1.toFixed(4)}` : ''}, ${r.wallS.toFixed(1)} s → ${r.out}`);
-  }
-  return 0;
+/** `lora-studio train --task seq-cls ...` with already-parsed flags: the train command's one path. */
+export function trainSeqClsFromFlags(v: Record<string, unknown>): Promise<number> {
+  return trainFromFlags({ ...v, task: 'seq-cls' });
 }

@@ -1,7 +1,7 @@
 // `lora-studio export gguf`: flags -> exportGguf -> print. Self-contained (its own flag parsing).
 
 import { parseArgs } from 'node:util';
-import { GGUF_TYPES, type GgufType, exportGguf } from '../../engine/export/gguf.ts';
+import { GGUF_TYPES, type GgufType, exportGguf } from '../../engine/services/export.ts';
 
 const HELP = `Usage: lora-studio export gguf --model DIR [--adapter DIR] --out FILE.gguf [--type f32|f16|q8_0] [--force]
        lora-studio export gguf --model DIR --adapter DIR --lora-only --out FILE.gguf [--base-gguf BASE.gguf]

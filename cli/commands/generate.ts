@@ -1,8 +1,9 @@
-import { chatPrompt } from '../../engine/data/instruct.ts';
-import { loadTokenizer } from '../../engine/data/tokenizer.ts';
-import { Generator, type GenerateOptions, type GenerateResult } from '../../engine/generate/generator.ts';
-import type { Device } from '../../engine/onnx/runtime.ts';
-import { UsageError, int, num, parse, runCommand } from '../args.ts';
+// `lora-studio generate`: flags -> the generate service (engine/services/generate.ts) -> the text,
+// streamed to stdout; --compare-base generates with the base model too, side by side.
+import type { GenerateResultData } from '../../engine/api.ts';
+import { DEVICES } from '../../engine/api.ts';
+import { type GenerateRequest, generateText } from '../../engine/services/generate.ts';
+import { UsageError, int, num, oneOf, parse, runCommand } from '../args.ts';
 import { CHAT_GENERATE_FLAGS, CHAT_GENERATE_HELP } from './chat-flags.ts';
 import { PROJECT_GENERATE_FLAGS, PROJECT_GENERATE_HELP, evalTarget, recordSamplesInProject } from './project-flags.ts';
 
@@ -26,6 +27,44 @@ ${CHAT_GENERATE_HELP}
 
 ${PROJECT_GENERATE_HELP}`;
 
+type Flags = Record<string, unknown>;
+
+/** The sampling flags as the service's request (without model, adapter and prompt). */
+function requestFromFlags(v: Flags): Omit<GenerateRequest, 'model' | 'adapter' | 'prompt'> {
+  const s = (k: string) => v[k] as string | undefined;
+  // Greedy unless a temperature > 0 is given — or top-k / top-p, which only mean something when
+  // sampling (then at temperature 1, transformers' default).
+  const samplingFlag = s('top-k') !== undefined || s('top-p') !== undefined;
+  const temperature = num(s('temperature'), 'temperature', samplingFlag ? 1 : 0, (x) => x >= 0);
+  const numReturnSequences = int(s('num-return-sequences'), 'num-return-sequences', 1);
+  if (numReturnSequences > 1 && temperature === 0) throw new UsageError('--num-return-sequences > 1 needs --temperature > 0 (greedy decoding returns one text)');
+  if (!v.chat && (v['chat-template'] !== undefined || v.system !== undefined)) throw new UsageError('--chat-template and --system need --chat');
+  return {
+    maxNewTokens: s('max-new-tokens') !== undefined ? int(s('max-new-tokens'), 'max-new-tokens', 50, 0) : s('max-length') !== undefined ? undefined : 50,
+    maxLength: s('max-length') !== undefined ? int(s('max-length'), 'max-length', 0, 1) : undefined,
+    temperature,
+    topK: int(s('top-k'), 'top-k', 50, 0),
+    topP: num(s('top-p'), 'top-p', 1, (x) => x > 0 && x <= 1),
+    repetitionPenalty: num(s('repetition-penalty'), 'repetition-penalty', 1, (x) => x > 0),
+    numReturnSequences,
+    seed: int(s('seed'), 'seed', 0, 0),
+    stop: (v.stop as string[] | undefined) ?? [],
+    noEos: Boolean(v['no-eos']),
+    ...(v.chat ? { chat: { template: s('chat-template'), system: s('system') } } : {}),
+    device: oneOf(v.device, 'device', DEVICES, 'cpu'),
+    threads: s('threads') ? int(s('threads'), 'threads', 1) : undefined,
+  };
+}
+
+function printCompared(prompt: string, base: GenerateResultData, adapted: GenerateResultData, json: boolean): void {
+  if (json) {
+    console.log(JSON.stringify({ outputs: adapted.outputs, base_outputs: base.outputs, tokens_per_s: adapted.tokensPerS, base_tokens_per_s: base.tokensPerS }));
+    return;
+  }
+  adapted.outputs.forEach((a, i) => console.log(`--- sequence ${i + 1}\n[base]    ${prompt}${base.outputs[i]}\n[adapter] ${prompt}${a}`));
+  console.log(`(${adapted.tokensPerS.toFixed(1)} tokens/s with the adapter, ${base.tokensPerS.toFixed(1)} base)`);
+}
+
 export async function generateCommand(argv: string[]): Promise<number> {
   return runCommand('generate', HELP, async () => {
     const { values: v } = parse(argv, {
@@ -42,69 +81,24 @@ export async function generateCommand(argv: string[]): Promise<number> {
     const prompt = v.prompt;
     if (typeof prompt !== 'string') throw new UsageError('--prompt is required');
     if (v['compare-base'] && !adapter) throw new UsageError('--compare-base needs --adapter (it compares the adapted model with its base)');
-    // Greedy unless a temperature > 0 is given — or top-k / top-p, which only mean something when
-    // sampling (then at temperature 1, transformers' default).
-    const samplingFlag = v['top-k'] !== undefined || v['top-p'] !== undefined;
-    const temperature = num(v.temperature, 'temperature', samplingFlag ? 1 : 0, (x) => x >= 0);
-    const o: GenerateOptions = {
-      maxNewTokens: v['max-new-tokens'] !== undefined ? int(v['max-new-tokens'], 'max-new-tokens', 50, 0)
-        : v['max-length'] !== undefined ? undefined : 50,
-      maxLength: v['max-length'] !== undefined ? int(v['max-length'], 'max-length', 0, 1) : undefined,
-      temperature,
-      doSample: temperature > 0,
-      topK: int(v['top-k'], 'top-k', 50, 0),
-      topP: num(v['top-p'], 'top-p', 1, (x) => x > 0 && x <= 1),
-      repetitionPenalty: num(v['repetition-penalty'], 'repetition-penalty', 1, (x) => x > 0),
-      numReturnSequences: int(v['num-return-sequences'], 'num-return-sequences', 1),
-      seed: int(v.seed, 'seed', 0, 0),
-      stopStrings: v.stop ?? [],
-      ...(v['no-eos'] ? { eosTokenId: null } : {}),
-    };
-    if ((o.numReturnSequences ?? 1) > 1 && temperature === 0) throw new UsageError('--num-return-sequences > 1 needs --temperature > 0 (greedy decoding returns one text)');
-    const device = (v.device ?? 'cpu') as Device;
-    const threads = v.threads ? int(v.threads, 'threads', 1) : undefined;
-    const tok = await loadTokenizer(model);
-    // --chat: the prompt as a user turn of the chat template; stop at its end-of-turn token too.
-    const chat = v.chat ? await chatPrompt(model, prompt, { chatTemplate: v['chat-template'], system: v.system }) : null;
-    if (!chat && (v['chat-template'] !== undefined || v.system !== undefined)) throw new UsageError('--chat-template and --system need --chat');
-    if (chat) { o.stopTokenIds = v['no-eos'] ? chat.stopTokenIds.filter((x) => x !== tok.eosTokenId) : chat.stopTokenIds; o.stopStrings = [...(o.stopStrings ?? []), ...chat.stopStrings]; }
-    const unTurn = (x: string) => (chat ? chat.stopStrings.reduce((t, st) => (t.endsWith(st) ? t.slice(0, -st.length) : t), x) : x);
-    const ids = chat ? chat.ids : tok.encode(prompt);
-    if (ids.length === 0) throw new UsageError('--prompt encodes to no tokens');
-
-    const run = async (adapter: string | undefined, stream: boolean): Promise<GenerateResult> => {
-      const gen = await Generator.load(model, adapter, { device, threads, releaseWeights: true });
-      try {
-        const single = (o.numReturnSequences ?? 1) === 1;
-        if (stream && single && !v.json && !chat) process.stdout.write(prompt);
-        const r = await gen.generate(ids, { ...o, onToken: stream && single && !v.json ? (e) => process.stdout.write(e.text) : undefined }, tok);
-        if (stream && single && !v.json) process.stdout.write('\n');
-        return { ...r, outputs: r.outputs.map(unTurn) };
-      } finally {
-        await gen.release();
-      }
-    };
-
+    const req = { ...requestFromFlags(v), model, prompt };
     if (v['compare-base']) {
-      const base = await run(undefined, false);
-      const adapted = await run(adapter, false);
-      if (v.json) {
-        console.log(JSON.stringify({ outputs: adapted.outputs, base_outputs: base.outputs, tokens_per_s: adapted.tokensPerS, base_tokens_per_s: base.tokensPerS }));
-      } else {
-        adapted.outputs.forEach((a, i) => {
-          console.log(`--- sequence ${i + 1}\n[base]    ${prompt}${base.outputs[i]}\n[adapter] ${prompt}${a}`);
-        });
-        console.log(`(${adapted.tokensPerS.toFixed(1)} tokens/s with the adapter, ${base.tokensPerS.toFixed(1)} base)`);
-      }
+      const base = await generateText(req);
+      printCompared(prompt, base, await generateText({ ...req, adapter }), Boolean(v.json));
       return 0;
     }
-    const r = await run(adapter, true);
-    recordSamplesInProject(v, prompt, r.outputs);
-    if (v.json) console.log(JSON.stringify({ outputs: r.outputs, tokens_per_s: r.tokensPerS, new_tokens: r.newTokens, prompt_tokens: r.promptTokens, finish: r.finish }));
+    // One sequence, not --json: the prompt (unless it is a chat turn) and the text as it comes.
+    const stream = req.numReturnSequences === 1 && !v.json;
+    if (stream && !v.chat) process.stdout.write(prompt);
+    const r = await generateText({ ...req, adapter, ...(stream ? { onToken: (e) => process.stdout.write(e.text) } : {}) });
+    if (stream) process.stdout.write('\n');
+    const unrecorded = recordSamplesInProject(v, prompt, r.outputs);
+    if (v.json) console.log(JSON.stringify({ outputs: r.outputs, tokens_per_s: r.tokensPerS, new_tokens: r.tokens, prompt_tokens: r.promptTokens, finish: r.finish }));
     else {
       if (r.outputs.length > 1) r.outputs.forEach((x, i) => console.log(`--- sequence ${i + 1}\n${prompt}${x}`));
-      console.error(`(${r.newTokens} tokens, ${r.tokensPerS.toFixed(1)} tokens/s)`);
+      console.error(`(${r.tokens} tokens, ${r.tokensPerS.toFixed(1)} tokens/s)`);
     }
+    if (unrecorded) console.error(`lora-studio generate: warning: ${unrecorded}`);
     return 0;
   });
 }

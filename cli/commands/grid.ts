@@ -1,11 +1,14 @@
-// `lora-studio grid`: grid search over LoRA r, alpha, dropout (and lr), scored by validation perplexity.
+// `lora-studio grid`: flags -> the grid service (engine/services/grid.ts) -> each trial and the
+// table printed. A grid search over LoRA r, alpha, dropout (and lr), scored by validation perplexity.
 import path from 'node:path';
 import { table } from '../../engine/experiments/compare.ts';
-import { type GridReport, type Trial, gridJson, gridSearch } from '../../engine/experiments/grid.ts';
+import { type GridReport, type Trial, gridJson } from '../../engine/experiments/grid.ts';
+import { grid } from '../../engine/services/grid.ts';
 import { defaultProjectDir } from '../../engine/store/project.ts';
 import { DEFAULT_TRAIN, type TrainOptions } from '../../engine/train/types.ts';
-import { TRAIN_FLAGS, UsageError, int, loraFromFlags, num, parse, required, runCommand, trainingFromFlags } from '../args.ts';
-import { progressBar } from './compare.ts';
+import { isolatedTrials } from '../../host/trials.ts';
+import { TRAIN_FLAGS, UsageError, int, loraFromFlags, parse, required, runCommand, trainingFromFlags } from '../args.ts';
+import { progressBar } from '../progress.ts';
 
 const d = DEFAULT_TRAIN;
 const HELP = `Usage: lora-studio grid --model DIR --data FILE --r 4,8,16 --alpha 16,32 --dropout 0.05,0.1 [options] [--json]
@@ -74,7 +77,7 @@ export async function gridCommand(argv: string[]): Promise<number> {
     if (!(train.valRatio! > 0)) throw new UsageError('--val-ratio must be > 0: trials are scored on the validation split');
     const ac = new AbortController();
     process.once('SIGINT', () => { console.error('stopping after this step; run the same command again to resume'); ac.abort(); });
-    const report = await gridSearch({
+    const report = await grid({
       project: v.project ? path.resolve(v.project) : defaultProjectDir(),
       model: required(v, 'model'), data: required(v, 'data'),
       axes: {
@@ -83,7 +86,7 @@ export async function gridCommand(argv: string[]): Promise<number> {
         dropout: parseList(v.dropout, 'dropout', [d.lora.dropout], (x) => x >= 0 && x < 1),
         lr: parseList(v.lr, 'lr', [d.lr], (x) => x > 0),
       },
-      train, isolate: Boolean(v.isolate), signal: ac.signal,
+      train, runner: v.isolate ? isolatedTrials() : undefined, signal: ac.signal,
       earlyStop: v['early-stop'] ? { minTrials: int(v['min-trials'], 'min-trials', 2) } : false,
       onEvent: (t: Trial, e) => {
         if (e.type === 'step') say(`trial ${t.index + 1} ${progressBar(e.step / e.totalSteps)} step ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(4)}`);

@@ -1,4 +1,5 @@
-import { inspectModel } from '../../engine/models/inspect.ts';
+// `lora-studio info`: flags -> the models service -> the architecture and PEFT's line printed.
+import { inspectModel } from '../../engine/services/models.ts';
 import { LORA_FLAGS, LORA_HELP, UsageError, loraFromFlags, parse, required, runCommand } from '../args.ts';
 
 const HELP = `Usage: lora-studio info --model DIR [--method lora|full] [LoRA options] [--json]

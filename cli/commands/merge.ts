@@ -1,4 +1,5 @@
-import { mergeToFolder } from '../../engine/export/hf-folder.ts';
+// `lora-studio merge`: flags -> the export service (merge_and_unload into an HF folder) -> print.
+import { mergeAdapter } from '../../engine/services/export.ts';
 import { parse, required, runCommand } from '../args.ts';
 
 const HELP = `Usage: lora-studio merge --model DIR --adapter DIR --out DIR [--onnx] [--json]
@@ -15,7 +16,7 @@ export async function mergeCommand(argv: string[]): Promise<number> {
   return runCommand('merge', HELP, async () => {
     const { values: v } = parse(argv, { model: { type: 'string' }, adapter: { type: 'string' }, out: { type: 'string' }, onnx: { type: 'boolean' } });
     if (v.help) { console.log(HELP); return 0; }
-    const r = mergeToFolder(required(v, 'model'), required(v, 'adapter'), required(v, 'out'), { onnx: v.onnx });
+    const r = mergeAdapter(required(v, 'model'), required(v, 'adapter'), required(v, 'out'), { onnx: v.onnx });
     if (v.json) console.log(JSON.stringify({ out: r.out, merged_layers: r.mergedLayers, files: r.files, arch: r.arch, task: r.task }));
     else console.log(`merged ${r.mergedLayers} LoRA layers into ${r.out} (${r.arch} ${r.task}: ${r.files.join(', ')})`);
     return 0;

@@ -1,15 +1,16 @@
-// `--project DIR` for train, eval (and generate): the flags, their help, and the small helpers
-// the commands call. Kept here so train.ts and eval.ts change by a few lines only.
+// `--project DIR` for train, eval (and generate): the flags, their help, and the flags as the
+// services' requests (engine/services/train.ts, evaluate.ts).
 import path from 'node:path';
+import type { PerplexityResultData } from '../../engine/api.ts';
+import { recordRunEvaluation, recordRunSamples, runTarget } from '../../engine/services/evaluate.ts';
+import { type TrainHooks, type TrainInput, trainRun } from '../../engine/services/train.ts';
 import { defaultProjectDir } from '../../engine/store/project.ts';
-import { trainInProject } from '../../engine/store/run-training.ts';
-import { ADAPTER_DIR, MODEL_DIR, readRun, recordEval, recordSamples } from '../../engine/store/runs.ts';
-import { train } from '../../engine/train/trainer.ts';
-import type { TrainHooks, TrainOptions, TrainResult } from '../../engine/train/types.ts';
+import type { TrainResult } from '../../engine/train/types.ts';
 import { UsageError, int, required } from '../args.ts';
 
 export const PROJECT_TRAIN_FLAGS = {
   project: { type: 'string' },
+  force: { type: 'boolean' },
   'run-name': { type: 'string' },
   'checkpoint-every': { type: 'string' },
   'keep-checkpoints': { type: 'string' },
@@ -21,7 +22,8 @@ export const PROJECT_TRAIN_HELP = `Project options:
                         --out then is optional (an extra copy). Resume with \`lora-studio runs resume\`.
   --run-name TEXT       a label for the runs list
   --checkpoint-every N  checkpoint every N steps (default 50; with --project)
-  --keep-checkpoints N  checkpoints kept (default 3; with --project)`;
+  --keep-checkpoints N  checkpoints kept (default 3; with --project)
+  --force               write into --out even when it already has files in it (they are replaced)`;
 
 export const PROJECT_EVAL_FLAGS = {
   project: { type: 'string' },
@@ -48,26 +50,23 @@ export function outFlag(v: Flags): string | undefined {
 }
 
 /**
- * train(), or trainInProject() when --project is given (then the result's `out` is the run's
- * adapter/ or model/ folder, and the run id goes to stderr).
+ * The train service with the project flags: a run of --project (the result's `out` is the run's
+ * adapter/ or model/ folder; the run id goes to stderr), else of a temporary project with the
+ * result in --out. --force lets --out be a folder with files in it.
  */
-export async function trainMaybeInProject(v: Flags, opts: Partial<TrainOptions> & Pick<TrainOptions, 'model' | 'data'>, hooks: TrainHooks = {}): Promise<TrainResult> {
+export async function trainMaybeInProject(v: Flags, opts: TrainInput, hooks: TrainHooks = {}): Promise<TrainResult> {
   const project = projectFlag(v);
   const every = str(v, 'checkpoint-every');
   const keep = str(v, 'keep-checkpoints');
-  if (!project) {
-    for (const f of ['run-name', 'checkpoint-every', 'keep-checkpoints']) if (str(v, f)) throw new UsageError(`--${f} needs --project`);
-    return train(opts, hooks);
-  }
-  const { result } = await trainInProject(project, opts, {
-    onEvent: hooks.onEvent,
-    signal: hooks.signal,
+  if (!project) for (const f of ['run-name', 'checkpoint-every', 'keep-checkpoints']) if (str(v, f)) throw new UsageError(`--${f} needs --project`);
+  const r = await trainRun({
+    options: opts, project, overwrite: Boolean(v.force),
     name: str(v, 'run-name'),
     checkpointEvery: every === undefined ? undefined : int(every, 'checkpoint-every', 50),
     keepCheckpoints: keep === undefined ? undefined : int(keep, 'keep-checkpoints', 3),
-    onRun: (run) => console.error(`run ${run.id}: ${run.dir}`),
-  });
-  return result;
+  }, { ...hooks, onRun: project ? (run) => console.error(`run ${run.id}: ${run.dir}`) : undefined });
+  if (r.temporary && r.result.stopped === 'cancelled') console.error(`the stopped run is kept: \`lora-studio runs resume ${r.runId} --project ${r.project}\` continues it`);
+  return r.result;
 }
 
 /**
@@ -81,19 +80,13 @@ export function evalTarget(v: Flags): { model: string; adapter?: string } {
     return { model: required(v, 'model'), adapter: str(v, 'adapter') };
   }
   if (str(v, 'adapter')) throw new UsageError('give --run or --adapter, not both');
-  const run = readRun(projectFlag(v) ?? defaultProjectDir(), runId);
-  if (!run.output) throw new Error(`run ${runId} has no result yet (status ${run.effectiveStatus}); finish it with \`lora-studio runs resume ${runId}\``);
-  const out = path.join(run.dir, run.output);
-  if (run.output === MODEL_DIR) return { model: out };
-  if (run.output !== ADAPTER_DIR) throw new Error(`run ${runId}: unknown result folder ${run.output}`);
-  return { model: str(v, 'model') ?? run.config.model, adapter: out };
+  return runTarget(projectFlag(v) ?? defaultProjectDir(), runId, str(v, 'model'));
 }
 
-/** With --run: appends the evaluation to the run (metrics.jsonl + TensorBoard eval/loss). */
-export function recordEvalInProject(v: Flags, r: { meanNll: number; perplexity: number; tokens: number }): void {
+/** With --run: appends the evaluation to the run (metrics.jsonl + TensorBoard eval/loss); null, or why it could not. */
+export function recordEvalInProject(v: Flags, r: PerplexityResultData): string | null {
   const runId = str(v, 'run');
-  if (!runId) return;
-  recordEval(projectFlag(v) ?? defaultProjectDir(), runId, { loss: r.meanNll, perplexity: r.perplexity, tokens: r.tokens });
+  return runId ? recordRunEvaluation(projectFlag(v) ?? defaultProjectDir(), runId, r) : null;
 }
 
 /** generate takes the same flags as eval: --run ID [--project DIR]. */
@@ -104,9 +97,8 @@ export const PROJECT_GENERATE_HELP = `Project options:
                         and append the outputs to the run's samples.jsonl
   --project DIR         the run's project (default: $LORA_STUDIO_PROJECT, else the default project)`;
 
-/** With --run: appends generated texts to the run's samples.jsonl. */
-export function recordSamplesInProject(v: Flags, prompt: string, outputs: string[]): void {
+/** With --run: appends generated texts to the run's samples.jsonl; null, or why it could not. */
+export function recordSamplesInProject(v: Flags, prompt: string, outputs: string[]): string | null {
   const runId = str(v, 'run');
-  if (!runId) return;
-  recordSamples(projectFlag(v) ?? defaultProjectDir(), runId, outputs.map((text) => ({ prompt, text })));
+  return runId ? recordRunSamples(projectFlag(v) ?? defaultProjectDir(), runId, prompt, outputs) : null;
 }

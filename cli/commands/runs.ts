@@ -2,7 +2,7 @@
 // a project folder.
 import path from 'node:path';
 import { defaultProjectDir, isProject } from '../../engine/store/project.ts';
-import { resumeRun } from '../../engine/store/run-training.ts';
+import { resumeTraining } from '../../engine/services/train.ts';
 import { deleteRun, listCheckpoints, listRuns, readMetrics, readRun, type RunInfo } from '../../engine/store/runs.ts';
 import type { TrainEvent } from '../../engine/train/types.ts';
 import { UsageError, int, parse, runCommand } from '../args.ts';
@@ -169,7 +169,7 @@ async function resume(project: string, id: string, json: boolean, every?: string
     else console.log(msg);
   };
   try {
-    const { runId, runDir, result: r } = await resumeRun(project, id, {
+    const { runId, runDir, result: r } = await resumeTraining(project, id, {
       onEvent, signal: ac.signal,
       checkpointEvery: every === undefined ? undefined : int(every, 'checkpoint-every', 50),
       keepCheckpoints: keep === undefined ? undefined : int(keep, 'keep-checkpoints', 3),
