@@ -3,20 +3,21 @@
 
 import {
   ApiError,
-  ENDED_STATUSES,
+  DEFAULT_TRAINING,
   RESUMABLE_STATUSES,
   type AppInfo,
   type DatasetPreview,
   type DatasetSpec,
-  type EvalPoint,
   type ModelInfo,
   type PerplexityResultData,
   type ProjectInfo,
   type RunConfig,
-  type RunPoint,
+  type RunEvent,
+  type RunState,
   type RunSummary,
   type StudioApi,
   type StudioEvent,
+  applyRunEvent,
 } from '../../../engine/api.ts';
 
 export const VIEWS = [
@@ -39,36 +40,11 @@ export type FormConfig = Omit<RunConfig, 'model' | 'dataset' | 'out' | 'threads'
   out: string;
 };
 
-export const DEFAULT_FORM: FormConfig = {
-  method: 'lora',
-  lora: { r: 8, alpha: 16, dropout: 0.05, bias: 'none', targets: [], useRslora: false, init: 'kaiming' },
-  lr: 2e-4,
-  epochs: 1,
-  maxSteps: 0,
-  stopBy: 'epochs',
-  batchSize: 4,
-  gradAccum: 1,
-  maxLength: 128,
-  warmupSteps: 0,
-  warmupRatio: 0,
-  weightDecay: 0.01,
-  maxGradNorm: 1,
-  schedule: 'linear',
-  seed: 42,
-  logEvery: 10,
-  valRatio: 0,
-  evalEvery: 0,
-  device: 'cpu',
-  name: '',
-  out: '',
-};
+/** The contract's default training settings (engine/api.ts DEFAULT_TRAINING), with the form's own fields. */
+export const DEFAULT_FORM: FormConfig = { ...DEFAULT_TRAINING, lora: { ...DEFAULT_TRAINING.lora }, stopBy: 'epochs', name: '', out: '' };
 
-export interface RunView {
-  summary: RunSummary;
-  points: RunPoint[];
-  evalPoints: EvalPoint[];
-  logs: { level: 'info' | 'warn' | 'error'; message: string; at: string }[];
-}
+/** A run as its events build it (the contract's RunState, reduced by applyRunEvent). */
+export type RunView = RunState;
 
 export interface EvalRecord {
   id: number;
@@ -103,10 +79,6 @@ function saveJson(key: string, v: unknown): void {
   } catch {
     // storage full or disabled: the app works without it
   }
-}
-
-function dropFrom(points: { step: number }[], step: number): void {
-  while (points.length && points[points.length - 1].step >= step) points.pop();
 }
 
 export function errorText(e: unknown): string {
@@ -224,8 +196,8 @@ export class Studio {
     }
   }
 
-  private onRunEvent(e: Extract<StudioEvent, { type: 'run.status' | 'run.event' }>): void {
-    let r = this.runs[e.runId];
+  private onRunEvent(e: RunEvent): void {
+    const r = this.runs[e.runId];
     if (!r) {
       // A run started elsewhere (another window): fetch it.
       void this.api.invoke('runs.get', { runId: e.runId }).then((d) => {
@@ -233,56 +205,7 @@ export class Studio {
       }, () => {});
       return;
     }
-    const s = r.summary;
-    const now = new Date().toISOString();
-    if (e.type === 'run.status') {
-      if (e.status === 'starting') {
-        // A resume starts an ended run again.
-        Object.assign(s, { status: 'starting', error: null, result: null, endedAt: null });
-        return;
-      }
-      if (ENDED_STATUSES.includes(s.status)) return;
-      s.status = e.status;
-      if (e.error) {
-        s.error = e.error;
-        r.logs.push({ level: 'error', message: e.error, at: now });
-      }
-      if (ENDED_STATUSES.includes(e.status)) s.endedAt = now;
-      return;
-    }
-    const ev = e.event;
-    if (ev.type === 'start') {
-      s.status = 'running';
-      s.totalSteps = ev.totalSteps;
-      s.trainableParams = ev.trainableParams;
-      s.allParams = ev.allParams;
-      r.logs.push({ level: 'info', message: `training ${ev.trainableParams.toLocaleString('en-US')} of ${ev.allParams.toLocaleString('en-US')} parameters on ${ev.examples} blocks, ${ev.totalSteps} steps`, at: now });
-    } else if (ev.type === 'step') {
-      const { type: _t, totalSteps, ...point } = ev;
-      void _t;
-      s.status = 'running';
-      s.step = ev.step;
-      s.totalSteps = totalSteps;
-      s.lastLoss = ev.loss;
-      // A resumed run continues from its checkpoint: drop what came after it.
-      dropFrom(r.points, ev.step);
-      dropFrom(r.evalPoints, ev.step);
-      r.points.push(point);
-    } else if (ev.type === 'eval') {
-      const { type: _t, ...point } = ev;
-      void _t;
-      s.lastEvalLoss = ev.evalLoss;
-      dropFrom(r.evalPoints, ev.step);
-      r.evalPoints.push(point);
-    } else if (ev.type === 'log') {
-      r.logs.push({ level: ev.level, message: ev.message, at: now });
-    } else if (ev.type === 'done') {
-      s.result = ev.result;
-      s.step = ev.result.steps;
-      s.status = ev.result.stopped === 'cancelled' ? 'cancelled' : 'completed';
-      s.endedAt = now;
-      if (ev.result.out) s.out = ev.result.out;
-    }
+    applyRunEvent(r, e);
   }
 
   remember(key: 'recentProjects' | 'recentModels', value: string): void {

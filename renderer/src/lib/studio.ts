@@ -15,13 +15,37 @@ export interface Connection {
   onConnection(listener: (state: ConnectionState, detail?: string) => void): () => void;
 }
 
+const TOKEN_KEY = 'lora-studio.token';
+
+/**
+ * The session's token of `lora-studio serve`: from the URL's fragment (#token=…, never sent to a
+ * server), then kept in this tab's session storage (so a reload works) and taken out of the address bar.
+ */
+export function sessionToken(): string | null {
+  const fromUrl = new URLSearchParams(location.hash.replace(/^#/, '')).get('token');
+  if (fromUrl) {
+    try {
+      sessionStorage.setItem(TOKEN_KEY, fromUrl);
+    } catch {
+      // storage disabled: the token lives in this page only
+    }
+    history.replaceState(null, '', `${location.pathname}${location.search}`);
+    return fromUrl;
+  }
+  try {
+    return sessionStorage.getItem(TOKEN_KEY);
+  } catch {
+    return null;
+  }
+}
+
 export function connectStudio(): Connection {
   if (window.studio) {
     const api = window.studio;
     return { api, onConnection: (l) => (l('open'), () => {}) };
   }
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const ws = connectWs(`${proto}//${location.host}/ws`);
+  const ws = connectWs(`${proto}//${location.host}/ws`, { token: sessionToken() });
   window.studio = ws;
   return { api: ws, onConnection: ws.onConnection };
 }

@@ -27,8 +27,14 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
-/** Connects (and reconnects) to the studio's WebSocket at `url` (same origin: the cookie authenticates). */
-export function connectWs(url: string, opts: { WebSocketImpl?: typeof WebSocket } = {}): WsStudio {
+/** The WebSocket subprotocol of `lora-studio serve`; the session's token is offered as `lora-studio.token.<token>`. */
+export const WS_PROTOCOL = 'lora-studio';
+
+/**
+ * Connects (and reconnects) to the studio's WebSocket at `url`, offering the session's token on
+ * the handshake (a subprotocol: no cookie, nothing in the URL).
+ */
+export function connectWs(url: string, opts: { token: string | null; WebSocketImpl?: typeof WebSocket }): WsStudio {
   const WS = opts.WebSocketImpl ?? WebSocket;
   const listeners = new Set<(e: StudioEvent) => void>();
   const connListeners = new Set<(s: ConnectionState, detail?: string) => void>();
@@ -46,8 +52,12 @@ export function connectWs(url: string, opts: { WebSocketImpl?: typeof WebSocket 
   };
 
   function open() {
+    if (!opts.token) {
+      setState('closed', 'this page has no session token: open the URL that `lora-studio serve` printed');
+      return;
+    }
     setState('connecting');
-    const sock = new WS(url);
+    const sock = new WS(url, [WS_PROTOCOL, `${WS_PROTOCOL}.token.${opts.token}`]);
     ws = sock;
     sock.onopen = () => {
       retry = 0;
