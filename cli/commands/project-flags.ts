@@ -23,7 +23,7 @@ export const PROJECT_TRAIN_HELP = `Project options:
   --run-name TEXT       a label for the runs list
   --checkpoint-every N  checkpoint every N steps (default 50; with --project)
   --keep-checkpoints N  checkpoints kept (default 3; with --project)
-  --force               write into --out even when it already has files in it (they are replaced)`;
+  --force               write into --out even when it already has files in it (files of the same name are replaced)`;
 
 export const PROJECT_EVAL_FLAGS = {
   project: { type: 'string' },

@@ -1,6 +1,6 @@
 // The CLI contract other tools depend on: command names, flags, JSON fields, exit codes.
 import { execFile } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -70,5 +70,62 @@ describe('lora-studio CLI', () => {
     expect(base.perplexity).toBeCloseTo(Math.exp(base.mean_nll), 6);
     expect(tuned.tokens).toBe(base.tokens);
     expect(tuned.perplexity).toBeLessThan(base.perplexity);
+  });
+
+  (hasSharedData ? it : it.skip)('train --out into a folder with files in it is refused unless --force', async () => {
+    const model = makeTinyGPT2(path.join(root, 'tiny-force'), { nEmbd: 16, nLayer: 1, nHead: 2, nPositions: 32 });
+    const data = path.join(root, 'force.txt');
+    writeFileSync(data, SAMPLE_TEXT);
+    const out = path.join(root, 'kept');
+    mkdirSync(out);
+    writeFileSync(path.join(out, 'notes.txt'), 'my notes');
+    const args = ['train', '--model', model, '--data', data, '--out', out, '--max-steps', '1', '--batch-size', '2', '--max-length', '16', '--threads', '1', '--json'];
+    const refused = await run(...args);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.trim()).toMatch(/^lora-studio train: out: .*kept already has files in it; .*--force\)$/);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    expect(readdirSync(out)).toEqual(['notes.txt']);
+    const forced = await run(...args, '--force');
+    expect(forced.code).toBe(0);
+    expect(JSON.parse(forced.stdout.trim().split('\n').at(-1)!)).toMatchObject({ steps: 1, out });
+    expect(readdirSync(out).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'notes.txt']);
+  });
+
+  (hasSharedData ? it : it.skip)('train --task seq-cls is a run of --project like any training (it used to ignore --project)', async () => {
+    const project = path.join(root, 'cls-project');
+    const csv = path.join(root, 'reviews.csv');
+    writeFileSync(csv, 'text,label\n' + Array.from({ length: 8 }, (_, i) => (i % 2 ? `good fun film ${i},pos` : `bad boring film ${i},neg`)).join('\n') + '\n');
+    const r = await run('train', '--task', 'seq-cls', '--model', path.join(FIXTURES, 'distilbert-tiny'), '--data', csv, '--project', project,
+      '--max-steps', '2', '--batch-size', '4', '--threads', '1', '--model-dropout', '--run-name', 'cls', '--json');
+    expect(r.code).toBe(0);
+    const id = /^run (\S+): /m.exec(r.stderr)![1]!;
+    const saved = JSON.parse(readFileSync(path.join(project, 'runs', id, 'run.json'), 'utf8'));
+    expect(saved).toMatchObject({ name: 'cls', status: 'completed', config: { task: 'seq-cls', modelDropout: true, lr: 1e-3, batchSize: 4 } });
+    expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!).out).toBe(path.join(project, 'runs', id, 'adapter'));
+  });
+
+  (hasSharedData ? it : it.skip)('eval --run in a project it cannot write to: the result is printed, then a warning that it was not recorded', async () => {
+    const model = makeTinyGPT2(path.join(root, 'tiny-ro'), { nEmbd: 16, nLayer: 1, nHead: 2, nPositions: 32 });
+    const data = path.join(root, 'ro.txt');
+    writeFileSync(data, SAMPLE_TEXT);
+    const project = path.join(root, 'ro-project');
+    const t = await run('train', '--model', model, '--data', data, '--project', project, '--max-steps', '1', '--batch-size', '2', '--max-length', '16', '--threads', '1', '--json');
+    expect(t.code).toBe(0);
+    const id = /^run (\S+): /m.exec(t.stderr)![1]!;
+    const runDir = path.join(project, 'runs', id);
+    // Make the run unwritable: a read-only folder (as root, which writes anyway, metrics.jsonl becomes a folder).
+    if (process.getuid?.() === 0) {
+      rmSync(path.join(runDir, 'metrics.jsonl'));
+      mkdirSync(path.join(runDir, 'metrics.jsonl'));
+    } else chmodSync(runDir, 0o555);
+    try {
+      const e = await run('eval', '--run', id, '--project', project, '--text', data, '--max-length', '16', '--json');
+      expect(e.code).toBe(0);
+      expect(JSON.parse(e.stdout)).toMatchObject({ perplexity: expect.any(Number), tokens: expect.any(Number) });
+      expect(e.stderr.trim()).toMatch(new RegExp(`^lora-studio eval: warning: the evaluation could not be recorded in run ${id}: `));
+      expect(e.stderr.trim().split('\n')).toHaveLength(1);
+    } finally {
+      chmodSync(runDir, 0o755);
+    }
   });
 });

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import type { RunConfig, StudioEvent } from '../../engine/api.ts';
 import { tinyRunConfig } from './run-config.ts';
-import { EngineBridge, inProcessEngine } from '../../engine/api-handlers.ts';
+import { EngineBridge } from '../../host/bridge.ts';
+import { inProcessEngine } from '../../host/engine-process.ts';
 import { readRun } from '../../engine/store/runs.ts';
 
 const SHARED = join(process.cwd(), '..', 'shared', 'data');

@@ -1,12 +1,16 @@
 // EngineBridge (the host side of the engine) and the engine's handlers, with fake engine
 // functions: runs and their events, stop, crashes and restarts, invalid messages.
-import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import type { RunConfig, StudioEvent } from '../../engine/api.ts';
 import { tinyRunConfig } from './run-config.ts';
-import { EngineBridge, type EngineFunctions, type EngineTransport, histogram, inProcessEngine } from '../../engine/api-handlers.ts';
+import type { EngineFunctions } from '../../engine/services/engine.ts';
+import { histogram } from '../../engine/services/datasets.ts';
+import { EngineBridge } from '../../host/bridge.ts';
+import { inProcessEngine } from '../../host/engine-process.ts';
+import type { EngineTransport } from '../../host/transport.ts';
 import type { TrainEvent, TrainHooks, TrainResult } from '../../engine/train/types.ts';
 
 let dir: string;
@@ -53,7 +57,7 @@ function bridgeWith(spawn: () => EngineTransport, restart = { max: 2, windowMs: 
 describe('runs', () => {
   test('a run streams its events; the host keeps its record and points', async () => {
     const seen: unknown[] = [];
-    const { b, events } = bridgeWith(() => inProcessEngine({ loaders: { train: async () => fakeTrain(2, seen) } }));
+    const { b, events } = bridgeWith(() => inProcessEngine({ engine: { train: fakeTrain(2, seen) } }));
     const { runId } = await b.invoke('runs.start', { config: config({ valRatio: 0.2, evalEvery: 2 }) });
     await vi.waitFor(() => expect(b.runs.get(runId).run.status).toBe('completed'));
     const d = await b.invoke('runs.get', { runId });
@@ -71,7 +75,7 @@ describe('runs', () => {
   });
 
   test('stop cancels after the current step', async () => {
-    const { b } = bridgeWith(() => inProcessEngine({ loaders: { train: async () => fakeTrain(30) } }));
+    const { b } = bridgeWith(() => inProcessEngine({ engine: { train: fakeTrain(30) } }));
     const { runId } = await b.invoke('runs.start', { config: config({ maxSteps: 1000 }) });
     await vi.waitFor(() => expect(b.runs.get(runId).points.length).toBeGreaterThan(1));
     expect(await b.invoke('runs.stop', { runId })).toEqual({ stopping: true });
@@ -83,7 +87,7 @@ describe('runs', () => {
 
   test('a failing run is marked failed with the engine’s message', async () => {
     const { b, events } = bridgeWith(() =>
-      inProcessEngine({ loaders: { train: async () => async () => Promise.reject(new Error('training diverged: the loss is NaN at step 3')) } }),
+      inProcessEngine({ engine: { train: async () => Promise.reject(new Error('training diverged: the loss is NaN at step 3')) } }),
     );
     const { runId } = await b.invoke('runs.start', { config: config() });
     await vi.waitFor(() => expect(b.runs.get(runId).run.status).toBe('failed'));
@@ -93,20 +97,32 @@ describe('runs', () => {
   });
 
   test('a missing model folder or dataset is refused up front', async () => {
-    const { b } = bridgeWith(() => inProcessEngine({ loaders: { train: async () => fakeTrain() } }));
+    const { b } = bridgeWith(() => inProcessEngine({ engine: { train: fakeTrain() } }));
     await expect(b.invoke('runs.start', { config: config({ model: join(dir, 'nope') }) })).rejects.toMatchObject({ code: 'not_found' });
     await expect(b.invoke('runs.start', { config: config({ dataset: { path: join(dir, 'nope.txt') } }) })).rejects.toMatchObject({ code: 'not_found' });
     expect((await b.invoke('runs.list', {})).runs.map((r) => r.status)).toEqual(['failed', 'failed']);
     await b.close();
   });
 
-  test('a feature whose module is missing reports "unavailable"', async () => {
-    const missing = () => Promise.reject(new Error("Cannot find module './eval.ts'"));
-    const { b } = bridgeWith(() => inProcessEngine({ loaders: { perplexity: missing, generate: missing, compareMethods: missing } }));
-    await expect(b.invoke('eval.perplexity', { model: dir, text: data })).rejects.toMatchObject({ code: 'unavailable', message: expect.stringContaining('perplexity evaluation is not available') });
-    const info = await b.invoke('app.info', {});
-    expect(info.features).toMatchObject({ eval: false, generate: false, experiments: false, projects: true, dialogs: false });
-    await expect(b.invoke('generate.text', { model: dir, prompt: 'hi', maxNewTokens: 4, temperature: 1, topK: 0, topP: 1 })).rejects.toMatchObject({ code: 'unavailable' });
+  test('an output folder with files in it is refused unless runs.start says to overwrite it', async () => {
+    const out = join(dir, 'taken');
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, 'adapter_model.safetensors'), 'an earlier result');
+    const seen: unknown[] = [];
+    const { b } = bridgeWith(() => inProcessEngine({ engine: { train: fakeTrain(1, seen) } }));
+    await expect(b.invoke('runs.start', { config: config({ out }) })).rejects.toMatchObject({ code: 'busy', message: expect.stringMatching(/^out: .*taken already has files in it/) });
+    expect(seen).toHaveLength(0);
+    expect(readFileSync(join(out, 'adapter_model.safetensors'), 'utf8')).toBe('an earlier result');
+    const { runId } = await b.invoke('runs.start', { config: config({ out }), overwrite: true });
+    await vi.waitFor(() => expect(b.runs.get(runId).run.status).toBe('completed'));
+    expect(seen).toHaveLength(1);
+    await b.close();
+  });
+
+  test('app.info: the shell and whether it has native dialogs; no per-feature flags', async () => {
+    const { b } = bridgeWith(() => inProcessEngine());
+    expect(await b.invoke('app.info', {})).toMatchObject({ shell: 'test', features: { dialogs: false }, project: null });
+    expect(Object.keys((await b.invoke('app.info', {})).features)).toEqual(['dialogs']);
     await b.close();
   });
 });
@@ -114,7 +130,7 @@ describe('runs', () => {
 describe('pause and resume', () => {
   test('pause keeps the checkpoint; resume continues from it; stop ends a paused run', async () => {
     const seen: unknown[] = [];
-    const { b, events } = bridgeWith(() => inProcessEngine({ loaders: { train: async () => fakeTrain(15, seen) } }));
+    const { b, events } = bridgeWith(() => inProcessEngine({ engine: { train: fakeTrain(15, seen) } }));
     const { runId } = await b.invoke('runs.start', { config: config({ maxSteps: 40 }) });
     await vi.waitFor(() => expect(b.runs.get(runId).points.length).toBeGreaterThan(2));
     expect(await b.invoke('runs.pause', { runId })).toEqual({ pausing: true });
@@ -172,7 +188,7 @@ describe('crashes', () => {
   test('an engine crash interrupts the running run, keeps its record, restarts the engine and says so', async () => {
     const engines: ReturnType<typeof inProcessEngine>[] = [];
     const { b, events } = bridgeWith(() => {
-      const e = inProcessEngine({ loaders: { train: async () => fakeTrain(20) } });
+      const e = inProcessEngine({ engine: { train: fakeTrain(20) } });
       engines.push(e);
       return e;
     });
@@ -197,7 +213,7 @@ describe('crashes', () => {
   test('requests in flight when the engine dies are answered with engine_crashed', async () => {
     let engine!: ReturnType<typeof inProcessEngine>;
     let release!: () => void;
-    const { b } = bridgeWith(() => (engine = inProcessEngine({ loaders: { perplexity: async () => () => new Promise((r) => (release = () => r({ perplexity: 1, meanNll: 0, tokens: 1 }))) } })));
+    const { b } = bridgeWith(() => (engine = inProcessEngine({ engine: { perplexity: () => new Promise((r) => (release = () => r({ perplexity: 1, meanNll: 0, tokens: 1 }))) } })));
     const p = b.invoke('eval.perplexity', { model: dir, text: data });
     await vi.waitFor(() => expect(release).toBeTypeOf('function'));
     engine.crash(1);
@@ -252,14 +268,14 @@ describe('datasets.preview', () => {
     writeFileSync(csv, 'text,label\n"good film",pos\n"bad film, really",neg\n"great",pos\n');
     const { b } = bridgeWith(() =>
       inProcessEngine({
-        loaders: {
-          loadDataset: async () => async () => ({
+        engine: {
+          loadDataset: async () => ({
             format: 'csv',
             examples: [{ text: 'good film', label: 1 }, { text: 'bad film, really', label: 0 }, { text: 'great', label: 1 }],
             labelNames: ['neg', 'pos'],
             skipped: { count: 1, examples: ['reviews.csv:5: empty text'] },
           }),
-          loadTokenizer: async () => async () => ({ encode: (t: string) => t.split(/\s+/).map((_, i) => i) }),
+          loadTokenizer: async () => ({ encode: (t: string) => t.split(/\s+/).map((_, i) => i) }),
         },
       }),
     );

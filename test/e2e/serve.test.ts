@@ -1,14 +1,17 @@
-// `lora-studio serve`: the token and Origin rules, the static files, the WebSocket bridge.
+// `lora-studio serve`: the token and Origin rules, the static files, the WebSocket bridge, and a
+// server that outlives malformed requests and bad frames.
 import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { WebSocket } from 'ws';
-import { type RunningServer, cookieName, serveCommand, startServer } from '../../cli/commands/serve.ts';
-import { decodeMessage, encodeMessage } from '../../engine/api.ts';
-import { inProcessEngine } from '../../engine/api-handlers.ts';
+import { serveCommand } from '../../cli/commands/serve.ts';
+import { MAX_MESSAGE_BYTES, decodeMessage, encodeMessage } from '../../engine/api.ts';
+import { inProcessEngine } from '../../host/engine-process.ts';
+import { type RunningServer, startServer } from '../../host/serve.ts';
 import { readRun } from '../../engine/store/runs.ts';
 
 interface Reply {
@@ -29,10 +32,13 @@ function get(port: number, path: string, headers: Record<string, string> = {}, m
   });
 }
 
+/** The subprotocols the studio's page offers: its own, and the session's token. */
+const withToken = (token: string) => ['lora-studio', `lora-studio.token.${token}`];
+
 /** Opens a WebSocket; resolves with it, or with the HTTP status the upgrade was refused with. */
-function ws(port: number, opts: { path?: string; headers?: Record<string, string>; origin?: string } = {}): Promise<WebSocket | number> {
+function ws(port: number, opts: { path?: string; headers?: Record<string, string>; origin?: string; protocols?: string[] } = {}): Promise<WebSocket | number> {
   return new Promise((resolve, reject) => {
-    const sock = new WebSocket(`ws://127.0.0.1:${port}${opts.path ?? '/ws'}`, { headers: opts.headers, origin: opts.origin });
+    const sock = new WebSocket(`ws://127.0.0.1:${port}${opts.path ?? '/ws'}`, opts.protocols ?? [], { headers: opts.headers, origin: opts.origin });
     sock.on('open', () => resolve(sock));
     sock.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
     sock.on('error', reject);
@@ -74,31 +80,22 @@ afterAll(async () => {
 });
 
 describe('HTTP', () => {
-  test('the URL carries a long random token and points at 127.0.0.1', () => {
-    expect(srv.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]{32}$/);
+  test('the URL points at 127.0.0.1 and carries a long random token in its fragment (never sent over HTTP)', () => {
+    expect(srv.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#token=[A-Za-z0-9_-]{32}$/);
+    expect(new URL(srv.url).search).toBe('');
   });
 
-  test('no token → 401', async () => {
+  test('no cookie, ever: the page is public (the built app only), the token opens the WebSocket alone', async () => {
+    for (const path of ['/', `/?token=${srv.token}`, '/assets/app.js', '/nope.js']) {
+      const r = await get(srv.port, path);
+      expect(r.headers['set-cookie'], path).toBeUndefined();
+    }
+    expect((await get(srv.port, '/')).status).toBe(200);
+    expect((await get(srv.port, `/?token=${srv.token}`)).status).toBe(200); // not redirected, not traded for anything
+  });
+
+  test('the app, with a strict CSP', async () => {
     const r = await get(srv.port, '/');
-    expect(r.status).toBe(401);
-    expect(r.body).toMatch(/token/);
-    expect((await get(srv.port, '/assets/app.js')).status).toBe(401);
-    expect((await get(srv.port, '/?token=wrong')).status).toBe(401);
-    expect((await get(srv.port, '/', { Cookie: `${cookieName(srv.port)}=wrong` })).status).toBe(401);
-  });
-
-  test('the token is traded for an HttpOnly SameSite=Strict cookie and dropped from the URL', async () => {
-    const r = await get(srv.port, `/?token=${srv.token}`);
-    expect(r.status).toBe(302);
-    expect(r.headers.location).toBe('/');
-    const cookie = String(r.headers['set-cookie']);
-    expect(cookie).toContain(`${cookieName(srv.port)}=${srv.token}`);
-    expect(cookie).toMatch(/HttpOnly/);
-    expect(cookie).toMatch(/SameSite=Strict/);
-  });
-
-  test('with the cookie (or a bearer token): the app, with a strict CSP', async () => {
-    const r = await get(srv.port, '/', { Cookie: `${cookieName(srv.port)}=${srv.token}` });
     expect(r.status).toBe(200);
     expect(r.body).toContain('<title>studio</title>');
     const csp = String(r.headers['content-security-policy']);
@@ -123,7 +120,8 @@ describe('HTTP', () => {
   });
 
   test('a foreign Host (DNS rebinding) → 403', async () => {
-    expect((await get(srv.port, `/?token=${srv.token}`, { Host: `evil.example:${srv.port}` })).status).toBe(403);
+    expect((await get(srv.port, '/', { Host: `evil.example:${srv.port}` })).status).toBe(403);
+    expect((await get(srv.port, '/', { Host: `evil.example:${srv.port}`, Authorization: `Bearer ${srv.token}` })).status).toBe(403);
   });
 
   test('only the built app is served: no traversal, no other methods', async () => {
@@ -136,19 +134,23 @@ describe('HTTP', () => {
 });
 
 describe('WebSocket', () => {
-  test('an upgrade without the token → 401; with a foreign Origin → 403; elsewhere → 404', async () => {
+  test('an upgrade without the token → 401 (a cookie or a wrong token do not count); with a foreign Origin or Host → 403; elsewhere → 404', async () => {
     expect(await ws(srv.port)).toBe(401);
-    expect(await ws(srv.port, { origin: `http://127.0.0.1:${srv.port}` })).toBe(401);
-    expect(await ws(srv.port, { headers: { Cookie: `${cookieName(srv.port)}=${srv.token}` }, origin: 'http://evil.example' })).toBe(403);
+    expect(await ws(srv.port, { origin: `http://127.0.0.1:${srv.port}`, protocols: ['lora-studio'] })).toBe(401);
+    expect(await ws(srv.port, { headers: { Cookie: `lora_studio_${srv.port}=${srv.token}`, 'X-Token': srv.token } })).toBe(401);
+    expect(await ws(srv.port, { protocols: withToken('x'.repeat(32)) })).toBe(401);
+    expect(await ws(srv.port, { protocols: withToken(srv.token), origin: 'http://evil.example' })).toBe(403);
+    expect(await ws(srv.port, { protocols: withToken(srv.token), headers: { Host: `evil.example:${srv.port}` } })).toBe(403);
     expect(await ws(srv.port, { path: '/other', headers: { Authorization: `Bearer ${srv.token}` } })).toBe(404);
   });
 
-  test('with the cookie and our Origin: requests are answered; bad ones get errors, never a crash', async () => {
-    const sock = await ws(srv.port, { headers: { Cookie: `${cookieName(srv.port)}=${srv.token}` }, origin: `http://127.0.0.1:${srv.port}` });
+  test('with the token as a subprotocol and our Origin: requests are answered; bad ones get errors, never a crash', async () => {
+    const sock = await ws(srv.port, { protocols: withToken(srv.token), origin: `http://127.0.0.1:${srv.port}` });
     expect(sock).toBeInstanceOf(WebSocket);
     const s = sock as WebSocket;
+    expect(s.protocol).toBe('lora-studio'); // the token is not echoed back
     const info = await rpc(s, { type: 'request', id: 'a', method: 'app.info', params: {} });
-    expect(info).toMatchObject({ ok: true, result: { shell: 'serve', features: { projects: true, generate: true, experiments: true } } });
+    expect(info).toMatchObject({ ok: true, result: { shell: 'serve', features: { dialogs: false } } });
     expect(await rpc(s, 'not json {')).toMatchObject({ ok: false, error: { code: 'invalid_request' } });
     expect(await rpc(s, { type: 'request', id: 'b', method: 'fs.rm', params: {} })).toMatchObject({ id: 'b', ok: false, error: { code: 'unknown_method' } });
     expect(await rpc(s, { type: 'request', id: 'c', method: 'models.inspect', params: { dir: 42 } })).toMatchObject({
@@ -175,6 +177,84 @@ describe('WebSocket', () => {
     expect(await rpc(sock, { type: 'request', id: 'p3', method: 'projects.open', params: { dir: join(dir, 'nope') } })).toMatchObject({ ok: false, error: { code: 'not_found' } });
     await vi.waitFor(() => expect(events).toContainEqual({ type: 'project.changed', project: { dir: p, name: 'nested' } }));
     sock.close();
+  });
+});
+
+/** Writes raw bytes to the server; resolves with its answer's head (or, after a 101, what came before it closed, or `ms`). */
+function raw(port: number, bytes: string | Buffer, ms = 2000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => s.write(bytes));
+    let got = '';
+    const done = () => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(got);
+    };
+    const timer = setTimeout(done, ms);
+    s.on('data', (d) => {
+      got += d.toString('latin1');
+      if (got.includes('\r\n\r\n') && !got.startsWith('HTTP/1.1 101 ')) done(); // a whole answer head (keep-alive keeps the socket)
+    });
+    s.on('end', done);
+    s.on('close', done);
+    s.on('error', reject);
+  });
+}
+
+/** Resolves with the close code once the socket closes. */
+const closed = (s: WebSocket) => new Promise<number>((resolve) => s.once('close', (code) => resolve(code)));
+
+describe('robustness: malformed requests and bad frames never stop the server', () => {
+  const host = () => `Host: 127.0.0.1:${srv.port}\r\n`;
+  const stillServing = async () => {
+    expect((await get(srv.port, '/')).status).toBe(200);
+    const s = (await ws(srv.port, { protocols: withToken(srv.token) })) as WebSocket;
+    expect(await rpc(s, { type: 'request', id: 'ok', method: 'runs.list', params: {} })).toMatchObject({ ok: true });
+    s.close();
+  };
+
+  test('a request target that is not a URL path (`//[`) gets 400, on HTTP and on a WebSocket upgrade, without the token', async () => {
+    expect(await raw(srv.port, `GET //[ HTTP/1.1\r\n${host()}\r\n`)).toMatch(/^HTTP\/1\.1 400 /);
+    expect(await raw(srv.port, `GET //[ HTTP/1.1\r\n${host()}Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`)).toMatch(/^HTTP\/1\.1 400 /);
+    expect(await raw(srv.port, `GET http://[::1 HTTP/1.1\r\n${host()}\r\n`)).toMatch(/^HTTP\/1\.1 400 /);
+    await stillServing();
+  });
+
+  test('a request line or header that is not HTTP gets 400', async () => {
+    expect(await raw(srv.port, Buffer.from([0x00, 0x01, 0xff, 0x20, 0x0d, 0x0a, 0x0d, 0x0a]))).toMatch(/^HTTP\/1\.1 400 /);
+    expect(await raw(srv.port, `GET / HTTP/1.1\r\n${host()}Bad Header Line\r\n\r\n`)).toMatch(/^HTTP\/1\.1 400 /);
+    await stillServing();
+  });
+
+  test('a text frame over the size limit closes that connection (1009); the server answers the next client', async () => {
+    const s = (await ws(srv.port, { protocols: withToken(srv.token) })) as WebSocket;
+    s.on('error', () => {}); // the client sees the close
+    const code = closed(s);
+    s.send('x'.repeat(MAX_MESSAGE_BYTES + 1));
+    expect(await code).toBe(1009);
+    await stillServing();
+  });
+
+  test('a text frame that is not UTF-8 closes that connection (1007)', async () => {
+    const s = (await ws(srv.port, { protocols: withToken(srv.token) })) as WebSocket;
+    s.on('error', () => {});
+    const code = closed(s);
+    s.send(Buffer.from([0x7b, 0xc3, 0x28, 0xff, 0xfe, 0x7d]), { binary: false });
+    expect(await code).toBe(1007);
+    await stillServing();
+  });
+
+  test('binary garbage is answered as an invalid request; a frame that breaks the protocol closes the connection', async () => {
+    const s = (await ws(srv.port, { protocols: withToken(srv.token) })) as WebSocket;
+    const answer = new Promise<Record<string, unknown>>((resolve) => s.once('message', (d) => resolve(decodeMessage(d.toString()) as Record<string, unknown>)));
+    s.send(Buffer.from([0xde, 0xad, 0xbe, 0xef, 0x00, 0x01]), { binary: true });
+    expect(await answer).toMatchObject({ type: 'response', ok: false, error: { code: 'invalid_request' } });
+    s.close();
+    // A raw handshake, then a frame with the reserved bits and an unknown opcode (and no mask).
+    const handshake = `GET /ws HTTP/1.1\r\n${host()}Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: lora-studio, lora-studio.token.${srv.token}\r\n\r\n`;
+    const reply = await raw(srv.port, Buffer.concat([Buffer.from(handshake), Buffer.from([0xff, 0x05, 1, 2, 3, 4, 5])]));
+    expect(reply).toMatch(/^HTTP\/1\.1 101 /);
+    await stillServing();
   });
 });
 
@@ -209,16 +289,17 @@ describe('the command', () => {
       });
       child.on('exit', (code) => reject(new Error(`serve exited (${code}): ${stderr}`)));
     });
-    expect(first).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]{32}$/);
+    expect(first).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#token=[A-Za-z0-9_-]{32}$/);
     expect(JSON.parse(readFileSync(join(root, 'default', 'project.json'), 'utf8'))).toMatchObject({ format: 'lora-studio.project', name: 'default' });
     const u = new URL(first);
     const port = Number(u.port);
-    expect((await get(port, '/')).status).toBe(401);
-    const r = await get(port, `/?token=${u.searchParams.get('token')}`);
-    expect(r.status).toBe(302);
-    const page = await get(port, '/', { Cookie: String(r.headers['set-cookie']).split(';')[0] });
+    const page = await get(port, '/');
     expect(page.status).toBe(200);
     expect(page.body).toContain('LoRA Studio');
+    expect(await ws(port)).toBe(401);
+    const sock = (await ws(port, { protocols: withToken(new URLSearchParams(u.hash.slice(1)).get('token')!) })) as WebSocket;
+    expect(await rpc(sock, { type: 'request', id: 'i', method: 'projects.current', params: {} })).toMatchObject({ ok: true, result: { project: { name: 'default' } } });
+    sock.close();
     const code = await new Promise<number | null>((resolve) => {
       child.on('exit', resolve);
       child.kill('SIGTERM');

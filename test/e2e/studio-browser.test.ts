@@ -112,9 +112,11 @@ describe.skipIf(missing !== null)('the studio in Chromium', () => {
     await text(page.locator('main h1')).toBe(label);
   }
 
-  test('loads over the token URL, then works from the cookie', async () => {
+  test('loads over the token URL; the token (in the fragment) leaves the address bar and is never a cookie', async () => {
+    expect(new URL(url).hash).toMatch(/^#token=/);
     await page.goto(url);
-    expect(page.url()).not.toContain('token='); // traded for a cookie
+    expect(page.url()).not.toContain('token='); // kept in the page, not in the address bar
+    expect(await context.cookies()).toEqual([]);
     await page.getByTestId('connection').filter({ hasText: 'connected' }).waitFor();
     await text(page.locator('main h1')).toBe('Projects');
     await text(page.getByRole('region', { name: 'Current project' })).toContain('project');

@@ -2,7 +2,8 @@
 // downloaded here). It records what the app asks of Electron and lets tests play the user, the
 // renderer and the engine's utility process.
 import { EventEmitter } from 'node:events';
-import { type EngineTransport, inProcessEngine } from '../../engine/api-handlers.ts';
+import { inProcessEngine } from '../../host/engine-process.ts';
+import type { EngineTransport } from '../../host/transport.ts';
 
 type Handler = (...args: any[]) => any; // eslint-disable-line @typescript-eslint/no-explicit-any
 

@@ -4,6 +4,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { main } from '../../cli/main.ts';
 import { compareMethods, comparisonJson, formatComparison, listComparisons } from '../../engine/experiments/compare.ts';
 import { listRuns } from '../../engine/store/runs.ts';
+import { isolatedTrials } from '../../host/trials.ts';
 import { SAMPLE_TEXT, hasSharedData, makeTinyGPT2, tempDir } from '../helpers/tiny-model.ts';
 
 describe.skipIf(!hasSharedData)('LoRA vs full comparison', () => {
@@ -15,7 +16,7 @@ describe.skipIf(!hasSharedData)('LoRA vs full comparison', () => {
     const project = path.join(dir, 'project');
     const events: string[] = [];
     const r = await compareMethods({
-      project, model, data, train: { maxSteps: 3, batchSize: 2, maxLength: 16, valRatio: 0.2, lr: 1e-2, logEvery: 1, threads: 1 },
+      project, model, data, runner: isolatedTrials(), train: { maxSteps: 3, batchSize: 2, maxLength: 16, valRatio: 0.2, lr: 1e-2, logEvery: 1, threads: 1 },
       lora: { r: 4, alpha: 8 }, onEvent: (m, e) => events.push(`${m}:${e.type}`),
     });
     for (const m of [r.lora, r.full]) {
@@ -26,6 +27,7 @@ describe.skipIf(!hasSharedData)('LoRA vs full comparison', () => {
       expect(Number.isFinite(m.finalTrainLoss)).toBe(true);
       expect(m.perplexity).toBeCloseTo(Math.exp(m.evalLoss!), 6);
       expect(m.outputBytes).toBeGreaterThan(0);
+      expect(m.isolated).toBe(true);
     }
     // Same model: PEFT's "all params" counts the adapter on top of the base; LoRA trains far fewer
     // parameters and saves far less.
@@ -47,7 +49,7 @@ describe.skipIf(!hasSharedData)('LoRA vs full comparison', () => {
       expect(j.lora[k], k).toBeTypeOf('number');
       expect(j.full[k], k).toBeTypeOf('number');
     }
-    expect(formatComparison(r)).toMatch(/trainable params[\s\S]*perplexity[\s\S]*adapter/);
+    expect(formatComparison(r)).toMatch(/trainable params[\s\S]*trained in +its own process +its own process[\s\S]*perplexity[\s\S]*adapter/);
   }, 60_000);
 
   it('lora-studio compare --json prints lora and full objects', async () => {
@@ -60,7 +62,8 @@ describe.skipIf(!hasSharedData)('LoRA vs full comparison', () => {
     const err = vi.spyOn(console, 'error').mockImplementation(() => {});
     try {
       expect(await main(['compare', '--model', model, '--data', data, '--project', path.join(dir, 'p'), '--max-steps', '2', '--batch-size', '2',
-        '--max-length', '16', '--r', '2', '--threads', '1', '--in-process', '--json'])).toBe(0);
+        '--max-length', '16', '--r', '2', '--threads', '1', '--json'])).toBe(0);
+      expect(await main(['compare', '--model', model, '--data', data, '--in-process'])).toBe(2); // always isolated: no such flag
       expect(await main(['compare', '--model', model])).toBe(2); // --data missing: usage error
     } finally {
       log.mockRestore();
@@ -71,5 +74,6 @@ describe.skipIf(!hasSharedData)('LoRA vs full comparison', () => {
     expect(j.full.output_kind).toBe('checkpoint');
     expect(j.lora.trainable_params).toBe(2 * (16 + 48));
     expect(j.full.steps).toBe(2);
+    expect([j.lora.isolated, j.full.isolated]).toEqual([true, true]);
   }, 60_000);
 });

@@ -4,6 +4,9 @@ import { describe, expect, test } from 'vitest';
 import {
   API,
   ApiError,
+  DEFAULT_TRAINING,
+  type RunState,
+  applyRunEvent,
   METHOD_NAMES,
   RunConfigSchema,
   StudioEventSchema,
@@ -18,26 +21,7 @@ import {
   s,
 } from '../../engine/api.ts';
 
-const runConfig = {
-  model: '/m',
-  dataset: { path: '/d.txt' },
-  method: 'lora',
-  lora: { r: 8, alpha: 16, dropout: 0.05, bias: 'none', targets: [], useRslora: false, init: 'kaiming' },
-  lr: 2e-4,
-  epochs: 1,
-  maxSteps: 0,
-  batchSize: 4,
-  gradAccum: 1,
-  maxLength: 128,
-  warmupSteps: 0,
-  warmupRatio: 0,
-  weightDecay: 0.01,
-  maxGradNorm: 1,
-  schedule: 'linear',
-  seed: 42,
-  logEvery: 10,
-  device: 'cpu',
-};
+const runConfig = { model: '/m', dataset: { path: '/d.txt' }, ...DEFAULT_TRAINING };
 
 describe('schemas', () => {
   test('objects are strict, report every problem with its path', () => {
@@ -182,5 +166,52 @@ describe('generation, classification and experiments', () => {
     const step = { type: 'step', step: 1, totalSteps: 5, epoch: 0, loss: 3, lr: 1e-3, gradNorm: 1, tokensPerS: 10, elapsedS: 1, etaS: 4 };
     expect(parse(StudioEventSchema, { type: 'experiment.event', method: 'full', runId: null, event: step }, 'event')).toMatchObject({ method: 'full' });
     expect(() => parse(StudioEventSchema, { type: 'experiment.event', method: 'qlora', runId: null, event: step }, 'event')).toThrow(/method/);
+  });
+});
+
+describe('the run-event reducer (the host registry and the renderer both use it)', () => {
+  const fresh = (): RunState => ({
+    summary: {
+      runId: 'run-1', name: 'r', status: 'starting', config: { ...runConfig, method: 'lora' }, out: '/out', startedAt: 't0', endedAt: null, step: 0, totalSteps: null,
+      lastLoss: null, lastEvalLoss: null, trainableParams: null, allParams: null, result: null, error: null,
+    },
+    points: [], evalPoints: [], logs: [],
+  });
+  const step = (n: number, loss: number) => ({ type: 'run.event' as const, runId: 'run-1', event: { type: 'step' as const, step: n, totalSteps: 4, epoch: n / 4, loss, lr: 1e-3, gradNorm: 1, tokensPerS: 10, elapsedS: n, etaS: 4 - n, accuracy: 0.5 } });
+  const result = { steps: 4, finalLoss: 1.5, trainableParams: 8, allParams: 100, tokensPerS: 10, peakRssMb: 1, wallS: 1, stopped: 'completed' as const, out: '/runs/run-1/adapter' };
+
+  test('start, steps, evals, done: the summary and the curves (classification extras stay out of the points)', () => {
+    const r = fresh();
+    applyRunEvent(r, { type: 'run.event', runId: 'run-1', event: { type: 'start', totalSteps: 4, trainableParams: 8, allParams: 100, examples: 3, tokensPerStep: 32 } }, 't1');
+    for (const n of [1, 2]) applyRunEvent(r, step(n, 3 - n), 't2');
+    applyRunEvent(r, { type: 'run.event', runId: 'run-1', event: { type: 'eval', step: 2, evalLoss: 2.5, perplexity: Math.exp(2.5), tokens: 9, accuracy: 0.5, f1: 0.4 } }, 't3');
+    expect(r.summary).toMatchObject({ status: 'running', step: 2, totalSteps: 4, lastLoss: 1, lastEvalLoss: 2.5, trainableParams: 8, allParams: 100 });
+    expect(r.points.map((p) => p.step)).toEqual([1, 2]);
+    expect(r.points[0]).not.toHaveProperty('accuracy');
+    expect(r.evalPoints).toEqual([{ step: 2, evalLoss: 2.5, perplexity: Math.exp(2.5), tokens: 9 }]);
+    expect(r.logs).toEqual([{ level: 'info', message: 'training 8 of 100 parameters on 3 blocks, 4 steps', at: 't1' }]);
+    applyRunEvent(r, { type: 'run.event', runId: 'run-1', event: { type: 'done', result } }, 't4');
+    expect(r.summary).toMatchObject({ status: 'completed', step: 4, lastLoss: 1.5, result, out: '/runs/run-1/adapter', endedAt: 't4' });
+    // An ended run ignores later statuses, until a resume starts it again.
+    applyRunEvent(r, { type: 'run.status', runId: 'run-1', status: 'failed', error: 'late' }, 't5');
+    expect(r.summary.status).toBe('completed');
+    applyRunEvent(r, { type: 'run.status', runId: 'run-1', status: 'starting', error: null }, 't6');
+    expect(r.summary).toMatchObject({ status: 'starting', result: null, error: null, endedAt: null });
+  });
+
+  test('a resumed run continues from its checkpoint: the points after it are replaced', () => {
+    const r = fresh();
+    for (const n of [1, 2, 3]) applyRunEvent(r, step(n, 5 - n));
+    applyRunEvent(r, { type: 'run.event', runId: 'run-1', event: { type: 'eval', step: 3, evalLoss: 2, perplexity: Math.exp(2), tokens: 1 } });
+    applyRunEvent(r, step(3, 0.25)); // resumed from the checkpoint at step 2
+    expect(r.points.map((p) => [p.step, p.loss])).toEqual([[1, 4], [2, 3], [3, 0.25]]);
+    expect(r.evalPoints).toEqual([]);
+  });
+
+  test('a failure ends the run with its message in the log', () => {
+    const r = fresh();
+    applyRunEvent(r, { type: 'run.status', runId: 'run-1', status: 'failed', error: 'training diverged' }, 't1');
+    expect(r.summary).toMatchObject({ status: 'failed', error: 'training diverged', endedAt: 't1' });
+    expect(r.logs).toEqual([{ level: 'error', message: 'training diverged', at: 't1' }]);
   });
 });

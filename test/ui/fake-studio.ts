@@ -12,7 +12,7 @@ export const INFO: AppInfo = {
   node: '20',
   platform: 'linux-x64',
   shell: 'test',
-  features: { models: true, datasets: true, train: true, eval: true, generate: false, projects: true, experiments: false, dialogs: false },
+  features: { dialogs: false },
   project: null,
   defaultOutDir: '/tmp/runs',
 };

@@ -218,7 +218,7 @@ describe('Train', () => {
     expect(api.callsOf('runs.resume')).toEqual([{ runId: 'run-2' }]);
     api.emit({ type: 'run.status', runId: 'run-2', status: 'running', error: null });
     await waitFor(() => expect(screen.getByTestId('run-status').textContent).toBe('running'));
-    expect(screen.getByRole('region', { name: 'Generation samples during training (coming)' })).toBeTruthy();
+    expect(screen.queryByRole('region', { name: /\(coming\)/ })).toBeNull(); // no placeholders
   });
 });
 
@@ -301,10 +301,10 @@ describe('path pickers', () => {
 });
 
 describe('Playground, Evaluate and Compare', () => {
-  test('Playground without the generator: a clear notice, disabled controls, no fake output', async () => {
-    await app({ 'app.info': () => ({ ...INFO, features: { ...INFO.features, generate: false } }) });
+  test('Playground before a model is open: disabled controls, no fake output, no placeholder', async () => {
+    await app({});
     await fireEvent.click(nav('Playground'));
-    expect(screen.getByRole('region', { name: 'Generation (coming)' })).toBeTruthy();
+    expect(screen.queryByRole('region', { name: /\(coming\)/ })).toBeNull();
     expect((screen.getByRole('button', { name: 'Generate' }) as HTMLButtonElement).disabled).toBe(true);
     expect(screen.getAllByText('—')).toHaveLength(2);
   });
@@ -314,7 +314,6 @@ describe('Playground, Evaluate and Compare', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const { api, studio } = await app({
-      'app.info': () => ({ ...INFO, features: { ...INFO.features, generate: true } }),
       'runs.list': () => ({ runs: [done] }),
       'runs.get': () => ({ run: done, points: [], evalPoints: [], logs: [] }),
       'generate.text': async (p) => {
@@ -392,7 +391,7 @@ describe('Playground, Evaluate and Compare', () => {
     let finish!: () => void;
     const gate = new Promise<void>((r) => (finish = r));
     const { api } = await app({
-      'app.info': () => ({ ...INFO, project: '/p', features: { ...INFO.features, experiments: true } }),
+      'app.info': () => ({ ...INFO, project: '/p' }),
       'projects.current': () => ({ project: { dir: '/p', name: 'P' } }),
       'runs.list': () => ({ runs }),
       'runs.get': (p) => ({ run: runs.find((r) => r.runId === p.runId)!, points: [], evalPoints: [], logs: [] }),

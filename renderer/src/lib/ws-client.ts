@@ -45,9 +45,11 @@ export function connectWs(url: string, opts: { token: string | null; WebSocketIm
   let closed = false;
   let retry = 0;
   let state: ConnectionState = 'connecting';
+  let stateDetail: string | undefined;
 
   const setState = (s: ConnectionState, detail?: string) => {
     state = s;
+    stateDetail = detail;
     for (const l of connListeners) l(s, detail);
   };
 
@@ -118,7 +120,7 @@ export function connectWs(url: string, opts: { token: string | null; WebSocketIm
     },
     onConnection(listener) {
       connListeners.add(listener);
-      listener(state);
+      listener(state, stateDetail);
       return () => connListeners.delete(listener);
     },
     close() {
