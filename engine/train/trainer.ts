@@ -113,7 +113,7 @@ async function loop(o: TrainOptions, task: Task, sg: StepGraph, opt: AdamW, plan
     }
     r.loss = out.loss;
     const lr = lrAt(o.schedule, o.lr, r.step, totalSteps, warmup);
-    opt.update(out.grads, lr, clipScale(norm, o.maxGradNorm));
+    await opt.update(out.grads, lr, clipScale(norm, o.maxGradNorm));
     const dt = (performance.now() - ts) / 1000;
     const tokens = batches.reduce((s, b) => s + b.tokens, 0), rows = batches.reduce((s, b) => s + b.rows, 0);
     if (r.step > start) { r.tokensAfterFirst += tokens; r.rowsAfterFirst += rows; r.timeAfterFirst += dt; }
