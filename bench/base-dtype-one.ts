@@ -71,7 +71,7 @@ for (let i = 0; i < steps; i++) {
   const out = await runMicroBatch(sg, batch);
   loss = out.loss;
   const tr = performance.now();
-  opt.update(out.grads, 1e-4, clipScale(globalNorm(out.grads), 1));
+  await opt.update(out.grads, 1e-4, clipScale(globalNorm(out.grads), 1));
   const te = performance.now();
   times.push(te - ts);
   if (i > 0) optMs += te - tr;

@@ -33,7 +33,7 @@ for (let i = 0; i < steps; i++) {
   const ts = performance.now();
   const { grads } = await runMicroBatch(sg, batch);
   const tr = performance.now();
-  opt.update(grads, 1e-4, clipScale(globalNorm(grads), 1));
+  await opt.update(grads, 1e-4, clipScale(globalNorm(grads), 1));
   const te = performance.now();
   times.push(te - ts);
   trace(`after step ${i + 1}`);
