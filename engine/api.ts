@@ -437,6 +437,40 @@ export const GridReportSchema = s.object({
 });
 export type GridReportData = Infer<typeof GridReportSchema>;
 
+/** A model the Models view lists: the built-in demo model or one in the Hugging Face cache (engine/hub/list.ts). */
+export const ListedModelSchema = s.object({
+  /** What to open or pass as --model: a folder (built-in) or ORG/NAME[@REV] (cached). */
+  ref: s.string(),
+  name: s.string(),
+  source: s.enum(['built-in', 'hf-cache']),
+  dir: s.string(),
+  repo: s.optional(s.string()),
+  commit: s.optional(s.string()),
+  revisions: s.optional(s.array(s.string())),
+  family: s.nullable(s.string()),
+  architecture: s.nullable(s.string()),
+  params: s.nullable(s.int({ min: 0 })),
+  dtype: s.nullable(s.string()),
+  sizeBytes: s.int({ min: 0 }),
+  trainable: s.boolean(),
+  /** Why this build cannot train it (unsupported architecture, no safetensors weights, no tokenizer). */
+  whyNot: s.optional(s.string()),
+});
+export type ListedModelData = Infer<typeof ListedModelSchema>;
+
+export const PullResultSchema = s.object({
+  repo: s.string(),
+  revision: s.string(),
+  commit: s.string(),
+  /** The snapshot folder: open it, or use ORG/NAME as --model. */
+  dir: s.string(),
+  files: s.array(s.object({ file: s.string(), size: s.int({ min: 0 }), etag: s.string(), lfs: s.boolean(), cached: s.boolean(), downloadedBytes: s.int({ min: 0 }) })),
+  downloadedBytes: s.int({ min: 0 }),
+  offline: s.boolean(),
+  notes: s.array(s.string()),
+});
+export type PullResultData = Infer<typeof PullResultSchema>;
+
 const empty = s.object({});
 
 // ---------------------------------------------------------------------------------------------
@@ -481,6 +515,25 @@ export const API = {
     s.object({ dir: path(), method: s.optional(s.enum(METHODS_OF_TRAINING)), lora: s.optional(PartialLoraOptionsSchema) }),
     ModelInfoSchema,
   ),
+
+  'models.list': op(
+    'the built-in demo model and every model in the shared Hugging Face cache: family, parameters, dtype, size on disk, trainable or why not',
+    empty,
+    s.object({ cacheDir: s.string(), models: s.array(ListedModelSchema) }),
+  ),
+  'models.pull': op(
+    'download a model repository from the Hugging Face Hub into the shared HF cache (resumable, verified); progress comes as model.pull events; answers when done',
+    s.object({
+      repo: s.string({ min: 1, max: 200 }),
+      revision: s.optional(s.string({ min: 1, max: 256 })),
+      /** fnmatch globs of more files than the defaults (config, tokenizer, safetensors). */
+      include: s.optional(s.array(s.string({ min: 1, max: 256 }), { max: 64 })),
+      /** Names this pull's model.pull events (and models.cancelPull). */
+      pullId: s.string({ pattern: STREAM_ID }),
+    }),
+    PullResultSchema,
+  ),
+  'models.cancelPull': op('stop a download (what is downloaded stays, so pulling again resumes)', s.object({ pullId: s.string({ pattern: STREAM_ID }) }), s.object({ cancelled: s.boolean() })),
 
   'datasets.preview': op(
     'import a dataset: format, counts, label balance, a sample, and (with a model) token statistics',
@@ -634,6 +687,19 @@ export const StudioEventSchema = s.tagged('type', {
     method: s.enum(METHODS_OF_TRAINING),
     runId: s.nullable(s.string()),
     event: TrainEventSchema,
+  }),
+  /** Progress of a models.pull: bytes on disk of the total, speed, ETA; 'failed' carries the one-line error. */
+  'model.pull': s.object({
+    type: s.literal('model.pull'),
+    pullId: s.string({ pattern: STREAM_ID }),
+    phase: s.enum(['resolved', 'progress', 'file-done', 'retry', 'done', 'failed']),
+    repo: s.string(),
+    file: s.nullable(s.string()),
+    bytes: s.int({ min: 0 }),
+    totalBytes: s.int({ min: 0 }),
+    bytesPerSecond: s.number({ min: 0, finite: true }),
+    etaSeconds: s.nullable(s.number({ min: 0, finite: true })),
+    message: s.nullable(s.string()),
   }),
   /** The project changed (opened or created elsewhere, e.g. through the app menu). */
   'project.changed': s.object({ type: s.literal('project.changed'), project: s.nullable(ProjectInfoSchema) }),

@@ -13,6 +13,7 @@ import { classify } from '../engine/services/classify.ts';
 import { listDir } from '../engine/services/files.ts';
 import { generateText } from '../engine/services/generate.ts';
 import { modelInfo } from '../engine/services/models.ts';
+import { ModelPulls, listModelsForStudio } from '../engine/services/hub.ts';
 import { LiveRuns } from '../engine/services/train.ts';
 import { STUDIO_VERSION, defaultRunsRoot } from './session.ts';
 import { isolatedTrials } from './trials.ts';
@@ -46,6 +47,7 @@ export function createEngineHandlers(opts: EngineHandlerOptions): EngineHandlers
   const runs = new LiveRuns(opts.emit, fns);
   // Generations in progress, by stream id (generate.cancel).
   const generations = new Map<string, AbortController>();
+  const pulls = new ModelPulls(opts.emit);
   let comparing = false;
 
   const table: EngineTable = {
@@ -55,6 +57,9 @@ export function createEngineHandlers(opts: EngineHandlerOptions): EngineHandlers
     }) satisfies AppInfo,
     'fs.list': async (p) => listDir(p.dir ?? homedir(), p.showHidden ?? false),
     'models.inspect': (p) => modelInfo(p, fns),
+    'models.list': async () => listModelsForStudio(),
+    'models.pull': (p) => pulls.pull(p),
+    'models.cancelPull': async (p) => pulls.cancel(p.pullId),
     'datasets.preview': (p) => previewDataset(p, fns),
     'runs.start': (p) => runs.start(p),
     'runs.stop': async (p) => runs.stop(p.runId),

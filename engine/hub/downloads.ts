@@ -35,12 +35,16 @@ export class ModelDownloads extends EventEmitter<{ event: [DownloadEvent] }> {
     super();
   }
 
-  /** Starts (or joins) the pull of repo@revision; the promise settles when it ends. */
-  start(repo: string, o: { revision?: string; include?: readonly string[] } = {}): { id: string; done: Promise<PullResult> } {
+  /**
+   * Starts (or joins) the pull of repo@revision; the promise settles when it ends. `id` names a
+   * new pull (default: a random one); a joined pull keeps its own id.
+   */
+  start(repo: string, o: { revision?: string; include?: readonly string[]; id?: string } = {}): { id: string; done: Promise<PullResult> } {
     const revision = o.revision ?? 'main';
     const same = [...this.running.values()].find((r) => r.info.repo === repo && r.info.revision === revision);
     if (same) return { id: same.info.id, done: same.done };
-    const id = randomUUID();
+    const id = o.id ?? randomUUID();
+    if (this.running.has(id)) throw new Error(`a pull named ${id} is running already`);
     const info: DownloadInfo = { id, repo, revision, startedAt: new Date().toISOString(), bytes: 0, totalBytes: 0 };
     const abort = new AbortController();
     const done = pullModel(repo, {

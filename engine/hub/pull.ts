@@ -308,6 +308,7 @@ function alive(pid: number): boolean {
 
 async function downloadLocked(c: HubClient, f: Remote, blob: string, part: string, o: BlobOptions): Promise<number> {
   const transferred = { bytes: 0 };
+  o.emit({ type: 'file-start', file: f.file, size: f.size, resumeFrom: Math.max(0, fileSize(part)) });
   for (let attempt = 0; ; attempt++) {
     try {
       await transferOnce(c, f, part, o, transferred);

@@ -11,5 +11,6 @@ export * from './export.ts';
 export * from './files.ts';
 export * from './generate.ts';
 export * from './grid.ts';
+export * from './hub.ts';
 export * from './models.ts';
 export * from './train.ts';

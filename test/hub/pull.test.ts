@@ -105,6 +105,7 @@ const WEIGHTS = 'model.safetensors';
     for (let i = 1; i < progress.length; i++) expect(progress[i]!.bytes).toBeGreaterThanOrEqual(progress[i - 1]!.bytes);
     expect(progress.at(-1)).toMatchObject({ bytes: total, totalBytes: total });
     expect(events.filter((e) => e.type === 'file-done').length).toBe(DEFAULT_FILES.length);
+    expect(events.filter((e) => e.type === 'file-start').map((e) => (e as { file: string }).file).sort()).toEqual(DEFAULT_FILES);
     expect(events.at(-1)).toMatchObject({ type: 'done', dir: r.dir, downloadedBytes: total });
     expect(r.notes).toEqual([]);
     // The studio reads it: ORG/NAME resolves offline to the snapshot, which inspects as GPT-2.
@@ -196,7 +197,9 @@ const WEIGHTS = 'model.safetensors';
     expect(() => resolveModelRef(REPO, { env })).toThrow(/revision "main" is not in the Hugging Face cache.*lora-studio models pull test-org\/tiny-gpt2/);
 
     hub.log.length = 0;
-    const r = await pull();
+    const resumed: PullEvent[] = [];
+    const r = await pull({ onEvent: (ev) => resumed.push(ev) });
+    expect(resumed.find((ev) => ev.type === 'file-start' && ev.file === WEIGHTS)).toMatchObject({ resumeFrom: kept, size });
     const ranged = hub.requests('hub', 'GET').filter((q) => q.path.startsWith('/storage/') && q.range);
     expect(ranged.map((q) => q.range)).toEqual([`bytes=${kept}-`]);
     expect(r.files.find((f) => f.file === WEIGHTS)!.downloadedBytes).toBe(size - kept);
