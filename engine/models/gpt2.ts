@@ -6,6 +6,7 @@ import type { Graph, Value } from '../onnx/graph.ts';
 import { FormatError } from '../store/errors.ts';
 import { type JsonObject, optionalBoolean, optionalInteger, optionalNumber, optionalString } from '../store/json.ts';
 import { scoreHead } from './heads.ts';
+import { gpt2Gguf } from './gguf/gpt2.ts';
 import { lmLogits, loadModel } from './registry.ts';
 import type { ForwardInputs, ForwardOutputs, LinearHook, LinearModule, LoadedModel, ModelFamily, ModelSpec, ParamFn } from './types.ts';
 import { boundedInteger } from './config.ts';
@@ -169,6 +170,7 @@ function spec(c: GPT2Config): ModelSpec<GPT2Config> {
     },
     forward: (g, param, inp, hook) => forward(g, c, param, inp, hook),
     seqCls: scoreHead('GPT2ForSequenceClassification', c.nEmbd),
+    gguf: gpt2Gguf(c),
   };
 }
 

@@ -13,6 +13,7 @@ import { FormatError } from '../store/errors.ts';
 import { type JsonObject, isJsonObject, optionalBoolean, optionalInteger, optionalNumber, optionalString, readJsonFile } from '../store/json.ts';
 import { boundedInteger } from './config.ts';
 import { scoreHead } from './heads.ts';
+import { llamaGguf } from './gguf/llama.ts';
 import { loadModel } from './registry.ts';
 import type { ForwardInputs, ForwardOutputs, LinearHook, LinearModule, LoadedModel, ModelFamily, ModelSpec, ParamFn } from './types.ts';
 
@@ -343,6 +344,7 @@ function spec(c: LlamaConfig): ModelSpec<LlamaConfig> {
     },
     forward: (g, param, inp, hook) => forward(g, c, param, inp, hook),
     seqCls: scoreHead(V.seqCls, c.hidden),
+    gguf: llamaGguf(c, c.variant === 'qwen2' ? 'qwen2' : 'llama'),
   };
 }
 

@@ -3,6 +3,7 @@
 // engine/models names a family's modules or config fields.
 
 import type { Graph, Value } from '../onnx/graph.ts';
+import type { GgufMapping } from '../export/gguf-arch.ts';
 import type { JsonObject } from '../store/json.ts';
 
 export interface Tensor {
@@ -106,6 +107,8 @@ export interface ModelSpec<C = unknown> {
   /** The forward pass up to the last hidden states. */
   forward(g: Graph, param: ParamFn, inp: ForwardInputs, hook?: LinearHook): ForwardOutputs;
   seqCls?: SeqClsHead;
+  /** How the model is written as GGUF for llama.cpp (absent: not exportable). */
+  gguf?: GgufMapping;
 }
 
 export interface ModelFamily<C = unknown> {
