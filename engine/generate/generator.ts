@@ -125,6 +125,29 @@ export class Generator {
     await this.session.release();
   }
 
+  /** One run's inputs: the rows' tokens at positions start.., causal over S = start + T, the cache. */
+  private feeds(rows: number[][], start: number, kv: { k: Float32Array; v: Float32Array }[], P: number): Feeds {
+    const N = rows.length, T = rows[0].length, S = start + T;
+    const { heads: H, headDim: hd } = this.model.spec.cache;
+    const idsData = new BigInt64Array(N * T), pos = new BigInt64Array(N * T);
+    rows.forEach((r, b) => r.forEach((t, j) => { idsData[b * T + j] = BigInt(t); pos[b * T + j] = BigInt(start + j); }));
+    const bias = new Float32Array(T * S);
+    for (let t = 0; t < T; t++) for (let j = 0; j < S; j++) bias[t * S + j] = j <= start + t ? 0 : -1e9;
+    const feeds: Feeds = {
+      ...this.liveFeeds,
+      ids: { dtype: 'int64', shape: [N, T], data: idsData },
+      position_ids: { dtype: 'int64', shape: [N, T], data: pos },
+      attn_bias: { dtype: 'float32', shape: [1, 1, T, S], data: bias },
+    };
+    if (this.cached) {
+      kv.forEach((p, i) => {
+        feeds[`past_key_${i}`] = { dtype: 'float32', shape: [N, H, P, hd], data: p.k };
+        feeds[`past_value_${i}`] = { dtype: 'float32', shape: [N, H, P, hd], data: p.v };
+      });
+    }
+    return feeds;
+  }
+
   /** Generates from one prompt (token ids); `tok` decodes for stop strings and streaming. */
   async generate(prompt: number[], o: GenerateOptions = {}, tok?: Decoder): Promise<GenerateResult> {
     const spec = this.model.spec;
@@ -140,7 +163,7 @@ export class Generator {
     if (stops.length && !tok) throw new Error('generate: stop strings need a tokenizer');
 
     const rng = new Rng(o.seed ?? 0);
-    const { layers, heads: H, headDim: hd } = spec.cache, V = spec.vocabSize;
+    const { layers } = spec.cache, V = spec.vocabSize;
     const seqs: number[][] = Array.from({ length: N }, () => []);
     const texts: string[] = Array(N).fill('');
     const emitted: number[] = Array(N).fill(0);
@@ -170,22 +193,7 @@ export class Generator {
         ? seqs.map((sq) => [sq[sq.length - 1]])
         : seqs.map((sq) => [...prompt, ...sq]);
       const T = rows[0].length, start = this.cached ? P : 0, S = start + T;
-      const idsData = new BigInt64Array(N * T), pos = new BigInt64Array(N * T);
-      rows.forEach((r, b) => r.forEach((t, j) => { idsData[b * T + j] = BigInt(t); pos[b * T + j] = BigInt(start + j); }));
-      const bias = new Float32Array(T * S);
-      for (let t = 0; t < T; t++) for (let j = 0; j < S; j++) bias[t * S + j] = j <= start + t ? 0 : -1e9;
-      const feeds: Feeds = {
-        ...this.liveFeeds,
-        ids: { dtype: 'int64', shape: [N, T], data: idsData },
-        position_ids: { dtype: 'int64', shape: [N, T], data: pos },
-        attn_bias: { dtype: 'float32', shape: [1, 1, T, S], data: bias },
-      };
-      if (this.cached) {
-        kv.forEach((p, i) => {
-          feeds[`past_key_${i}`] = { dtype: 'float32', shape: [N, H, P, hd], data: p.k };
-          feeds[`past_value_${i}`] = { dtype: 'float32', shape: [N, H, P, hd], data: p.v };
-        });
-      }
+      const feeds = this.feeds(rows, start, kv, P);
       const r = await this.session.run(feeds);
       const logits = r.logits.data as Float32Array;
       if (this.cached) {
