@@ -54,7 +54,7 @@ export function rendererIsStale(out = RENDERER_OUT): boolean {
   if (!existsSync(index)) return true;
   if (!existsSync(RENDERER_SRC)) return false; // an installed build without sources
   const built = statSync(index).mtimeMs;
-  return newestMtime(RENDERER_SRC) > built || ['api.ts', 'schema.ts'].some((f) => statSync(join(ROOT, 'engine', f)).mtimeMs > built);
+  return newestMtime(RENDERER_SRC) > built || ['api.ts', 'api-shapes.ts', 'schema.ts'].some((f) => statSync(join(ROOT, 'engine', f)).mtimeMs > built);
 }
 
 /** Builds the renderer with Vite when it is missing or stale (or when forced). */

@@ -1,5 +1,6 @@
 // The trainer's options, events and result: what the CLI, the web bridge and the app exchange.
 
+import { DEFAULT_TRAINING } from '../api-shapes.ts';
 import type { ChatColumns, DataFormatChoice, InstructSummary, TrainOn } from '../data/instruct.ts';
 import type { LabelledData, TokenizedData } from '../data/pipeline.ts';
 import type { Device } from '../onnx/runtime.ts';
@@ -90,32 +91,11 @@ export interface SampleOptions {
   maxNewTokens?: number;
 }
 
-export const DEFAULT_LORA: LoraOptions = { r: 8, alpha: 16, dropout: 0.05, bias: 'none', targets: [], useRslora: false, init: 'kaiming' };
+export const DEFAULT_LORA: LoraOptions = { ...DEFAULT_TRAINING.lora };
 
+/** The contract's default training settings (engine/api-shapes.ts DEFAULT_TRAINING) and the trainer's own. */
 export const DEFAULT_TRAIN: Omit<TrainOptions, 'model' | 'data'> = {
-  task: 'causal-lm',
-  method: 'lora',
-  lora: DEFAULT_LORA,
-  lr: 2e-4,
-  epochs: 1,
-  maxSteps: 0,
-  batchSize: 4,
-  gradAccum: 1,
-  maxLength: 128,
-  warmupSteps: 0,
-  warmupRatio: 0,
-  weightDecay: 0.01,
-  beta1: 0.9,
-  beta2: 0.999,
-  eps: 1e-8,
-  maxGradNorm: 1.0,
-  schedule: 'linear',
-  seed: 42,
-  logEvery: 10,
-  device: 'cpu',
-  evalEvery: 0,
-  valRatio: 0,
-  modelDropout: false,
+  task: 'causal-lm', ...DEFAULT_TRAINING, lora: DEFAULT_LORA, beta1: 0.9, beta2: 0.999, eps: 1e-8, modelDropout: false,
 };
 
 /** Classification defaults (HF's sequence-classification recipe): where they differ from the LM's. */
