@@ -1,14 +1,14 @@
 // The app's side of the hub: models.list / models.pull / models.cancelPull and model.pull events
 // through the host bridge and an in-process engine (the same message boundary as the app), against
 // the loopback Hub of fake-hub.ts, with a temp HF cache.
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StudioEvent } from '../../engine/api.ts';
 import { EngineBridge } from '../../host/bridge.ts';
 import { inProcessEngine } from '../../host/engine-process.ts';
 import { hasSharedData, tempDir } from '../helpers/tiny-model.ts';
-import { FakeHub } from './fake-hub.ts';
+import { FakeHub, sha256 } from './fake-hub.ts';
 import { DEFAULT_FILES, tinyRepoFiles } from './tiny-repo.ts';
 
 const REPO = 'test-org/tiny-gpt2';
@@ -56,7 +56,10 @@ type PullEv = Extract<StudioEvent, { type: 'model.pull' }>;
     hub.stallOnce.set('model.safetensors', 300_000);
     const pulling = bridge.invoke('models.pull', { repo: REPO, pullId: 'p1' });
     const failed = expect(pulling).rejects.toMatchObject({ code: 'failed', message: `${REPO}: model.safetensors: download cancelled` });
-    await expect.poll(() => pullEvents('p1').some((e) => e.phase === 'progress' && e.file === 'model.safetensors'), { timeout: 10_000 }).toBe(true);
+    // Cancel while the weights stall half-way (the bytes so far are on disk in blobs/<sha256>.incomplete).
+    const part = path.join(cache, 'models--test-org--tiny-gpt2', 'blobs', `${sha256(files['model.safetensors']!)}.incomplete`);
+    await expect.poll(() => (existsSync(part) ? statSync(part).size : 0), { timeout: 10_000 }).toBe(300_000);
+    expect(pullEvents('p1').some((e) => e.phase === 'progress' && e.file === 'model.safetensors')).toBe(true);
     expect(await bridge.invoke('models.cancelPull', { pullId: 'p1' })).toEqual({ cancelled: true });
     await failed;
     await expect.poll(() => pullEvents('p1').at(-1)?.phase).toBe('failed');
@@ -66,7 +69,7 @@ type PullEv = Extract<StudioEvent, { type: 'model.pull' }>;
     const r = await bridge.invoke('models.pull', { repo: REPO, pullId: 'p2' });
     expect(r.files.map((f) => f.file).sort()).toEqual(DEFAULT_FILES);
     const weights = r.files.find((f) => f.file === 'model.safetensors')!;
-    expect(weights.downloadedBytes).toBeLessThan(files['model.safetensors']!.length); // resumed
+    expect(weights.downloadedBytes).toBe(files['model.safetensors']!.length - 300_000); // resumed
     expect(readFileSync(path.join(r.dir, 'model.safetensors')).equals(files['model.safetensors']!)).toBe(true);
     await expect.poll(() => pullEvents('p2').at(-1)?.phase).toBe('done');
     const ev = pullEvents('p2');
