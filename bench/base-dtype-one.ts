@@ -15,17 +15,9 @@ import { runMicroBatch } from '../engine/train/step.ts';
 import { baseStorage, buildStepGraph } from '../engine/train/step-graph.ts';
 import { asTaskBatch, lmLoss } from '../engine/train/tasks/causal-lm.ts';
 import { Rng } from '../engine/util/rng.ts';
+import { LLAMA_SHAPES } from './llama-shapes.ts';
 
-export const LLAMA_SHAPES: Record<string, { config: Record<string, unknown>; batch: number; ctx: number; name: string }> = {
-  smollm2: {
-    name: 'SmolLM2-135M (30 layers, hidden 576, 9/3 heads, intermediate 1536, vocab 49152, tied; batch 4 x 256)', batch: 4, ctx: 256,
-    config: { model_type: 'llama', vocab_size: 49152, hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9, num_key_value_heads: 3, max_position_embeddings: 8192, rms_norm_eps: 1e-5, rope_theta: 100000, tie_word_embeddings: true },
-  },
-  tinyllama: {
-    name: 'TinyLlama-1.1B (22 layers, hidden 2048, 32/4 heads, intermediate 5632, vocab 32000, untied; batch 1 x 256)', batch: 1, ctx: 256,
-    config: { model_type: 'llama', vocab_size: 32000, hidden_size: 2048, intermediate_size: 5632, num_hidden_layers: 22, num_attention_heads: 32, num_key_value_heads: 4, max_position_embeddings: 2048, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: false },
-  },
-};
+export { LLAMA_SHAPES };
 
 /** Weights made on first read of their data (uniform ±0.02·√3, norms 1), deterministic per name. */
 function lazyWeights(shapes: [string, number[]][]): Map<string, Tensor> {
@@ -61,6 +53,9 @@ const sg = await buildStepGraph(weights, plan, spec.family.isNoDecay, lmLoss(spe
 });
 const buildS = (performance.now() - t0) / 1000;
 const rssAfterBuild = process.memoryUsage().rss / 2 ** 20;
+const peakAfterBuild = process.resourceUsage().maxRSS / 1024;
+const trace = (what: string) => { if (process.env.LORA_STUDIO_MEMTRACE) console.error(`${what}: rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB, peak ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`); };
+trace('after build');
 const opt = new AdamW(sg.trainables, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 });
 const rows = Array.from({ length: S.batch }, () => Array.from({ length: S.ctx }, () => Math.floor(rng.next() * (S.config.vocab_size as number))));
 const batch = asTaskBatch(makeBatch(rows, S.batch, S.ctx));
@@ -75,6 +70,7 @@ for (let i = 0; i < steps; i++) {
   const te = performance.now();
   times.push(te - ts);
   if (i > 0) optMs += te - tr;
+  trace(`after step ${i + 1}`);
 }
 await sg.session.release();
 const after = times.slice(1);
@@ -82,5 +78,5 @@ const ms = after.reduce((a, b) => a + b, 0) / after.length;
 console.log(JSON.stringify({
   engine: 'lora-studio (onnxruntime-node)', shape: shapeName, method, dtype, checkpointing: ck === 'ckpt', steps, build_s: buildS, ms_per_step: ms,
   tokens_per_s: (S.batch * S.ctx * 1000) / ms, optimizer_ms: optMs / after.length, loss,
-  rss_after_build_mb: rssAfterBuild, peak_rss_mb: process.resourceUsage().maxRSS / 1024, trainable_params: plan.trainableParams,
+  rss_after_build_mb: rssAfterBuild, peak_after_build_mb: peakAfterBuild, peak_rss_mb: process.resourceUsage().maxRSS / 1024, trainable_params: plan.trainableParams,
 }));
