@@ -10,6 +10,7 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { resolveModelRef } from '../hub/resolve.ts';
 import { readFileSafe } from '../util/files.ts';
 import { DataError, FormatError } from './errors.ts';
 import { ByteLevelBPE } from './bytelevel-bpe.ts';
@@ -584,7 +585,7 @@ const cache = new Map<string, Promise<LoadedTokenizer>>();
  * `tokenizer_config.json` and `special_tokens_map.json` are read when present.
  */
 export async function loadTokenizer(modelDir: string): Promise<LoadedTokenizer> {
-  const dir = resolve(modelDir);
+  const dir = resolve(resolveModelRef(modelDir)); // a folder, or a cached Hub repo id
   let st;
   try {
     st = await stat(dir);

@@ -10,6 +10,7 @@ import { gpt2Family } from './gpt2.ts';
 import { llamaFamilies } from './llama.ts';
 import { type ForwardInputs, type KV, type LinearHook, type LoadedModel, type ModelFamily, type ModelSpec, type ParamFn, lmParamShapes } from './types.ts';
 import { readWeights } from './weights.ts';
+import { resolveModelRef } from '../hub/resolve.ts';
 
 /** Every family, in match order. (A function: family files import this module too.) */
 export const families = (): readonly ModelFamily<any>[] => [gpt2Family, distilbertFamily, ...Object.values(llamaFamilies)];
@@ -23,9 +24,9 @@ export function familyOf(json: JsonObject, file: string): ModelFamily {
   throw new FormatError(file, `unsupported architecture "${what}" (this build loads: ${families().map((x) => x.name).join(', ')})`);
 }
 
-/** config.json of a model folder, parsed by its family (no weights read). */
-export function loadModelSpec(dir: string): ModelSpec {
-  const file = path.join(dir, 'config.json');
+/** config.json of a model folder (or a cached Hub repo id, ORG/NAME[@REV]), parsed by its family (no weights read). */
+export function loadModelSpec(ref: string): ModelSpec {
+  const file = path.join(resolveModelRef(ref), 'config.json');
   const json = readJsonFile(file, 'model config');
   return familyOf(json, file).parse(json, file);
 }
@@ -36,7 +37,8 @@ export interface LoadModelOptions<C> {
 }
 
 /** A causal language model's folder: its spec and float32 weights (classification heads ignored). */
-export function loadModel<C = unknown>(dir: string, o: LoadModelOptions<C> & { headersOnly?: boolean } = {}): LoadedModel<C> {
+export function loadModel<C = unknown>(ref: string, o: LoadModelOptions<C> & { headersOnly?: boolean } = {}): LoadedModel<C> {
+  const dir = resolveModelRef(ref);
   const spec = loadModelSpec(dir) as ModelSpec<C>;
   const file = path.join(dir, 'config.json');
   if (o.family && spec.family !== o.family) throw new FormatError(file, `is a ${spec.family.name} model, expected ${o.family.name}`);

@@ -12,6 +12,7 @@ import { attentionBias, attentionBiasShape } from './attention.ts';
 import { loadModelSpec } from './registry.ts';
 import type { LinearHook, LoadedModel, ModelSpec, ParamFn, SeqClsHead, Weights } from './types.ts';
 import { readWeights } from './weights.ts';
+import { resolveModelRef } from '../hub/resolve.ts';
 
 export interface SeqClsModel extends LoadedModel {
   head: SeqClsHead;
@@ -63,7 +64,8 @@ export interface LoadSeqClsOptions {
   seed?: number;
 }
 
-export function loadSeqClsModel(dir: string, o: LoadSeqClsOptions = {}): SeqClsModel {
+export function loadSeqClsModel(ref: string, o: LoadSeqClsOptions = {}): SeqClsModel {
+  const dir = resolveModelRef(ref);
   const file = path.join(dir, 'config.json');
   const json = readJsonFile(file, 'model config');
   const spec = loadModelSpec(dir);

@@ -11,6 +11,10 @@ import { HubError } from '../../engine/hub/errors.ts';
 import { DEMO_MODEL_DIR, listModels } from '../../engine/hub/list.ts';
 import { parseModelRef, repoIdProblem } from '../../engine/hub/repo-id.ts';
 import { resolveModelRef } from '../../engine/hub/resolve.ts';
+import { loadModel } from '../../engine/models/registry.ts';
+import { loadTokenizer } from '../../engine/data/tokenizer.ts';
+import { perplexity } from '../../engine/train/eval.ts';
+
 import { globToRegExp, selectFiles } from '../../engine/hub/select.ts';
 import { hubCacheDir, readToken } from '../../engine/hub/settings.ts';
 import { inspectModel } from '../../engine/models/inspect.ts';
@@ -84,6 +88,24 @@ const readDir = (dir: string, names: string[]): Record<string, Buffer> => Object
     const info = inspectModel(snap);
     expect(info.family).toBe('gpt2');
     expect(info.storedDtype).toBe('F32');
+  });
+
+  it('the engine takes a repo id wherever it takes a model folder: info, load, tokenizer, perplexity', async () => {
+    const saved = process.env.HF_HUB_CACHE;
+    process.env.HF_HUB_CACHE = cache;
+    try {
+      expect(inspectModel('py-org/tiny').family).toBe('gpt2');
+      const m = loadModel('py-org/tiny');
+      expect(m.dir).toBe(path.join(cache, 'models--py-org--tiny', 'snapshots', gpt2.commit));
+      expect((await loadTokenizer('py-org/tiny')).encode('Hello world')).toEqual([15496, 995]);
+      const text = path.join(tempDir('ls-hub-ppl-'), 't.txt');
+      writeFileSync(text, 'Hello world, hello again.');
+      const a = await perplexity({ model: 'py-org/tiny', text }), b = await perplexity({ model: src, text });
+      expect(a.perplexity).toBe(b.perplexity);
+      expect(() => loadModel('py-org/absent')).toThrow(/lora-studio models pull py-org\/absent/);
+    } finally {
+      if (saved === undefined) delete process.env.HF_HUB_CACHE; else process.env.HF_HUB_CACHE = saved;
+    }
   });
 
   it('an existing local folder of that name wins; paths and bare names that are not cached come back unchanged', () => {
