@@ -160,6 +160,6 @@ export const LORA_HELP = `LoRA options:
   --alpha X             lora_alpha; scaling = alpha/r (default ${DEFAULT_LORA.alpha})
   --dropout P           lora_dropout (default ${DEFAULT_LORA.dropout})
   --bias none|all|lora_only
-  --targets SPEC        module names (c_attn,c_proj), a regex, or all-linear (default: c_attn for GPT-2)
+  --targets SPEC        module names (comma-separated suffixes), a regex, or all-linear (default: PEFT's default for the family; info lists the modules)
   --rslora              scaling = alpha/sqrt(r)
   --init kaiming|gaussian`;

@@ -41,7 +41,7 @@ interface Settings {
 
 const FULL: Settings = { heldOut: 10, loraSteps: 160, loraLr: 1e-2, compareSteps: 40, fullLr: 1e-3, classifySteps: 120, classifyLr: 5e-3, genTokens: 60, batch: 8, maxLength: 128 };
 const QUICK: Settings = { heldOut: 4, loraSteps: 2, loraLr: 1e-2, compareSteps: 1, fullLr: 1e-3, classifySteps: 2, classifyLr: 5e-3, genTokens: 6, batch: 2, maxLength: 32 };
-const DEMO_LORA = { bias: 'none' as const, useRslora: false, init: 'kaiming' as const, r: 16, alpha: 32, dropout: 0.05, targets: ['c_attn', 'c_proj', 'c_fc'] };
+const DEMO_LORA = { bias: 'none' as const, useRslora: false, init: 'kaiming' as const, r: 16, alpha: 32, dropout: 0.05, targets: 'all-linear' };
 
 export interface DemoOptions {
   project: string;
@@ -135,7 +135,7 @@ async function classification(o: DemoOptions, s: Settings): Promise<DemoSummary[
   const evalOn = async (adapter?: string) => (await evaluateClassifier({ model: o.model, adapter, data: valid, maxLength: 64, threads: o.threads })).accuracy;
   const r = await trainClassifier({
     model: o.model, data: train, validation: valid, out, maxSteps: s.classifySteps, batchSize: 16, maxLength: 64, lr: s.classifyLr, warmupSteps: Math.min(10, s.classifySteps - 1), schedule: 'linear', seed: 42, logEvery: 1, threads: o.threads,
-    lora: { ...DEFAULT_CLASSIFY.lora, r: 16, alpha: 32, targets: ['c_attn', 'c_proj', 'c_fc'] },
+    lora: { ...DEFAULT_CLASSIFY.lora, r: 16, alpha: 32, targets: 'all-linear' },
   }, { onEvent: (e) => { if (e.type === 'step') o.progress?.('classifier', e.step, e.totalSteps, `loss ${e.loss.toFixed(3)} acc ${pct(e.accuracy ?? 0)}`); } });
   const accuracyBefore = await evalOn();
   const accuracyAfter = await evalOn(out);

@@ -20,7 +20,7 @@ export interface AdapterTensor {
 
 export interface LoadedAdapter {
   config: LoraConfig;
-  /** Normalized names, e.g. `transformer.h.0.attn.c_attn.lora_A.weight`, `score.weight`. */
+  /** Normalized names, e.g. `model.layers.0.self_attn.q_proj.lora_A.weight`, `score.weight`. */
   tensors: Map<string, AdapterTensor>;
   /** The safetensors file the weights came from. */
   file: string;

@@ -4,6 +4,7 @@
 
 import { type LoraConfig } from '../lora/config.ts';
 import { type Plan, fullPlan, loraPlan } from '../lora/peft-model.ts';
+import { SCHEDULES } from '../api-shapes.ts';
 import { Rng } from '../util/rng.ts';
 import { AdamW, clipScale, globalNorm } from './optimizer.ts';
 import { lrAt, warmupSteps } from './schedule.ts';
@@ -182,7 +183,7 @@ function validate(o: TrainOptions): void {
   for (const k of ['batchSize', 'gradAccum', 'maxLength', 'logEvery'] as const) if (!Number.isInteger(o[k]) || o[k] < 1) bad(`${k} must be a positive integer, got ${o[k]}`);
   if (o.maxLength < 2) bad('maxLength must be at least 2');
   if (!(o.epochs > 0) && !(o.maxSteps > 0)) bad('give epochs > 0 or maxSteps > 0');
-  if (!['constant', 'linear', 'cosine'].includes(o.schedule)) bad(`schedule must be constant, linear or cosine, got ${o.schedule}`);
+  if (!(SCHEDULES as readonly string[]).includes(o.schedule)) bad(`schedule must be constant, linear or cosine, got ${o.schedule}`);
   if (o.lora.dropout < 0 || o.lora.dropout >= 1) bad(`LoRA dropout must be in [0, 1), got ${o.lora.dropout}`);
   if (!Number.isInteger(o.lora.r) || o.lora.r < 1) bad(`LoRA r must be a positive integer, got ${o.lora.r}`);
   if (o.valRatio < 0 || o.valRatio >= 1) bad(`validation ratio must be in [0, 1), got ${o.valRatio}`);

@@ -7,13 +7,13 @@ export interface ModuleRef {
   outFeatures: number;
 }
 
-/** The module's kind: its last two name parts (attn.c_attn, mlp.c_proj), or the last when unique. */
+/** The module's kind: its last two name parts (self_attn.q_proj, mlp.down_proj), or the last when unique. */
 export function kindOf(name: string): string {
   const parts = name.split('.');
   return parts.slice(-2).join('.');
 }
 
-/** The PEFT suffix of a kind: its last part (c_attn), unless that part is ambiguous (c_proj). */
+/** The PEFT suffix of a kind: its last part (q_proj), unless that part is ambiguous (GPT-2's c_proj is in attn and mlp). */
 export function suffixOfKind(kind: string, allKinds: string[]): string {
   const last = kind.split('.').pop()!;
   return allKinds.filter((k) => k.split('.').pop() === last).length > 1 ? kind : last;
