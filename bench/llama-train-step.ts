@@ -30,7 +30,7 @@ delete torchEnv.OPENBLAS_L2_SIZE;
 type Row = Record<string, number | string>;
 const json = (out: string): Row => JSON.parse(out.trim().split('\n').at(-1)!);
 const ours = (method: string): Row => json(execFileSync(process.execPath, ['--import', 'tsx', 'bench/llama-train-step-one.ts', method, steps], { cwd: root, encoding: 'utf8' }));
-const torch = (method: string): Row => json(execFileSync('/usr/bin/python3', ['bench/llama_torch_train_step.py', method, steps, String(threads)], { cwd: root, encoding: 'utf8', env: torchEnv }));
+const torch = (method: string): Row => json(execFileSync('/usr/bin/python3', ['bench/torch_llama_shapes.py', 'smollm2', method, steps, String(threads)], { cwd: root, encoding: 'utf8', env: torchEnv }));
 
 const hasTorch = torchAvailable();
 const load0 = loadavg()[0];

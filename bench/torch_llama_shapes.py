@@ -1,4 +1,4 @@
-"""PyTorch CPU F32 reference for bench/base-dtype.ts (adapted from bench/llama_torch_train_step.py):
+"""PyTorch CPU F32 reference for bench/base-dtype.ts and bench/llama-train-step.ts:
 the SmolLM2-135M shape (30 layers, hidden 576, 9/3 heads, intermediate 1536, vocab 49152, tied,
 batch 4 x 256) or the TinyLlama-1.1B shape (22 layers, hidden 2048, 32/4 heads, intermediate 5632,
 vocab 32000, untied LM head, batch 1 x 256),
@@ -20,6 +20,7 @@ SHAPES = {
     "tinyllama": dict(vocab=32000, d=2048, inter=5632, layers=22, heads=32, kv=4, batch=1, ctx=256, theta=10000.0, eps=1e-5, tied=False),
 }
 S = SHAPES[sys.argv[1]]
+S["layers"] = int(os.environ.get("BENCH_LAYERS", S["layers"]))  # a cut of the model, for quick runs
 
 
 class Linear(nn.Module):
