@@ -17,8 +17,12 @@ export const MEASURED: [string, EstimateInput, number, number, string][] = [
   ['gpt2 full', { spec: gpt2(SHAPES.gpt2), method: 'full', batchSize: 4, maxLength: 256 }, 4672, 12081, 'quiet, old optimizer'],
   ['smollm2 lora', { spec: llama('smollm2'), method: 'lora', batchSize: 4, maxLength: 256, loraTargets: qkvo }, 4418, 20755, 'load 4-11'],
   ['smollm2 full', { spec: llama('smollm2'), method: 'full', batchSize: 4, maxLength: 256 }, 5980, 44680, 'load 4-11, old optimizer'],
+  ['smollm2 full (12-03, threaded AdamW)', { spec: llama('smollm2'), method: 'full', batchSize: 4, maxLength: 256 }, 6004, 21000, 'load 3-4'],
+  ['smollm2 lora (12-03)', { spec: llama('smollm2'), method: 'lora', batchSize: 4, maxLength: 256, loraTargets: qkvo }, 4459, 11226, 'load 4 (a rerun: 4,419 MB, 10,268 ms)'],
+  ['smollm2 lora checkpointing', { spec: llama('smollm2'), method: 'lora', batchSize: 4, maxLength: 256, loraTargets: qkvo, gradientCheckpointing: true }, 2672, 7024, 'load 4 (a rerun: 2,619 MB, 14,055 ms)'],
   ['tinyllama f32 lora', { spec: llama('tinyllama'), method: 'lora', batchSize: 1, maxLength: 256, loraTargets: qkvo }, 5683, 19598, 'load 3-6'],
   ['tinyllama int8 lora', { spec: llama('tinyllama'), method: 'lora', baseDtype: 'int8', batchSize: 1, maxLength: 256, loraTargets: qkvo }, 3427, 11057, 'load 3-6'],
+  ['tinyllama int8 lora checkpointing', { spec: llama('tinyllama'), method: 'lora', baseDtype: 'int8', batchSize: 1, maxLength: 256, loraTargets: qkvo, gradientCheckpointing: true }, 2096, 18822, 'load 3'],
   ['tinyllama int4 lora', { spec: llama('tinyllama'), method: 'lora', baseDtype: 'int4', batchSize: 1, maxLength: 256, loraTargets: qkvo }, 3429, 12885, 'load 3-6'],
 ];
 if (import.meta.url === `file://${process.argv[1]}`) {
