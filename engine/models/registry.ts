@@ -9,7 +9,7 @@ import { distilbertFamily } from './distilbert.ts';
 import { gpt2Family } from './gpt2.ts';
 import { llamaFamilies } from './llama.ts';
 import { type ForwardInputs, type KV, type LinearHook, type LoadedModel, type ModelFamily, type ModelSpec, type ParamFn, lmParamShapes } from './types.ts';
-import { readWeights } from './weights.ts';
+import { type ReadMode, readWeights } from './weights.ts';
 import { resolveModelRef } from '../hub/resolve.ts';
 
 /** Every family, in match order. (A function: family files import this module too.) */
@@ -37,7 +37,7 @@ export interface LoadModelOptions<C> {
 }
 
 /** A causal language model's folder: its spec and float32 weights (classification heads ignored). */
-export function loadModel<C = unknown>(ref: string, o: LoadModelOptions<C> & { headersOnly?: boolean } = {}): LoadedModel<C> {
+export function loadModel<C = unknown>(ref: string, o: LoadModelOptions<C> & ReadMode = {}): LoadedModel<C> {
   const dir = resolveModelRef(ref);
   const spec = loadModelSpec(dir) as ModelSpec<C>;
   const file = path.join(dir, 'config.json');
@@ -49,6 +49,7 @@ export function loadModel<C = unknown>(ref: string, o: LoadModelOptions<C> & { h
     skip: (n) => heads.has(n),
     what: `a ${spec.family.name} model with ${spec.cache.layers} layers`,
     headersOnly: o.headersOnly,
+    lazy: o.lazy,
   });
   return { dir, spec, config: spec.config, weights, storedDtype };
 }

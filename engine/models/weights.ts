@@ -7,7 +7,7 @@ import path from 'node:path';
 import { FormatError } from '../store/errors.ts';
 import { isJsonObject, readJsonFile } from '../store/json.ts';
 import { type SafetensorsFile, assertFinite, openSafetensors } from '../store/safetensors.ts';
-import { type ModelSpec, type Weights, numel } from './types.ts';
+import { type ModelSpec, type Tensor, type Weights, numel } from './types.ts';
 
 const FLOATS = new Set(['F32', 'F16', 'BF16', 'F64']);
 const INDEX = 'model.safetensors.index.json';
@@ -44,7 +44,17 @@ export interface ReadWeightsOptions {
 }
 
 /** Reads float weights; returns them with the dtypes they were stored in. */
-export function readWeights(dir: string, spec: ModelSpec, o: ReadWeightsOptions & { headersOnly?: boolean }): { weights: Weights; storedDtype: string } {
+export interface ReadMode {
+  /** Check the headers only; every tensor is an empty array. */
+  headersOnly?: boolean;
+  /**
+   * Read each tensor on first access of its `data` (a low-precision base packs them one at a
+   * time, so the float32 model is never whole in memory). Non-finite values fail at that access.
+   */
+  lazy?: boolean;
+}
+
+export function readWeights(dir: string, spec: ModelSpec, o: ReadWeightsOptions & ReadMode): { weights: Weights; storedDtype: string } {
   const files = weightFiles(dir);
   checkSize(files, o.expected, path.join(dir, 'config.json'));
   const weights: Weights = new Map();
@@ -52,7 +62,7 @@ export function readWeights(dir: string, spec: ModelSpec, o: ReadWeightsOptions 
   for (const file of files) {
     const st = openSafetensors(file);
     try {
-      readFile(st, spec, o, weights, dtypes, o.headersOnly ?? false);
+      readFile(st, spec, o, weights, dtypes, o);
     } finally {
       st.close();
     }
@@ -65,7 +75,7 @@ export function readWeights(dir: string, spec: ModelSpec, o: ReadWeightsOptions 
   return { weights, storedDtype: [...dtypes].join('+') };
 }
 
-function readFile(st: SafetensorsFile, spec: ModelSpec, o: ReadWeightsOptions, weights: Weights, dtypes: Set<string>, headersOnly: boolean): void {
+function readFile(st: SafetensorsFile, spec: ModelSpec, o: ReadWeightsOptions, weights: Weights, dtypes: Set<string>, mode: ReadMode): void {
   const file = st.path;
   for (const [stored, info] of st.tensors) {
     const name = spec.canonicalName(stored);
@@ -77,11 +87,35 @@ function readFile(st: SafetensorsFile, spec: ModelSpec, o: ReadWeightsOptions, w
     }
     if (!FLOATS.has(info.dtype)) throw new FormatError(file, `tensor "${stored}" has dtype ${info.dtype}, expected a float type`);
     dtypes.add(info.dtype);
+    if (mode.lazy) {
+      weights.set(name, lazyTensor(file, stored, [...info.shape]));
+      continue;
+    }
     // Checking only the headers, an empty array stands for the tensor (names, shapes and dtypes checked).
-    const data = headersOnly ? new Float32Array(0) : st.readFloat32(stored);
+    const data = mode.headersOnly ? new Float32Array(0) : st.readFloat32(stored);
     assertFinite(file, stored, data); // a NaN weight would only show up later as a NaN loss
     weights.set(name, { shape: [...info.shape], data });
   }
+}
+
+function lazyTensor(file: string, stored: string, shape: number[]): Tensor {
+  let data: Float32Array | undefined;
+  return {
+    shape,
+    get data() {
+      if (!data) {
+        const st = openSafetensors(file);
+        try {
+          data = st.readFloat32(stored);
+        } finally {
+          st.close();
+        }
+        assertFinite(file, stored, data);
+      }
+      return data;
+    },
+    set data(v) { data = v; },
+  };
 }
 
 /** An absurd config.json (n_layer 1e6, n_embd 1e9) fails here, before anything is allocated. */

@@ -87,3 +87,35 @@ describe('info checks the weights, not only config.json', () => {
     expect(inspectModel(SRC).storedDtype).toBe('F32');
   });
 });
+
+describe('lazy loading (a low-precision base reads one tensor at a time)', () => {
+  it('reads a tensor on first access, checks it then, and equals the eager load', () => {
+    const eager = loadModel(SRC);
+    const lazy = loadModel(SRC, { lazy: true });
+    for (const [k, t] of eager.weights) expect(Array.from(lazy.weights.get(k)!.data)).toEqual(Array.from(t.data));
+    // A NaN written after a lazy load fails at the first access, naming the file and the tensor.
+    const dir = copyModel();
+    copyFileSync(path.join(SRC, 'model.safetensors'), path.join(dir, 'model.safetensors'));
+    const m = loadModel(dir, { lazy: true });
+    const st = readFileSync(path.join(dir, 'model.safetensors'));
+    const n = Number(st.readBigUInt64LE(0));
+    const entry = Object.entries(JSON.parse(st.subarray(8, 8 + n).toString('utf8'))).find(([k]) => k.endsWith('ln_f.weight'))![1] as { data_offsets: number[] };
+    st.writeFloatLE(NaN, 8 + n + entry.data_offsets[0]);
+    writeFileSync(path.join(dir, 'model.safetensors'), st);
+    const name = [...m.weights.keys()].find((k) => k.endsWith('ln_f.weight'))!;
+    expect(() => m.weights.get(name)!.data).toThrow(/model\.safetensors: .*ln_f\.weight/);
+  });
+
+  it('an int8-base LoRA run (weights read lazily, one at a time) trains like the float32 run', async () => {
+    const { train } = await import('../../engine/train/trainer.ts');
+    const data = { documents: Array.from({ length: 6 }, (_, d) => Array.from({ length: 40 }, (_, i) => (d * 37 + i * 11) % 100)) };
+    const run = async (baseDtype: 'f32' | 'int8') => {
+      const losses: number[] = [];
+      await train({ model: SRC, data, baseDtype, maxSteps: 3, batchSize: 2, maxLength: 16, lr: 1e-2, logEvery: 1, threads: 1 }, { onEvent: (e) => { if (e.type === 'step') losses.push(e.loss); } });
+      return losses;
+    };
+    const f32 = await run('f32'), int8 = await run('int8');
+    expect(int8).toHaveLength(3);
+    int8.forEach((l, i) => expect(Math.abs(l / f32[i] - 1)).toBeLessThan(0.02));
+  }, 60_000);
+});

@@ -34,7 +34,8 @@ export function lmLoss(spec: ModelSpec, B: number, T: number): LossBuilder {
 }
 
 export async function causalLmTask(o: TrainOptions): Promise<Task> {
-  const model = loadModel(o.model);
+  // A low-precision base packs each frozen tensor as it is bound: read them one at a time.
+  const model = loadModel(o.model, { lazy: (o.baseDtype ?? 'f32') !== 'f32' && o.method === 'lora' });
   const { spec } = model;
   const T = Math.min(o.maxLength, spec.maxPositions);
   const B = o.batchSize;
