@@ -120,27 +120,85 @@ async function* normalizedChunks(reader: TextFileReader): AsyncGenerator<string>
   if (pendingCR) yield '\r';
 }
 
-export async function* importCsv(path: string, opts: ImportOptions, ctx: ImportContext): AsyncGenerator<RawExample[]> {
-  const reader = new TextFileReader(path, {
-    onBytes: (done, total) => ctx.onProgress?.({ done, total, phase: 'read' }),
-  });
-  // Sniff the delimiter from the head of the file.
+interface CsvRecord { record: string[]; first: number; last: number }
+
+/** One record as an example, or null (and a skip-report line) when it cannot be one. */
+function toExample(path: string, p: CsvRecord, c: { width: number; textCol: number; labelCol: number }, reader: TextFileReader, ctx: ImportContext): RawExample | null {
+  const { width, textCol, labelCol } = c;
+  const where = `${path}:${p.first}`;
+  if (p.record.length !== width) {
+    ctx.skipped.add(where, `expected ${width} fields, got ${p.record.length}`, 'ragged row');
+    return null;
+  }
+  for (let l = p.first; l <= p.last; l++) {
+    if (reader.badLines.has(l)) {
+      const b = reader.badAt(l)!;
+      ctx.skipped.add(`${path}:${b.line}:${b.column}`, badByteReason(b), 'invalid UTF-8');
+      return null;
+    }
+  }
+  const text = p.record[textCol]!.trim();
+  if (!text) {
+    ctx.skipped.add(where, 'empty text', 'empty text');
+    return null;
+  }
+  if (labelCol < 0) return { text, where };
+  const label = p.record[labelCol]!.trim();
+  if (!label) {
+    ctx.skipped.add(where, 'empty label', 'empty label');
+    return null;
+  }
+  return { text, label, where };
+}
+
+/** The delimiter (sniffed from the head of the file unless given) and the quote character. */
+async function csvDialect(path: string, opts: ImportOptions): Promise<{ delimiter: string; quote: string | false }> {
   let delimiter = opts.delimiter;
   if (delimiter === undefined) {
     const buf = await readHead(path, 64 * 1024, { what: 'a CSV/TSV file', error: dataFileError });
     delimiter = sniffDelimiter(path, buf.toString('utf8').replace(/^\ufeff/, '').replace(/\r\n/g, '\n'));
   }
   const quote = opts.quote === undefined ? (delimiter === '\t' ? false : '"') : opts.quote;
-  ctx.notes.push(`delimiter ${JSON.stringify(delimiter)}, quote ${quote === false ? 'none' : JSON.stringify(quote)}`);
+  return { delimiter, quote };
+}
 
+/** Header, width and the text/label columns, decided from the first rows (the header row included). */
+function chooseColumns(path: string, opts: ImportOptions, rows: string[][]): { header: string[] | null; width: number; textCol: number; labelCol: number; note: string } {
+  const first = rows[0]!;
+  const hasHeader =
+    opts.header ??
+    ([opts.textColumn, opts.labelColumn].some((name) => name !== undefined && !/^\d+$/.test(name) && first.some((c) => c.trim().toLowerCase() === name.toLowerCase())) ||
+      looksLikeHeader(first, rows.slice(1)));
+  const header = hasHeader ? first.map((c) => c.trim()) : null;
+  const data = hasHeader ? rows.slice(1) : rows;
+  const width = header ? header.length : modeOf(rows.map((r) => r.length));
+  const body = data.filter((r) => r.length === width);
+  const inferred = inferColumns(body.length ? body : rows, width);
+  let textCol: number, labelCol: number;
+  if (opts.textColumn !== undefined) textCol = resolveColumn(path, header, width, opts.textColumn, 'text');
+  else if (header) {
+    textCol = preferredColumn(header, TEXT_COLUMN_NAMES);
+    if (textCol < 0) textCol = width === 1 ? 0 : inferred.text;
+  } else textCol = inferred.text;
+  if (opts.labelColumn !== undefined) labelCol = resolveColumn(path, header, width, opts.labelColumn, 'label');
+  else if (header) {
+    labelCol = preferredColumn(header, LABEL_COLUMN_NAMES, textCol);
+    if (labelCol < 0 && width === 2) labelCol = 1 - textCol;
+  } else labelCol = inferred.label === textCol ? -1 : inferred.label;
+  const name = (j: number): string => (header ? JSON.stringify(header[j]) : `#${j}`);
+  const note = `${header ? 'header row' : 'no header'}; ${width} columns; text column ${name(textCol)}` +
+    (labelCol >= 0 ? `, label column ${name(labelCol)}` : ', no label column');
+  return { header, width, textCol, labelCol, note };
+}
+
+export async function* importCsv(path: string, opts: ImportOptions, ctx: ImportContext): AsyncGenerator<RawExample[]> {
+  const reader = new TextFileReader(path, {
+    onBytes: (done, total) => ctx.onProgress?.({ done, total, phase: 'read' }),
+  });
+  const { delimiter, quote } = await csvDialect(path, opts);
+  ctx.notes.push(`delimiter ${JSON.stringify(delimiter)}, quote ${quote === false ? 'none' : JSON.stringify(quote)}`);
   const parser = parse({
-    delimiter,
-    quote: quote === false ? false : quote,
-    info: true,
-    relax_column_count: true,
-    relax_quotes: true,
-    skip_empty_lines: true,
-    skip_records_with_error: true,
+    delimiter, quote, info: true, relax_column_count: true, relax_quotes: true, skip_empty_lines: true, skip_records_with_error: true,
   });
   let lastLine = 0;
   parser.on('skip', (err: Error & { lines?: number; code?: string }) => {
@@ -158,68 +216,19 @@ export async function* importCsv(path: string, opts: ImportOptions, ctx: ImportC
   let textCol = -1;
   let labelCol = -1;
   let decided = false;
-  const pending: { record: string[]; first: number; last: number }[] = [];
+  const pending: CsvRecord[] = [];
 
   const decide = (): void => {
     decided = true;
     if (pending.length === 0) return;
-    const rows = pending.map((p) => p.record);
-    const first = rows[0]!;
-    const hasHeader =
-      opts.header ??
-      ([opts.textColumn, opts.labelColumn].some((name) => name !== undefined && !/^\d+$/.test(name) && first.some((c) => c.trim().toLowerCase() === name.toLowerCase())) ||
-        looksLikeHeader(first, rows.slice(1)));
-    if (hasHeader) {
-      header = first.map((c) => c.trim());
-      pending.shift();
-    }
-    width = header ? header.length : modeOf(rows.map((r) => r.length));
-    const body = pending.map((p) => p.record).filter((r) => r.length === width);
-    const inferred = inferColumns(body.length ? body : rows, width);
-    if (opts.textColumn !== undefined) textCol = resolveColumn(path, header, width, opts.textColumn, 'text');
-    else if (header) {
-      textCol = preferredColumn(header, TEXT_COLUMN_NAMES);
-      if (textCol < 0) textCol = width === 1 ? 0 : inferred.text;
-    } else textCol = inferred.text;
-    if (opts.labelColumn !== undefined) labelCol = resolveColumn(path, header, width, opts.labelColumn, 'label');
-    else if (header) {
-      labelCol = preferredColumn(header, LABEL_COLUMN_NAMES, textCol);
-      if (labelCol < 0 && width === 2) labelCol = 1 - textCol;
-    } else labelCol = inferred.label === textCol ? -1 : inferred.label;
+    const c = chooseColumns(path, opts, pending.map((p) => p.record));
+    if (c.header) pending.shift();
+    ({ header, width, textCol, labelCol } = c);
     ctx.hasLabels = labelCol >= 0;
-    const name = (j: number): string => (header ? JSON.stringify(header[j]) : `#${j}`);
-    ctx.notes.push(
-      `${header ? 'header row' : 'no header'}; ${width} columns; text column ${name(textCol)}` +
-        (labelCol >= 0 ? `, label column ${name(labelCol)}` : ', no label column'),
-    );
+    ctx.notes.push(c.note);
   };
 
-  const convert = (p: { record: string[]; first: number; last: number }): RawExample | null => {
-    const where = `${path}:${p.first}`;
-    if (p.record.length !== width) {
-      ctx.skipped.add(where, `expected ${width} fields, got ${p.record.length}`, 'ragged row');
-      return null;
-    }
-    for (let l = p.first; l <= p.last; l++) {
-      if (reader.badLines.has(l)) {
-        const b = reader.badAt(l)!;
-        ctx.skipped.add(`${path}:${b.line}:${b.column}`, badByteReason(b), 'invalid UTF-8');
-        return null;
-      }
-    }
-    const text = p.record[textCol]!.trim();
-    if (!text) {
-      ctx.skipped.add(where, 'empty text', 'empty text');
-      return null;
-    }
-    if (labelCol < 0) return { text, where };
-    const label = p.record[labelCol]!.trim();
-    if (!label) {
-      ctx.skipped.add(where, 'empty label', 'empty label');
-      return null;
-    }
-    return { text, label, where };
-  };
+  const convert = (p: CsvRecord): RawExample | null => toExample(path, p, { width, textCol, labelCol }, reader, ctx);
 
   let batch: RawExample[] = [];
   try {
