@@ -5,7 +5,7 @@
 
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { parse, type Info } from 'csv-parse';
+import { parse, type Info, type Parser } from 'csv-parse';
 import { DataError, FormatError } from '../errors.ts';
 import { KNOWN_LABEL_SETS } from '../labels.ts';
 import { readHead } from '../../util/files.ts';
@@ -191,93 +191,101 @@ function chooseColumns(path: string, opts: ImportOptions, rows: string[][]): { h
   return { header, width, textCol, labelCol, note };
 }
 
+/** The last line of the previous record: a record's first line is the one after (blank lines aside). */
+interface LineCursor { lastLine: number }
+
+/** csv-parse set up for the dialect; records it cannot parse go to the skip report at their line. */
+function csvParser(path: string, dialect: { delimiter: string; quote: string | false }, cursor: LineCursor, ctx: ImportContext): Parser {
+  const parser = parse({
+    ...dialect, info: true, relax_column_count: true, relax_quotes: true, skip_empty_lines: true, skip_records_with_error: true,
+  });
+  parser.on('skip', (err: Error & { lines?: number; code?: string }) => {
+    const line = err.lines ?? cursor.lastLine + 1;
+    const what =
+      err.code === 'CSV_QUOTE_NOT_CLOSED'
+        ? `unclosed quote (the quoted field opened after line ${cursor.lastLine} runs to the end of the file)`
+        : err.message.replace(/ at line \d+/, '');
+    ctx.skipped.add(`${path}:${line}`, what, err.code ?? 'CSV error');
+  });
+  return parser;
+}
+
+/** A parsed record with its line span (advancing the cursor), or null for a blank line. */
+function nextRecord(item: { record: string[]; info: Info }, cursor: LineCursor): CsvRecord | null {
+  const last = item.info.lines;
+  const rec = { record: item.record, first: cursor.lastLine + 1, last };
+  cursor.lastLine = last;
+  return item.record.length === 1 && item.record[0] === '' ? null : rec;
+}
+
+/** A reader's error passes through; a parser's becomes a FormatError (optionally without csv-parse's " at line N"). */
+function parseFailure(path: string, e: unknown, stripLine: boolean): Error {
+  const err = e as Error & { lines?: number };
+  if (err instanceof DataError) return err;
+  return new FormatError(path, stripLine ? err.message.replace(/ at line \d+/, '') : err.message, err.lines);
+}
+
+type CsvColumns = { width: number; textCol: number; labelCol: number };
+
+/** Records are held until the first SNIFF_ROWS decide the header and the columns, then converted as they come. */
+function csvRecords(path: string, opts: ImportOptions, reader: TextFileReader, ctx: ImportContext) {
+  let columns: CsvColumns | null = null;
+  const pending: CsvRecord[] = [];
+  const convert = (p: CsvRecord, c: CsvColumns): RawExample[] => {
+    const ex = toExample(path, p, c, reader, ctx);
+    return ex ? [ex] : [];
+  };
+  /** Decide the columns from the held records and convert them (a header row dropped). */
+  const decide = (): RawExample[] => {
+    columns = { width: -1, textCol: -1, labelCol: -1 };
+    if (pending.length === 0) return [];
+    const c = chooseColumns(path, opts, pending.map((p) => p.record));
+    if (c.header) pending.shift();
+    const chosen = { width: c.width, textCol: c.textCol, labelCol: c.labelCol };
+    columns = chosen;
+    ctx.hasLabels = c.labelCol >= 0;
+    ctx.notes.push(c.note);
+    return pending.splice(0).flatMap((p) => convert(p, chosen));
+  };
+  return {
+    /** The examples this record completes: none while sniffing, all the held ones once the columns are decided. */
+    add(rec: CsvRecord): RawExample[] {
+      if (columns) return convert(rec, columns);
+      pending.push(rec);
+      return pending.length >= SNIFF_ROWS ? decide() : [];
+    },
+    /** At the end of the file: the held records, when fewer than SNIFF_ROWS came. */
+    finish: (): RawExample[] => (columns ? [] : decide()),
+  };
+}
+
 export async function* importCsv(path: string, opts: ImportOptions, ctx: ImportContext): AsyncGenerator<RawExample[]> {
   const reader = new TextFileReader(path, {
     onBytes: (done, total) => ctx.onProgress?.({ done, total, phase: 'read' }),
   });
   const { delimiter, quote } = await csvDialect(path, opts);
   ctx.notes.push(`delimiter ${JSON.stringify(delimiter)}, quote ${quote === false ? 'none' : JSON.stringify(quote)}`);
-  const parser = parse({
-    delimiter, quote, info: true, relax_column_count: true, relax_quotes: true, skip_empty_lines: true, skip_records_with_error: true,
-  });
-  let lastLine = 0;
-  parser.on('skip', (err: Error & { lines?: number; code?: string }) => {
-    const line = err.lines ?? lastLine + 1;
-    const what =
-      err.code === 'CSV_QUOTE_NOT_CLOSED'
-        ? `unclosed quote (the quoted field opened after line ${lastLine} runs to the end of the file)`
-        : err.message.replace(/ at line \d+/, '');
-    ctx.skipped.add(`${path}:${line}`, what, err.code ?? 'CSV error');
-  });
+  const cursor: LineCursor = { lastLine: 0 };
+  const parser = csvParser(path, { delimiter, quote }, cursor, ctx);
   const feeding = pipeline(Readable.from(normalizedChunks(reader)), parser).catch((e: unknown) => e as Error);
-
-  let header: string[] | null = null;
-  let width = -1;
-  let textCol = -1;
-  let labelCol = -1;
-  let decided = false;
-  const pending: CsvRecord[] = [];
-
-  const decide = (): void => {
-    decided = true;
-    if (pending.length === 0) return;
-    const c = chooseColumns(path, opts, pending.map((p) => p.record));
-    if (c.header) pending.shift();
-    ({ header, width, textCol, labelCol } = c);
-    ctx.hasLabels = labelCol >= 0;
-    ctx.notes.push(c.note);
-  };
-
-  const convert = (p: CsvRecord): RawExample | null => toExample(path, p, { width, textCol, labelCol }, reader, ctx);
-
+  const records = csvRecords(path, opts, reader, ctx);
   let batch: RawExample[] = [];
   try {
     for await (const item of parser as AsyncIterable<{ record: string[]; info: Info }>) {
-      const last = item.info.lines;
-      const rec = { record: item.record, first: lastLine + 1, last };
-      // a record's first line: the line after the previous record (blank lines aside)
-      if (item.record.length === 1 && item.record[0] === '') {
-        lastLine = last;
-        continue;
-      }
-      lastLine = last;
-      if (!decided) {
-        pending.push(rec);
-        if (pending.length >= SNIFF_ROWS) {
-          decide();
-          for (const p of pending) {
-            const ex = convert(p);
-            if (ex) batch.push(ex);
-          }
-          pending.length = 0;
-        }
-        continue;
-      }
-      const ex = convert(rec);
-      if (ex) batch.push(ex);
+      const rec = nextRecord(item, cursor);
+      if (!rec) continue;
+      batch.push(...records.add(rec));
       if (batch.length >= 1024) {
         yield batch;
         batch = [];
       }
     }
   } catch (e) {
-    const err = e as Error & { lines?: number };
-    if (err instanceof DataError) throw err;
-    throw new FormatError(path, err.message.replace(/ at line \d+/, ''), err.lines);
+    throw parseFailure(path, e, true);
   }
   const failed = await feeding;
-  if (failed instanceof Error) {
-    if (failed instanceof DataError) throw failed;
-    const err = failed as Error & { lines?: number };
-    throw new FormatError(path, err.message, err.lines);
-  }
-  if (!decided) {
-    decide();
-    for (const p of pending) {
-      const ex = convert(p);
-      if (ex) batch.push(ex);
-    }
-  }
+  if (failed instanceof Error) throw parseFailure(path, failed, false);
+  batch.push(...records.finish());
   if (batch.length) yield batch;
   for (const b of reader.bad.slice(0, 1)) {
     ctx.notes.push(`invalid UTF-8 first at ${path}:${b.line}:${b.column}`);
