@@ -7,6 +7,7 @@
 
 import { fsProblem, openFile } from '../util/files.ts';
 import { DataError, FormatError } from './errors.ts';
+import type { SkipReport } from './types.ts';
 
 /** The data layer's one-line error for a file it cannot read (special file, missing, …). */
 export const dataFileError = (file: string, problem: string): DataError =>
@@ -105,6 +106,30 @@ export function findInvalidUtf8(buf: Uint8Array, end = buf.length): number[] {
     i += need + 1;
   }
   return bad;
+}
+
+const FATAL_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A small file read whole, as text; or null after reporting it to the skip report: binary (a NUL
+ * byte, at its offset) or not UTF-8 (the first invalid byte, at its line and column).
+ */
+export function decodeWholeFile(file: string, buf: Uint8Array, skipped: SkipReport): string | null {
+  const nul = buf.indexOf(0);
+  if (nul >= 0) {
+    skipped.add(file, `binary data, not text (a NUL byte at offset ${nul})`, 'binary file');
+    return null;
+  }
+  try {
+    return FATAL_UTF8.decode(buf);
+  } catch {
+    const off = findInvalidUtf8(buf)[0] ?? 0;
+    const before = new TextDecoder().decode(buf.subarray(0, off));
+    const line = before.split('\n').length;
+    const col = before.length - before.lastIndexOf('\n');
+    skipped.add(`${file}:${line}:${col}`, `invalid UTF-8 (byte 0x${buf[off]!.toString(16).padStart(2, '0')})`, 'invalid UTF-8');
+    return null;
+  }
 }
 
 /** Length of the longest prefix of buf that does not end inside a UTF-8 sequence. */

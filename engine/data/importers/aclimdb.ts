@@ -10,7 +10,7 @@ import { basename, join, relative } from 'node:path';
 import { openFileSync, readExactlySync } from '../../util/files.ts';
 import { outsideRoot, realRoot, usableFile } from '../dataset-files.ts';
 import { DataError } from '../errors.ts';
-import { findInvalidUtf8 } from '../text-stream.ts';
+import { decodeWholeFile } from '../text-stream.ts';
 import type { ImportContext, ImportOptions, RawExample } from '../types.ts';
 
 /** A review larger than this is not a review (IMDB's longest is ~14 KB): skipped, never read. */
@@ -81,27 +81,36 @@ interface FileJob {
   id: number;
 }
 
-export async function* importAclImdb(path: string, opts: ImportOptions, ctx: ImportContext): AsyncGenerator<RawExample[]> {
-  const found = await findAclImdbRoot(path);
-  if (!found) {
-    let entries: string[] = [];
-    try {
-      entries = (await readdir(path)).slice(0, 12);
-    } catch {
-      /* reported below */
-    }
-    throw new DataError(
-      `${path} is not an aclImdb folder: expected train/pos, train/neg, test/pos, test/neg with <id>_<rating>.txt files` +
-        ` (found: ${entries.length ? entries.join(', ') : 'nothing'})`,
-      path,
-    );
+/** The error for a folder that is not aclImdb, naming the first entries found there. */
+async function notAclImdb(path: string): Promise<DataError> {
+  let entries: string[] = [];
+  try {
+    entries = (await readdir(path)).slice(0, 12);
+  } catch {
+    /* reported below */
   }
+  return new DataError(
+    `${path} is not an aclImdb folder: expected train/pos, train/neg, test/pos, test/neg with <id>_<rating>.txt files` +
+      ` (found: ${entries.length ? entries.join(', ') : 'nothing'})`,
+    path,
+  );
+}
+
+/** The split asked for (train by default; `unsupervised` is `unsup`), checked against SPLITS. */
+function aclImdbSplit(path: string, opts: ImportOptions): string {
   let split = opts.split ?? 'train';
   if (split === 'unsupervised') split = 'unsup';
   if (!(SPLITS as readonly string[]).includes(split)) {
     throw new DataError(`${path}: aclImdb split must be one of ${SPLITS.join(', ')}; got ${JSON.stringify(split)}`, path);
   }
-  let dirs: { dir: string; label?: 'neg' | 'pos' }[];
+  return split;
+}
+
+interface ClassDir { dir: string; label?: 'neg' | 'pos' }
+
+/** The class folders to read (neg and pos, or train/unsup unlabelled); each must exist. */
+async function classDirs(found: { root: string; splitDir?: string }, split: string, ctx: ImportContext): Promise<ClassDir[]> {
+  let dirs: ClassDir[];
   if (found.splitDir) {
     dirs = [
       { dir: join(found.splitDir, 'neg'), label: 'neg' },
@@ -124,9 +133,14 @@ export async function* importAclImdb(path: string, opts: ImportOptions, ctx: Imp
       );
     }
   }
+  return dirs;
+}
+
+/** The review files of each class folder, by id; badly named and unusable entries go to the skip report. */
+async function reviewFiles(dirs: ClassDir[], datasetRoot: string, ctx: ImportContext): Promise<FileJob[]> {
   // Files stay inside the dataset folder: a symlink out of it (a review -> /etc/passwd, or a
   // whole class folder linked elsewhere) is reported and never read; so are FIFOs and folders.
-  const root = await realRoot(found.root);
+  const root = await realRoot(datasetRoot);
   const jobs: FileJob[] = [];
   for (const d of dirs) {
     const entries = await readdir(d.dir, { withFileTypes: true });
@@ -145,54 +159,58 @@ export async function* importAclImdb(path: string, opts: ImportOptions, ctx: Imp
     good.sort((a, b) => a.id - b.id);
     for (const g of good) jobs.push(g);
   }
+  return jobs;
+}
+
+/** One review read as an example, or null (and a skip-report line) when it cannot be one. */
+function reviewExample(job: FileJob, buf: Buffer | ReadFailure, ctx: ImportContext): RawExample | null {
+  if (buf instanceof ReadFailure) {
+    ctx.skipped.add(job.path, buf.reason, buf.kind);
+    return null;
+  }
+  let raw = decodeWholeFile(job.path, buf, ctx.skipped);
+  if (raw === null) return null;
+  if (raw.charCodeAt(0) === 0xfeff) raw = raw.slice(1);
+  const text = cleanReview(raw);
+  if (!text) {
+    ctx.skipped.add(job.path, 'empty review', 'empty');
+    return null;
+  }
+  return { text, label: job.label, rating: job.rating, where: job.path };
+}
+
+/** A batch of reviews as examples. */
+function readBatch(batch: FileJob[], ctx: ImportContext): RawExample[] {
+  // Small regular files: synchronous reads in a batch are ~4x faster than fs.promises (no
+  // thread-pool round trips); each open is O_NONBLOCK and size-bounded, so a batch is bounded
+  // work, and the event loop gets a turn between batches.
+  const bufs: (Buffer | ReadFailure)[] = new Array(batch.length);
+  for (let k = 0; k < batch.length; k++) bufs[k] = readReview(batch[k]!.path);
+  const out: RawExample[] = [];
+  for (let k = 0; k < batch.length; k++) {
+    const ex = reviewExample(batch[k]!, bufs[k]!, ctx);
+    if (ex) out.push(ex);
+  }
+  return out;
+}
+
+export async function* importAclImdb(path: string, opts: ImportOptions, ctx: ImportContext): AsyncGenerator<RawExample[]> {
+  const found = await findAclImdbRoot(path);
+  if (!found) throw await notAclImdb(path);
+  const split = aclImdbSplit(path, opts);
+  const dirs = await classDirs(found, split, ctx);
+  const jobs = await reviewFiles(dirs, found.root, ctx);
   if (dirs.some((d) => d.label)) {
     ctx.hasLabels = true;
     ctx.labelNames = ['neg', 'pos'];
   }
   ctx.notes.push(`aclImdb ${found.splitDir ? basename(found.splitDir) : split}: ${jobs.length} review files`);
   const total = jobs.length;
-  const fatal = new TextDecoder('utf-8', { fatal: true });
   const batchSize = 256;
   let done = 0;
   for (let start = 0; start < jobs.length; start += batchSize) {
     const batch = jobs.slice(start, start + batchSize);
-    // Small regular files: synchronous reads in a batch are ~4x faster than fs.promises (no
-    // thread-pool round trips); each open is O_NONBLOCK and size-bounded, so a batch is bounded
-    // work, and the event loop gets a turn between batches.
-    const bufs: (Buffer | ReadFailure)[] = new Array(batch.length);
-    for (let k = 0; k < batch.length; k++) bufs[k] = readReview(batch[k]!.path);
-    const out: RawExample[] = [];
-    for (let k = 0; k < batch.length; k++) {
-      const job = batch[k]!;
-      const buf = bufs[k]!;
-      if (buf instanceof ReadFailure) {
-        ctx.skipped.add(job.path, buf.reason, buf.kind);
-        continue;
-      }
-      const nul = buf.indexOf(0);
-      if (nul >= 0) {
-        ctx.skipped.add(job.path, `binary data, not text (a NUL byte at offset ${nul})`, 'binary file');
-        continue;
-      }
-      let raw: string;
-      try {
-        raw = fatal.decode(buf);
-      } catch {
-        const off = findInvalidUtf8(buf)[0] ?? 0;
-        const before = new TextDecoder().decode(buf.subarray(0, off));
-        const line = before.split('\n').length;
-        const col = before.length - before.lastIndexOf('\n');
-        ctx.skipped.add(`${job.path}:${line}:${col}`, `invalid UTF-8 (byte 0x${buf[off]!.toString(16).padStart(2, '0')})`, 'invalid UTF-8');
-        continue;
-      }
-      if (raw.charCodeAt(0) === 0xfeff) raw = raw.slice(1);
-      const text = cleanReview(raw);
-      if (!text) {
-        ctx.skipped.add(job.path, 'empty review', 'empty');
-        continue;
-      }
-      out.push({ text, label: job.label, rating: job.rating, where: job.path });
-    }
+    const out = readBatch(batch, ctx);
     done += batch.length;
     ctx.onProgress?.({ done, total, phase: 'read' });
     if (out.length) yield out;

@@ -10,7 +10,7 @@ import { readFileSafe } from '../../util/files.ts';
 import { realRoot, usableFile } from '../dataset-files.ts';
 import { DataError } from '../errors.ts';
 import { compileTemplate, RECIPE_TEMPLATE } from '../template.ts';
-import { dataFileError, findInvalidUtf8 } from '../text-stream.ts';
+import { dataFileError, decodeWholeFile } from '../text-stream.ts';
 
 /** A Markdown file larger than this is not a recipe collection we read whole. */
 export const MAX_MARKDOWN_BYTES = 256 * 1024 * 1024;
@@ -88,7 +88,6 @@ export async function* importMarkdown(path: string, opts: ImportOptions, ctx: Im
     for (const e of entries) if (await usableFile(join(path, e.name), e, root, ctx, 'a Markdown file')) files.push(join(path, e.name));
   } else files = [path];
   const template = compileTemplate(opts.template ?? RECIPE_TEMPLATE);
-  const fatal = new TextDecoder('utf-8', { fatal: true });
   let done = 0;
   let recipeCount = 0;
   let plainCount = 0;
@@ -103,24 +102,8 @@ export async function* importMarkdown(path: string, opts: ImportOptions, ctx: Im
       ctx.skipped.add(file, msg.startsWith(`${file}: `) ? msg.slice(file.length + 2) : msg, 'unreadable file');
       continue;
     }
-    const nul = buf.indexOf(0);
-    if (nul >= 0) {
-      ctx.skipped.add(file, `binary data, not text (a NUL byte at offset ${nul})`, 'binary file');
-      continue;
-    }
-    let md: string;
-    try {
-      md = fatal.decode(buf);
-    } catch {
-      const off = findInvalidUtf8(buf)[0] ?? 0;
-      const before = new TextDecoder().decode(buf.subarray(0, off));
-      ctx.skipped.add(
-        `${file}:${before.split('\n').length}:${before.length - before.lastIndexOf('\n')}`,
-        `invalid UTF-8 (byte 0x${buf[off]!.toString(16).padStart(2, '0')})`,
-        'invalid UTF-8',
-      );
-      continue;
-    }
+    const md = decodeWholeFile(file, buf, ctx.skipped);
+    if (md === null) continue;
     if (md.trim() === '') {
       ctx.skipped.add(file, 'empty file', 'empty');
       continue;
