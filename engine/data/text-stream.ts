@@ -159,6 +159,110 @@ export interface ReadTextOptions {
   refuseBinary?: boolean;
 }
 
+/**
+ * Bytes -> text, piece by piece: carries a UTF-8 sequence split between reads to the next one,
+ * drops a leading BOM, and tracks the line and column of the next character so that each invalid
+ * sequence (and each NUL) is reported at its exact position.
+ */
+class PieceDecoder {
+  private readonly fatal = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  private readonly lenient = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
+  private readonly markBad: (b: BadBytes) => void;
+  private carry: Uint8Array | null = null;
+  private line = 1;
+  private column = 1; // column of the next character
+  private first = true;
+
+  constructor(markBad: (b: BadBytes) => void) {
+    this.markBad = markBad;
+  }
+
+  /** The text of `bytes` (after what the last piece carried), or null while too little has come for the BOM check. */
+  decode(bytes: Uint8Array, final: boolean): TextChunk | null {
+    let buf = bytes;
+    if (this.carry) {
+      const joined = new Uint8Array(this.carry.length + bytes.length);
+      joined.set(this.carry, 0);
+      joined.set(bytes, this.carry.length);
+      buf = joined;
+      this.carry = null;
+    }
+    if (this.first) {
+      if (buf.length < 3 && !final) {
+        this.carry = buf;
+        return null;
+      }
+      this.first = false;
+      if (buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) buf = buf.subarray(3);
+    }
+    const end = final ? buf.length : completePrefix(buf);
+    if (end < buf.length) this.carry = buf.slice(end);
+    const piece = buf.subarray(0, end);
+    let text: string;
+    try {
+      text = this.fatal.decode(piece);
+    } catch {
+      text = this.lenient.decode(piece);
+      this.markInvalid(piece);
+    }
+    // NUL is valid UTF-8 but never text: past the head (which refuses binary files whole), the
+    // lines holding one are marked bad like invalid UTF-8, so importers skip and report them
+    if (text.indexOf('\u0000') >= 0) this.markNuls(text);
+    const startLine = this.line;
+    this.advance(text);
+    return { text, line: startLine };
+  }
+
+  /** Marks each invalid sequence of `piece` at its line and column. */
+  private markInvalid(piece: Uint8Array): void {
+    // positions move forward segment by segment (decoding each prefix again would be
+    // quadratic in a Latin-1 file, where every accented letter is a bad byte)
+    let pos = 0;
+    let l = this.line;
+    let c = this.column;
+    for (const off of findInvalidUtf8(piece)) {
+      const seg = this.lenient.decode(piece.subarray(pos, off));
+      let nl = 0;
+      let last = -1;
+      for (let k = seg.indexOf('\n'); k >= 0; k = seg.indexOf('\n', k + 1)) {
+        nl++;
+        last = k;
+      }
+      if (nl === 0) c += seg.length;
+      else {
+        l += nl;
+        c = seg.length - last;
+      }
+      this.markBad({ line: l, column: c, byte: piece[off]! });
+      pos = off;
+    }
+  }
+
+  /** Marks each NUL of `text` at its line and column. */
+  private markNuls(text: string): void {
+    let l = this.line;
+    let c = this.column;
+    for (let k = 0; k < text.length; k++) {
+      const ch = text.charCodeAt(k);
+      if (ch === 0) this.markBad({ line: l, column: c, byte: 0 });
+      if (ch === 10) {
+        l++;
+        c = 1;
+      } else c++;
+    }
+  }
+
+  /** Moves the position past `text`. */
+  private advance(text: string): void {
+    let last = -1;
+    for (let k = text.indexOf('\n'); k >= 0; k = text.indexOf('\n', k + 1)) {
+      this.line++;
+      last = k;
+    }
+    this.column = last < 0 ? this.column + text.length : text.length - last;
+  }
+}
+
 /** Reads a file as decoded text chunks; `bad` collects invalid UTF-8 positions as they are found. */
 export class TextFileReader {
   readonly path: string;
@@ -196,89 +300,14 @@ export class TextFileReader {
     const { fh, size } = await openFile(this.path, { what: 'a text file', error: dataFileError });
     this.size = size;
     const refuseBinary = this.opts.refuseBinary !== false;
-    const fatal = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-    const lenient = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
-    let carry: Uint8Array | null = null;
-    let line = 1;
-    let column = 1; // column of the next character
-    let first = true;
+    const decoder = new PieceDecoder((b) => this.markBad(b));
     const stream = fh.createReadStream({ highWaterMark: this.opts.chunkSize ?? 1 << 20, start: 0 });
-    const decodePiece = (bytes: Uint8Array, final: boolean): TextChunk | null => {
-      let buf = bytes;
-      if (carry) {
-        const joined = new Uint8Array(carry.length + bytes.length);
-        joined.set(carry, 0);
-        joined.set(bytes, carry.length);
-        buf = joined;
-        carry = null;
-      }
-      if (first) {
-        if (buf.length < 3 && !final) {
-          carry = buf;
-          return null;
-        }
-        first = false;
-        if (buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) buf = buf.subarray(3);
-      }
-      const end = final ? buf.length : completePrefix(buf);
-      if (end < buf.length) carry = buf.slice(end);
-      const piece = buf.subarray(0, end);
-      let text: string;
-      try {
-        text = fatal.decode(piece);
-      } catch {
-        text = lenient.decode(piece);
-        // positions move forward segment by segment (decoding each prefix again would be
-        // quadratic in a Latin-1 file, where every accented letter is a bad byte)
-        let pos = 0;
-        let l = line;
-        let c = column;
-        for (const off of findInvalidUtf8(piece)) {
-          const seg = lenient.decode(piece.subarray(pos, off));
-          let nl = 0;
-          let last = -1;
-          for (let k = seg.indexOf('\n'); k >= 0; k = seg.indexOf('\n', k + 1)) {
-            nl++;
-            last = k;
-          }
-          if (nl === 0) c += seg.length;
-          else {
-            l += nl;
-            c = seg.length - last;
-          }
-          this.markBad({ line: l, column: c, byte: piece[off]! });
-          pos = off;
-        }
-      }
-      // NUL is valid UTF-8 but never text: past the head (which refuses binary files whole), the
-      // lines holding one are marked bad like invalid UTF-8, so importers skip and report them
-      if (text.indexOf('\u0000') >= 0) {
-        let l = line;
-        let c = column;
-        for (let k = 0; k < text.length; k++) {
-          const ch = text.charCodeAt(k);
-          if (ch === 0) this.markBad({ line: l, column: c, byte: 0 });
-          if (ch === 10) {
-            l++;
-            c = 1;
-          } else c++;
-        }
-      }
-      const startLine = line;
-      let last = -1;
-      for (let k = text.indexOf('\n'); k >= 0; k = text.indexOf('\n', k + 1)) {
-        line++;
-        last = k;
-      }
-      column = last < 0 ? column + text.length : text.length - last;
-      return { text, line: startLine };
-    };
     try {
       for await (const chunk of stream) {
         const bytes = chunk as Buffer;
         if (refuseBinary && this.bytesRead === 0) checkNotBinary(this.path, bytes, 0);
         this.bytesRead += bytes.length;
-        const out = decodePiece(bytes, false);
+        const out = decoder.decode(bytes, false);
         this.opts.onBytes?.(this.bytesRead, this.size);
         if (out && out.text.length) yield out;
       }
@@ -289,7 +318,7 @@ export class TextFileReader {
       stream.destroy();
       await fh.close().catch(() => {});
     }
-    const out = decodePiece(new Uint8Array(0), true);
+    const out = decoder.decode(new Uint8Array(0), true);
     if (out && out.text.length) yield out;
   }
 }
