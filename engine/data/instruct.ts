@@ -23,7 +23,7 @@ import { addsBos, labelsOf, tokenizeSpans } from './chat/masks.ts';
 import { firstRecord, readRecords } from './chat/records.ts';
 import { ChatTemplate, ChatTemplateError, type SpecialTokenStrings } from './chat/render.ts';
 import { resolveTemplate } from './chat/templates.ts';
-import { INSTRUCT_FORMATS, type ChatColumns, type ChatMessage, type DataFormatChoice, type InstructFormat, type TrainOn } from './chat/types.ts';
+import { INSTRUCT_FORMATS, type ChatColumns, type ChatMessage, type DataFormatChoice, type InstructExample, type InstructFormat, type SourceRecord, type TrainOn } from './chat/types.ts';
 
 export { INSTRUCT_FORMATS, type ChatColumns, type DataFormatChoice, type InstructFormat, type TrainOn } from './chat/types.ts';
 export { BUILTIN_NAMES } from './chat/templates.ts';
@@ -98,6 +98,73 @@ export async function loadTemplate(modelDir: string, tok: LoadedTokenizer, o: Pi
   return { template: new ChatTemplate(t.source, t.name, specialTokenStrings(tok), { now: o.now, vars: o.templateVars }), fallback: !!t.fallback };
 }
 
+/** The format named, or the one the first record's fields show (`auto`). */
+function resolveFormat(file: string, first: SourceRecord, o: InstructOptions): InstructFormat {
+  if (o.format && o.format !== 'auto' && o.format !== 'text') return o.format;
+  const f = detectInstructFormat(first.value, o.columns);
+  if (f) return f;
+  const c = columnsOf(o.columns);
+  throw new DataError(
+    `${first.where}: not instruction data: the fields are ${Object.keys(first.value).map((k) => JSON.stringify(k)).join(', ')}; ` +
+      `expected ${JSON.stringify(c.messages)} (messages), ${JSON.stringify(c.conversations)} (sharegpt), ${JSON.stringify(c.instruction)} + ${JSON.stringify(c.output)} (alpaca) ` +
+      `or ${JSON.stringify(c.prompt)} + ${JSON.stringify(c.completion)} (prompt-completion); map columns with --columns or train on the text with --format text`,
+    file,
+  );
+}
+
+/** One example as text with its answer spans; null (and counted) when its template raised. */
+async function renderExample(
+  ex: InstructExample,
+  where: string,
+  file: string,
+  eosText: string,
+  getTemplate: () => Promise<ChatTemplate>,
+  skipped: SkipReport,
+): Promise<{ text: string; spans: [number, number][] } | null> {
+  // TRL's standard prompt-completion: prompt + completion + EOS, no template.
+  if (ex.kind === 'text') {
+    const text = ex.prompt + ex.completion + eosText;
+    return { text, spans: [[ex.prompt.length, text.length]] };
+  }
+  const tpl = await getTemplate();
+  try {
+    return tpl.assistantSpans(ex.messages);
+  } catch (e) {
+    if (!(e instanceof ChatTemplateError)) throw e;
+    if (/raised an exception|failed:/.test(e.message)) {
+      skipped.add(where, e.message, 'template error');
+      return null;
+    }
+    throw new DataError(`${where}: ${e.message}`, file);
+  }
+}
+
+/** Tokenized ids and labels cut to `T`; a string saying why when nothing trainable is left. */
+function fitExample(
+  tok: LoadedTokenizer,
+  r: { text: string; spans: [number, number][] },
+  bos: number | null,
+  T: number,
+  trainAll: boolean,
+): { ids: number[]; labels: number[]; truncated: boolean } | { skip: string; kind: string } {
+  const t = tokenizeSpans(tok, r.text, r.spans, bos);
+  const firstTrained = t.trained.findIndex((x) => x);
+  const trainedBefore = countPredicted(labelsOf(t));
+  const ids = t.ids.slice(0, T);
+  const labels = labelsOf(t, trainAll).slice(0, T);
+  if (ids.length < 2) return { skip: 'fewer than 2 tokens', kind: 'too short' };
+  const answerPredicted = countPredicted(labelsOf({ ids, trained: t.trained.slice(0, ids.length) }));
+  if (answerPredicted === 0) {
+    return {
+      skip: firstTrained < 0
+        ? 'the rendered text has no answer tokens'
+        : `no answer tokens within the max length of ${T} tokens (the answer starts at token ${firstTrained + 1}); raise --max-length`,
+      kind: 'answer beyond max length',
+    };
+  }
+  return { ids, labels, truncated: answerPredicted < trainedBefore };
+}
+
 /** Reads, renders and tokenizes an instruction dataset for the model in `modelDir`. */
 export async function loadInstructionData(file: string, modelDir: string, o: InstructOptions): Promise<InstructData> {
   checkFormatName(o.format ?? 'auto');
@@ -106,20 +173,7 @@ export async function loadInstructionData(file: string, modelDir: string, o: Ins
   const skipped = new SkipReport();
   const { records } = await readRecords(file, skipped);
   if (records.length === 0) throw new DataError(`${file}: no records${skipped.count ? `; ${skipped.count} row(s) skipped, first: ${skipped.examples[0]}` : ''}`, file);
-  let format: InstructFormat;
-  if (!o.format || o.format === 'auto') {
-    const f = detectInstructFormat(records[0]!.value, o.columns);
-    if (!f) {
-      const c = columnsOf(o.columns);
-      throw new DataError(
-        `${records[0]!.where}: not instruction data: the fields are ${Object.keys(records[0]!.value).map((k) => JSON.stringify(k)).join(', ')}; ` +
-          `expected ${JSON.stringify(c.messages)} (messages), ${JSON.stringify(c.conversations)} (sharegpt), ${JSON.stringify(c.instruction)} + ${JSON.stringify(c.output)} (alpaca) ` +
-          `or ${JSON.stringify(c.prompt)} + ${JSON.stringify(c.completion)} (prompt-completion); map columns with --columns or train on the text with --format text`,
-        file,
-      );
-    }
-    format = f;
-  } else format = o.format;
+  const format = resolveFormat(file, records[0]!, o);
   const trainOn = o.trainOn ?? 'completions';
   if (trainOn !== 'completions' && trainOn !== 'all') throw new DataError(`--train-on must be completions or all, got ${JSON.stringify(trainOn)}`);
   const tok = await loadTokenizer(modelDir);
@@ -130,8 +184,7 @@ export async function loadInstructionData(file: string, modelDir: string, o: Ins
   const notes: string[] = [];
   const getTemplate = async () => {
     if (!template) {
-      const t = await loadTemplate(modelDir, tok, o);
-      template = t.template;
+      template = (await loadTemplate(modelDir, tok, o)).template;
       notes.push(`chat template: ${template.name}`);
     }
     return template;
@@ -149,57 +202,19 @@ export async function loadInstructionData(file: string, modelDir: string, o: Ins
       skipped.add(rec.where, parsed.problem, parsed.problem.replace(/[":].*$/, '').replace(/turn \d+/, 'turn N').trim());
       continue;
     }
-    const ex = parsed.example;
-    let text: string;
-    let spans: [number, number][];
-    if (ex.kind === 'text') {
-      // TRL's standard prompt-completion: prompt + completion + EOS, no template.
-      text = ex.prompt + ex.completion + eosText;
-      spans = [[ex.prompt.length, text.length]];
-    } else {
-      const tpl = await getTemplate();
-      try {
-        ({ text, spans } = tpl.assistantSpans(ex.messages));
-      } catch (e) {
-        if (!(e instanceof ChatTemplateError)) throw e;
-        if (/raised an exception|failed:/.test(e.message)) {
-          skipped.add(rec.where, e.message, 'template error');
-          continue;
-        }
-        throw new DataError(`${rec.where}: ${e.message}`, file);
-      }
-    }
-    const bos = bosId !== null && !(bosText && text.startsWith(bosText)) ? bosId : null;
-    const t = tokenizeSpans(tok, text, spans, bos);
-    let labels = labelsOf(t, trainOn === 'all');
-    let ids = t.ids;
-    const firstTrained = t.trained.findIndex((x) => x);
-    const trainedBefore = countPredicted(labelsOf(t));
-    if (ids.length > T) {
-      ids = ids.slice(0, T);
-      labels = labels.slice(0, T);
-    }
-    if (ids.length < 2) {
-      skipped.add(rec.where, 'fewer than 2 tokens', 'too short');
+    const r = await renderExample(parsed.example, rec.where, file, eosText, getTemplate, skipped);
+    if (!r) continue;
+    const bos = bosId !== null && !(bosText && r.text.startsWith(bosText)) ? bosId : null;
+    const fit = fitExample(tok, r, bos, T, trainOn === 'all');
+    if ('skip' in fit) {
+      skipped.add(rec.where, fit.skip, fit.kind);
       continue;
     }
-    const answerLabels = labelsOf({ ids, trained: t.trained.slice(0, ids.length) });
-    const answerPredicted = countPredicted(answerLabels);
-    if (answerPredicted === 0) {
-      skipped.add(
-        rec.where,
-        firstTrained < 0
-          ? 'the rendered text has no answer tokens'
-          : `no answer tokens within the max length of ${T} tokens (the answer starts at token ${firstTrained + 1}); raise --max-length`,
-        'answer beyond max length',
-      );
-      continue;
-    }
-    if (answerPredicted < trainedBefore) out.truncated++;
-    out.rows.push({ ids, labels });
-    out.tokens += ids.length;
-    out.trainedTokens += countPredicted(labels);
-    if (out.kept.length < (o.keep ?? 0)) out.kept.push({ where: rec.where, text, ids, labels });
+    if (fit.truncated) out.truncated++;
+    out.rows.push({ ids: fit.ids, labels: fit.labels });
+    out.tokens += fit.ids.length;
+    out.trainedTokens += countPredicted(fit.labels);
+    if (out.kept.length < (o.keep ?? 0)) out.kept.push({ where: rec.where, text: r.text, ids: fit.ids, labels: fit.labels });
   }
   const tpl = template as ChatTemplate | null;
   out.template = tpl?.name ?? null;
