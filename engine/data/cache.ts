@@ -10,6 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { TokenBuffer, truncateIds } from './token-buffer.ts';
 import type { TextTokenizer } from './tokenizer.ts';
 import type { ProgressFn } from './types.ts';
 
@@ -159,13 +160,6 @@ async function writeCache(file: string, dir: string, ds: TokenizedDataset): Prom
   }
 }
 
-function truncateIds(ids: number[], maxLength: number | undefined, keep: number | null): number[] {
-  if (maxLength === undefined || ids.length <= maxLength) return ids;
-  const last = ids[ids.length - 1];
-  if (keep !== null && last === keep && maxLength > 1) return [...ids.slice(0, maxLength - 1), last];
-  return ids.slice(0, maxLength);
-}
-
 /** Tokenize every example, reusing the disk cache when the same work was done before. */
 export async function tokenizeDataset(
   examples: { text: string; label?: number | string }[],
@@ -199,29 +193,20 @@ export async function tokenizeDataset(
       }
     }
   }
-  const offsets = new Int32Array(n + 1);
-  let tokens = new Int32Array(Math.max(1024, n * 64));
-  let p = 0;
+  const buf = new TokenBuffer(n);
   // The special token a truncation keeps at the end: [SEP] for WordPiece with special tokens.
   const keep = opts.addSpecialTokens !== false && tokenizer.kind === 'wordpiece' ? lastSpecial(tokenizer) : null;
   const encOpts = opts.addSpecialTokens === undefined ? undefined : { addSpecialTokens: opts.addSpecialTokens };
   const step = Math.max(1, Math.floor(n / 100));
   for (let i = 0; i < n; i++) {
-    const ids = truncateIds(tokenizer.encode(examples[i]!.text, encOpts), opts.maxLength, keep);
-    if (p + ids.length > tokens.length) {
-      const bigger = new Int32Array(Math.max(tokens.length * 2, p + ids.length));
-      bigger.set(tokens.subarray(0, p));
-      tokens = bigger;
-    }
-    for (let k = 0; k < ids.length; k++) tokens[p++] = ids[k]!;
-    offsets[i + 1] = p;
+    buf.push(truncateIds(tokenizer.encode(examples[i]!.text, encOpts), opts.maxLength, keep));
     if ((i + 1) % step === 0 || i + 1 === n) {
       opts.onProgress?.({ done: i + 1, total: n, phase: 'tokenize' });
       // let other work (progress events, IPC) through on long runs
       if ((i + 1) % (step * 10) === 0) await new Promise((r) => setImmediate(r));
     }
   }
-  const ds = new TokenizedDataset(offsets, tokens.slice(0, p), key, false, file);
+  const ds = new TokenizedDataset(buf.offsets, buf.filled(), key, false, file);
   if (file && dir) {
     try {
       await writeCache(file, dir, ds);
