@@ -16,6 +16,15 @@ export const SCHEDULES = ['constant', 'linear', 'cosine'] as const;
 export const DEVICES = ['cpu', 'webgpu', 'cuda'] as const;
 export const LORA_BIASES = ['none', 'all', 'lora_only'] as const;
 export const DATASET_FORMATS = ['auto', 'aclimdb', 'csv', 'jsonl', 'txt', 'parquet', 'md'] as const;
+/** What a run trains: a causal language model, or a sequence classifier (engine/train/types.ts TaskKind). */
+export const RUN_TASKS = ['causal-lm', 'seq-cls'] as const;
+/** How a LoRA run stores its frozen base (engine/quant/formats.ts BaseDtype). */
+export const RUN_BASE_DTYPES = ['f32', 'bf16', 'f16', 'int8', 'int4'] as const;
+/** What a causal-LM data file holds (engine/data/instruct.ts DataFormatChoice): auto-detected, plain text, or an instruction format. */
+export const CHAT_FORMATS = ['auto', 'text', 'prompt-completion', 'alpaca', 'sharegpt', 'messages'] as const;
+/** The built-in chat templates (engine/data/chat/templates.ts); `auto`: the model's own, else chatml. A file path works too. */
+export const CHAT_TEMPLATE_NAMES = ['auto', 'chatml', 'llama3', 'alpaca', 'zephyr'] as const;
+export const TRAIN_ON_CHOICES = ['completions', 'all'] as const;
 
 export const LoraOptionsSchema = s.object({
   r: s.int({ min: 1, max: 4096 }),
@@ -79,6 +88,25 @@ export const RunConfigSchema = s.object({
   name: s.optional(s.string({ max: 200 })),
   /** Checkpoint every N optimizer steps (a run saved in a project; default 50). Stop and pause checkpoint too. */
   checkpointEvery: s.optional(s.int({ min: 1, max: 10_000_000 })),
+  /** causal-lm (default) or seq-cls: a classifier of the dataset's label column (LoRA, heads as modules_to_save). */
+  task: s.optional(s.enum(RUN_TASKS)),
+  /** LoRA: how the frozen base is stored (default f32; bf16, f16, int8, int4 take less memory). */
+  baseDtype: s.optional(s.enum(RUN_BASE_DTYPES)),
+  /** Recompute each block's forward in the backward pass: less memory for long contexts, more time. */
+  gradientCheckpointing: s.optional(s.boolean()),
+  /** Causal LM: a greedy sample of `prompt` every `every` steps (and at the end), as sample events. */
+  sample: s.optional(s.object({
+    prompt: s.string({ min: 1, max: 2000 }),
+    every: s.int({ min: 1, max: 10_000_000 }),
+    maxNewTokens: s.optional(s.int({ min: 1, max: 512 })),
+  })),
+  /** Instruction data (causal LM): the data's format, the chat template and which tokens count in the loss. */
+  chat: s.optional(s.object({
+    format: s.optional(s.enum(CHAT_FORMATS)),
+    /** A built-in template name (CHAT_TEMPLATE_NAMES) or a template file. */
+    template: s.optional(s.string({ min: 1, max: 4096 })),
+    trainOn: s.optional(s.enum(TRAIN_ON_CHOICES)),
+  })),
 });
 export type RunConfig = Infer<typeof RunConfigSchema>;
 
@@ -276,6 +304,24 @@ export const DatasetPreviewSchema = s.object({
 });
 export type DatasetPreview = Infer<typeof DatasetPreviewSchema>;
 
+/** What a run will need (engine/train/estimate.ts estimateRun) against what this machine has. */
+export const RunEstimateSchema = s.object({
+  /** Peak resident memory of the training process. */
+  peakRssMb: finite(),
+  /** Seconds per optimizer step (after the first), on the calibrated reference machine. */
+  stepS: finite(),
+  /** Frozen base as stored, plus trainable values, their gradients and both AdamW moments. */
+  weightsMb: finite(),
+  /** Activations kept for the backward pass and the logits at the peak. */
+  activationsMb: finite(),
+  /** This machine's memory (a container's limit when it has one) and what is available now. */
+  totalMemoryMb: finite(),
+  availableMemoryMb: finite(),
+  /** peakRssMb fits in the available memory. */
+  fits: s.boolean(),
+});
+export type RunEstimateData = Infer<typeof RunEstimateSchema>;
+
 export const AppInfoSchema = s.object({
   version: s.string(),
   node: s.string(),
@@ -285,6 +331,8 @@ export const AppInfoSchema = s.object({
   features: s.object({ dialogs: s.boolean() }),
   project: s.nullable(s.string()),
   defaultOutDir: s.string(),
+  /** The training devices this machine's ONNX Runtime has (cpu always; webgpu, cuda when installed). */
+  devices: s.optional(s.array(s.enum(DEVICES))),
 });
 export type AppInfo = Infer<typeof AppInfoSchema>;
 

@@ -57,7 +57,7 @@ export * from './api-shapes.ts';
 import {
   AppInfoSchema, ClassifyResultSchema, CompareReportSchema, DatasetPreviewSchema, DatasetSpecSchema, ENDED_STATUSES, FsListingSchema,
   GenerateResultSchema, GridReportSchema, ListedModelSchema, METHODS_OF_TRAINING, ModelInfoSchema, PartialLoraOptionsSchema, PerplexityResultSchema,
-  ProjectEntrySchema, ProjectInfoSchema, PullResultSchema, RUN_STATUSES, RunConfigSchema, RunDetailSchema, RunSummarySchema, STREAM_ID,
+  ProjectEntrySchema, ProjectInfoSchema, PullResultSchema, RUN_BASE_DTYPES, RUN_STATUSES, RunConfigSchema, RunEstimateSchema, RunDetailSchema, RunSummarySchema, STREAM_ID,
   TrainEventSchema, pathSchema as path, runIdSchema as runId,
   type EvalPoint, type RunDetail, type RunPoint, type RunSummary,
 } from './api-shapes.ts';
@@ -164,6 +164,19 @@ export const API = {
   'runs.delete': op('delete a run (its folder in the project); refused while it trains', s.object({ runId: runId() }), s.object({ deleted: s.boolean() })),
   'runs.list': op('the runs of the open project (saved ones included) and of this session, newest first', empty, s.object({ runs: s.array(RunSummarySchema) })),
   'runs.get': op('one run with its metrics (a saved run: from its metrics.jsonl)', s.object({ runId: runId() }), RunDetailSchema),
+  'runs.estimate': op(
+    'the peak memory and seconds per step a run will need (the calibrated estimate of engine/train/estimate.ts), and whether it fits in this machine\'s available memory',
+    s.object({
+      model: path(),
+      method: s.enum(METHODS_OF_TRAINING),
+      baseDtype: s.optional(s.enum(RUN_BASE_DTYPES)),
+      batchSize: s.int({ min: 1, max: 4096 }),
+      maxLength: s.int({ min: 2, max: 131_072 }),
+      lora: s.optional(s.object({ r: s.optional(s.int({ min: 1, max: 4096 })), targets: s.optional(s.union([s.array(s.string({ min: 1, max: 512 }), { max: 10_000 }), s.string({ min: 1, max: 512 })])) })),
+      gradientCheckpointing: s.optional(s.boolean()),
+    }),
+    RunEstimateSchema,
+  ),
 
   'eval.perplexity': op(
     'perplexity of a model (with an optional LoRA adapter) on a text file',

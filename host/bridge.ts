@@ -167,6 +167,7 @@ export class EngineBridge {
       'runs.start': (p) => this.startRun(p),
       'runs.stop': (p) => this.stopRun(p.runId),
       'runs.pause': forward('runs.pause'),
+      'runs.estimate': forward('runs.estimate'),
       'runs.resume': (p) => this.resumeRun(p.runId),
       'runs.delete': async (p) => this.deleteRun(p.runId),
       'runs.list': async () => ({ runs: this.listRuns() }),

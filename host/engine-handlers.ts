@@ -7,6 +7,8 @@ import { ApiError, type AppInfo, type MethodName, type Params, type Result, type
 import type { IsolatedTrialRunner } from '../engine/experiments/trials.ts';
 import { compareForStudio, listExperiments } from '../engine/services/compare.ts';
 import { previewDataset } from '../engine/services/datasets.ts';
+import { estimateForRun } from '../engine/services/estimate.ts';
+import { availableDevices } from '../engine/onnx/devices.ts';
 import { type EngineFunctions, engineWith } from '../engine/services/engine.ts';
 import { evaluatePerplexity } from '../engine/services/evaluate.ts';
 import { classify } from '../engine/services/classify.ts';
@@ -53,7 +55,7 @@ export function createEngineHandlers(opts: EngineHandlerOptions): EngineHandlers
   const table: EngineTable = {
     'app.info': async () => ({
       version: STUDIO_VERSION, node: process.versions.node, platform: `${process.platform}-${process.arch}`, shell: 'test',
-      features: { dialogs: false }, project: null, defaultOutDir: defaultRunsRoot(null),
+      features: { dialogs: false }, project: null, defaultOutDir: defaultRunsRoot(null), devices: await availableDevices(),
     }) satisfies AppInfo,
     'fs.list': async (p) => listDir(p.dir ?? homedir(), p.showHidden ?? false),
     'models.inspect': (p) => modelInfo(p, fns),
@@ -65,6 +67,7 @@ export function createEngineHandlers(opts: EngineHandlerOptions): EngineHandlers
     'runs.stop': async (p) => runs.stop(p.runId),
     'runs.pause': async (p) => runs.pause(p.runId),
     'runs.resume': (p) => runs.resume(p),
+    'runs.estimate': async (p) => estimateForRun(p),
     'eval.perplexity': (p) => evaluatePerplexity(p, fns),
     'generate.text': async (p) => {
       const { streamId } = p;

@@ -4,8 +4,9 @@
 import { statSync } from 'node:fs';
 import { open as openFile } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
-import type { DatasetPreview, DatasetSpec, Params, RunConfig } from '../api.ts';
+import { ApiError, type DatasetPreview, type DatasetSpec, type Params, type RunConfig } from '../api.ts';
 import type { LoadDatasetOptions } from '../data/index.ts';
+import type { LabelledData } from '../data/pipeline.ts';
 import type { TrainOptions } from '../train/types.ts';
 import { maxOf } from '../util/math.ts';
 import { ENGINE, type EngineFunctions } from './engine.ts';
@@ -136,11 +137,18 @@ export async function previewDataset(p: Params<'datasets.preview'>, fns: EngineF
 }
 
 /**
- * The trainer's data for a run: the dataset file itself (read by the trainer), or, for a mapped
- * dataset (columns, split, template), its examples tokenized here.
+ * The trainer's data for a run. A classifier gets the file (the trainer reads its text and label
+ * columns and split, toTrainOptions passes them), or its labelled examples when a template or a
+ * format is mapped. A causal LM gets the file when it is unmapped or holds instruction data (the
+ * trainer renders it through the chat template, one example per row); a mapped plain-text dataset
+ * (columns, split, template) is tokenized here as documents.
  */
 export async function trainingData(config: RunConfig, signal: AbortSignal | undefined, fns: EngineFunctions = ENGINE): Promise<TrainOptions['data']> {
-  if (Object.keys(importOptions(config.dataset)).length === 0) return resolve(config.dataset.path);
+  const file = resolve(config.dataset.path);
+  const mapping = importOptions(config.dataset);
+  if (config.task === 'seq-cls') return mapping.template || mapping.format ? labelledData(config.dataset, fns) : file;
+  if (config.chat?.format !== 'text' && (await instructionFormat(file, config))) return file;
+  if (Object.keys(mapping).length === 0) return file;
   const ds = await readDataset(config.dataset, fns);
   const tok = await fns.loadTokenizer(resolve(config.model));
   const documents: number[][] = [];
@@ -150,4 +158,22 @@ export async function trainingData(config: RunConfig, signal: AbortSignal | unde
     if (i % 500 === 499) await new Promise((r) => setImmediate(r));
   }
   return { documents };
+}
+
+/** The instruction format of a run's data file (null: plain text), as the trainer will see it. */
+async function instructionFormat(file: string, config: RunConfig): Promise<string | null> {
+  const { instructFormatOf } = await import('../data/instruct.ts');
+  return instructFormatOf(file, config.chat?.format ?? 'auto');
+}
+
+/** A mapped labelled dataset's examples, in memory, for a classifier. */
+async function labelledData(spec: DatasetSpec, fns: EngineFunctions): Promise<LabelledData> {
+  const ds = await fns.loadDataset(requirePath(spec.path, 'dataset'), { ...importOptions(spec), purpose: 'classification' });
+  const texts: string[] = [], labels: number[] = [];
+  for (const e of ds.examples) {
+    if (typeof e.label !== 'number') throw new ApiError('invalid_params', `${spec.path}: the data has no class labels; a classifier needs a label column`);
+    texts.push(e.text);
+    labels.push(e.label);
+  }
+  return { texts, labels, labelNames: ds.labelNames };
 }

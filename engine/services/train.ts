@@ -72,11 +72,27 @@ export function resumeTraining(project: string, runId: string, hooks: TrainHooks
   return resumeRun(project, runId, { ...hooks, trainer: fns.train });
 }
 
-/** A RunConfig (the contract's) as the trainer's options, with its data. */
+/**
+ * A RunConfig (the contract's) as the trainer's options, with its data: a classifier reads the
+ * dataset's text and label columns and split; instruction data its format, chat template and
+ * train-on choice (as `train --format --chat-template --train-on` passes them).
+ */
 export function toTrainOptions(config: RunConfig, data: TrainOptions['data']): TrainInput {
-  const { dataset: _dataset, name: _name, checkpointEvery: _every, ...rest } = config;
-  void [_dataset, _name, _every];
-  return { ...rest, lora: { ...config.lora }, data };
+  const { dataset, name: _name, checkpointEvery: _every, chat, ...rest } = config;
+  void [_name, _every];
+  const o: TrainInput = { ...rest, lora: { ...config.lora }, data };
+  if (config.task === 'seq-cls') {
+    if (typeof data === 'string') {
+      if (dataset.textColumn) o.textColumn = dataset.textColumn;
+      if (dataset.labelColumn) o.labelColumn = dataset.labelColumn;
+      if (dataset.split) o.split = dataset.split;
+    }
+  } else if (chat) {
+    if (chat.format) o.format = chat.format;
+    if (chat.template) o.chatTemplate = chat.template;
+    if (chat.trainOn) o.trainOn = chat.trainOn;
+  }
+  return o;
 }
 
 interface LiveRun {

@@ -1,0 +1,89 @@
+// The contract's RunConfig reaches the trainer whole (issue 13): a sequence-classification config
+// trains a classifier on the dataset's mapped columns, an instruction-data config trains through
+// the chat template with its train-on choice, both through LiveRuns (what the studio's Start
+// calls); runs.estimate answers estimateRun's numbers for the model's spec.
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_TRAINING, type RunConfig, type StudioEvent } from '../../engine/api.ts';
+import { loadModelSpec } from '../../engine/models/registry.ts';
+import { estimateForRun } from '../../engine/services/estimate.ts';
+import { LiveRuns, toTrainOptions } from '../../engine/services/train.ts';
+import { estimateRun } from '../../engine/train/estimate.ts';
+import type { TrainEvent } from '../../engine/train/types.ts';
+import { hasSharedData, makeTinyGPT2, tempDir } from '../helpers/tiny-model.ts';
+
+const base = (model: string, over: Partial<RunConfig> & Pick<RunConfig, 'dataset'>): RunConfig => ({
+  ...DEFAULT_TRAINING, lora: { ...DEFAULT_TRAINING.lora, r: 2, targets: ['c_attn'] }, model, epochs: 0, maxSteps: 2, batchSize: 2, maxLength: 32, logEvery: 1, threads: 1, ...over,
+});
+
+/** Starts a run through LiveRuns and resolves with its trainer events once it has ended. */
+async function train(config: RunConfig): Promise<{ status: string; error: string | null; events: TrainEvent[] }> {
+  const events: TrainEvent[] = [];
+  let done!: (v: { status: string; error: string | null }) => void;
+  const ended = new Promise<{ status: string; error: string | null }>((ok) => (done = ok));
+  const runs = new LiveRuns((e: StudioEvent) => {
+    if (e.type === 'run.event') events.push(e.event);
+    if (e.type === 'run.status' && ['completed', 'failed', 'cancelled'].includes(e.status)) done({ status: e.status, error: e.error });
+  });
+  await runs.start({ config });
+  return { ...(await ended), events };
+}
+
+describe.skipIf(!hasSharedData)('a RunConfig trains with its task (tiny random GPT-2)', () => {
+  const root = hasSharedData ? tempDir('run-config-') : '';
+  const model = hasSharedData ? makeTinyGPT2(path.join(root, 'model'), { nEmbd: 8, nLayer: 1, nHead: 2 }) : '';
+
+  it('seq-cls: the dataset mapping\'s text and label columns reach the classifier', async () => {
+    const data = path.join(root, 'reviews.csv');
+    const rows = ['great fun film,pos', 'awful slow film,neg', 'i loved it,pos', 'boring and bad,neg', 'really good,pos', 'the worst,neg'];
+    writeFileSync(data, `review,sentiment\n${rows.join('\n')}\n`);
+    const config = base(model, { task: 'seq-cls', dataset: { path: data, textColumn: 'review', labelColumn: 'sentiment' } });
+    expect(toTrainOptions(config, data)).toMatchObject({ task: 'seq-cls', textColumn: 'review', labelColumn: 'sentiment', data });
+    const r = await train(config);
+    expect(r.error).toBeNull();
+    expect(r.status).toBe('completed');
+    const start = r.events.find((e) => e.type === 'start');
+    expect(start).toMatchObject({ numLabels: 2, examples: 6 });
+    expect(start && 'labels' in start ? [...start.labels!].sort() : []).toEqual(['neg', 'pos']);
+    const steps = r.events.filter((e) => e.type === 'step');
+    expect(steps).toHaveLength(2);
+    expect(steps[0]).toHaveProperty('accuracy'); // a classifier's step
+    const done = r.events.find((e) => e.type === 'done');
+    expect(done && done.type === 'done' ? done.result.labels?.length : 0).toBe(2);
+  }, 120_000);
+
+  it('instruction data in a mapped dataset: one example per row through the template, with the train-on choice', async () => {
+    const data = path.join(root, 'chat.jsonl');
+    const qa = [['What goes in guacamole?', 'Avocado and lime.'], ['How long do eggs boil?', 'Eight minutes.'], ['What makes bread rise?', 'Yeast.'], ['Can soup be frozen?', 'Yes.']];
+    writeFileSync(data, qa.map(([prompt, completion]) => JSON.stringify({ prompt, completion })).join('\n') + '\n');
+    // format 'jsonl' is a mapping: before, such a dataset was tokenized here as plain documents.
+    const config = base(model, { dataset: { path: data, format: 'jsonl' }, chat: { format: 'auto', template: 'chatml', trainOn: 'all' } });
+    const r = await train(config);
+    expect(r.error).toBeNull();
+    expect(r.status).toBe('completed');
+    const start = r.events.find((e) => e.type === 'start');
+    expect(start && start.type === 'start' ? start.instruct : undefined).toMatchObject({ format: 'prompt-completion', trainOn: 'all', examples: 4, skipped: 0 });
+    expect(start).not.toHaveProperty('numLabels');
+    // The same file as plain text (format 'text'): packed blocks, no instruction summary.
+    const text = await train({ ...config, chat: { format: 'text' } });
+    expect(text.status).toBe('completed');
+    const start2 = text.events.find((e) => e.type === 'start');
+    expect(start2 && start2.type === 'start' ? start2.instruct : 'none').toBeUndefined();
+  }, 120_000);
+
+  it('runs.estimate: estimateRun\'s numbers for the folder\'s spec, and the machine\'s memory beside them', () => {
+    const spec = loadModelSpec(model);
+    const p = { model, method: 'lora' as const, baseDtype: 'int8' as const, batchSize: 4, maxLength: 48, lora: { r: 4, targets: ['c_attn'] }, gradientCheckpointing: true };
+    const got = estimateForRun(p, () => ({ totalMb: 1000, availableMb: 500 }));
+    const want = estimateRun({ spec, method: 'lora', baseDtype: 'int8', batchSize: 4, maxLength: 48, loraR: 4, loraTargets: ['c_attn'], gradientCheckpointing: true });
+    expect(got).toMatchObject({ ...want, totalMemoryMb: 1000, availableMemoryMb: 500 });
+    expect(got.fits).toBe(want.peakRssMb <= 500);
+    expect(estimateForRun(p, () => ({ totalMb: 1, availableMb: want.peakRssMb - 1 })).fits).toBe(false);
+    // Longer than the model's context: the trainer's length (64 positions) is what is estimated.
+    const long = estimateForRun({ ...p, maxLength: 4096 });
+    expect(long.activationsMb).toBe(estimateRun({ spec, method: 'lora', baseDtype: 'int8', batchSize: 4, maxLength: 64, loraR: 4, loraTargets: ['c_attn'], gradientCheckpointing: true }).activationsMb);
+    expect(long.totalMemoryMb).toBeGreaterThan(0);
+    expect(long.availableMemoryMb).toBeLessThanOrEqual(long.totalMemoryMb);
+  });
+});
