@@ -3,7 +3,7 @@
 const COMMANDS: Record<string, { summary: string; load: () => Promise<(argv: string[]) => Promise<number>> }> = {
   info: { summary: 'architecture and trainable parameters of a model folder', load: async () => (await import('./commands/info.ts')).infoCommand },
   train: { summary: 'fine-tune with LoRA or fully; writes a PEFT adapter or an HF model folder', load: async () => (await import('./commands/train.ts')).trainCommand },
-  eval: { summary: 'perplexity of a model (and adapter) on a text file', load: async () => (await import('./commands/eval.ts')).evalCommand },
+  eval: { summary: 'perplexity of a model (and adapter) on a text file, a dataset or a run\'s held-out split', load: async () => (await import('./commands/eval.ts')).evalCommand },
   data: { summary: 'inspect a dataset (aclImdb folder, CSV, JSONL, TXT, parquet, Markdown)', load: async () => (await import('./commands/data.ts')).dataCommand },
   adapter: { summary: 'inspect a PEFT adapter folder', load: async () => (await import('./commands/adapter.ts')).adapterCommand },
   runs: { summary: 'list, show, resume or delete the training runs of a project', load: async () => (await import('./commands/runs.ts')).runsCommand },

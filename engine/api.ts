@@ -71,6 +71,19 @@ function op<P extends Schema<unknown>, R extends Schema<unknown>>(summary: strin
   return { summary, params, result };
 }
 
+/** An object schema whose `keys` are alternatives: exactly one of them must be given. */
+function exactlyOne<S extends Schema<object>>(sc: S, keys: readonly (keyof Infer<S> & string)[]): S {
+  return {
+    ...sc,
+    check(v, p, issues) {
+      const out = sc.check(v, p, issues);
+      const given = v && typeof v === 'object' ? keys.filter((k) => (v as Record<string, unknown>)[k] !== undefined) : keys;
+      if (given.length !== 1) issues.push(`${p ? `${p}: ` : ''}give exactly one of ${keys.map((k) => `"${k}"`).join(', ')}${given.length ? `, not ${given.map((k) => `"${k}"`).join(' and ')}` : ''}`);
+      return out;
+    },
+  };
+}
+
 export const API = {
   'app.info': op('versions, the shell (and whether it has native dialogs), the open project', empty, AppInfoSchema),
 
@@ -179,14 +192,18 @@ export const API = {
   ),
 
   'eval.perplexity': op(
-    'perplexity of a model (with an optional LoRA adapter) on a text file',
-    s.object({
+    'perplexity of a model (with an optional LoRA adapter) on a text file, a dataset read as training reads it (each example its own text), or a run\'s held-out split',
+    // Exactly one of text, dataset, heldOutOf. `project` is set by the host (the run's project); a client's value is replaced.
+    exactlyOne(s.object({
       model: path(),
       adapter: s.optional(path()),
-      text: path(),
+      text: s.optional(path()),
+      dataset: s.optional(DatasetSpecSchema),
+      heldOutOf: s.optional(runId()),
+      project: s.optional(path()),
       maxLength: s.optional(s.int({ min: 2, max: 131_072 })),
       lines: s.optional(s.boolean()),
-    }),
+    }), ['text', 'dataset', 'heldOutOf']),
     PerplexityResultSchema,
   ),
 

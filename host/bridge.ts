@@ -172,7 +172,7 @@ export class EngineBridge {
       'runs.delete': async (p) => this.deleteRun(p.runId),
       'runs.list': async () => ({ runs: this.listRuns() }),
       'runs.get': async (p) => this.getRun(p.runId),
-      'eval.perplexity': forward('eval.perplexity'),
+      'eval.perplexity': (p) => this.forward('eval.perplexity', this.heldOutProject(p)),
       'generate.text': forward('generate.text'),
       'generate.cancel': forward('generate.cancel'),
       'eval.classify': forward('eval.classify'),
@@ -352,6 +352,15 @@ export class EngineBridge {
   private runStatus(runId: string, status: RunSummary['status'], error: string | null = null): void {
     const e: StudioEvent = { type: 'run.status', runId, status, error };
     if (this.runs.apply(e)) this.opts.onEvent(e);
+  }
+
+  /** A held-out evaluation reads the run's saved options from its project: the run's own, else the open one. */
+  private heldOutProject(p: Params<'eval.perplexity'>): Params<'eval.perplexity'> {
+    const { project: _client, ...rest } = p;
+    void _client;
+    if (!p.heldOutOf) return rest;
+    const project = this.runs.has(p.heldOutOf) ? this.runs.projectOf(p.heldOutOf) : this.project?.dir;
+    return project ? { ...rest, project } : rest;
   }
 
   private async startRun(p: Params<'runs.start'>): Promise<Result<'runs.start'>> {
