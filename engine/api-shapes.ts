@@ -425,6 +425,20 @@ export const GridTrialSchema = s.object({
   wallS: num(),
   error: s.optional(s.string()),
 });
+/** What a grid search from the app was started with: starting it again with the same resumes it. */
+export const GridSettingsSchema = s.object({
+  r: s.array(s.int({ min: 1, max: 4096 }), { max: 32 }),
+  alpha: s.array(s.number({ min: 0, exclusiveMin: true, max: 1e6 }), { max: 32 }),
+  dropout: s.array(s.number({ min: 0, max: 0.99 }), { max: 32 }),
+  lr: s.array(s.number({ min: 0, exclusiveMin: true, max: 10 }), { max: 32 }),
+  maxSteps: s.int({ min: 1, max: 1_000_000 }),
+  batchSize: s.int({ min: 1, max: 4096 }),
+  maxLength: s.int({ min: 2, max: 131_072 }),
+  seed: s.int({ min: 0, max: 2 ** 32 - 1 }),
+  valRatio: s.number({ min: 0, exclusiveMin: true, max: 0.9 }),
+});
+export type GridSettings = Infer<typeof GridSettingsSchema>;
+
 /** engine/experiments/grid.ts GridReport (the summary the Compare view shows). */
 export const GridReportSchema = s.object({
   id: s.string(),
@@ -436,6 +450,8 @@ export const GridReportSchema = s.object({
   bestRunId: s.nullable(s.string()),
   bestAdapter: s.nullable(s.string()),
   file: s.string(),
+  /** Present when the app can resume it (settings that give this grid's id again). */
+  settings: s.optional(GridSettingsSchema),
 });
 export type GridReportData = Infer<typeof GridReportSchema>;
 

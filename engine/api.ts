@@ -56,7 +56,7 @@ export class ApiError extends Error {
 export * from './api-shapes.ts';
 import {
   AppInfoSchema, ClassifyResultSchema, CompareReportSchema, DatasetPreviewSchema, DatasetSpecSchema, ENDED_STATUSES, FsListingSchema,
-  GenerateResultSchema, GridReportSchema, ListedModelSchema, METHODS_OF_TRAINING, ModelInfoSchema, PartialLoraOptionsSchema, PerplexityResultSchema,
+  GenerateResultSchema, GridReportSchema, GridSettingsSchema, ListedModelSchema, METHODS_OF_TRAINING, ModelInfoSchema, PartialLoraOptionsSchema, PerplexityResultSchema,
   ProjectEntrySchema, ProjectInfoSchema, PullResultSchema, RUN_BASE_DTYPES, RUN_STATUSES, RunConfigSchema, RunEstimateSchema, RunDetailSchema, RunSummarySchema, STREAM_ID,
   TrainEventSchema, pathSchema as path, runIdSchema as runId,
   type EvalPoint, type RunDetail, type RunPoint, type RunSummary,
@@ -272,6 +272,13 @@ export const API = {
     }),
     CompareReportSchema,
   ),
+  'experiments.grid': op(
+    'grid search over LoRA r, alpha, dropout and learning rate: one run of the open project per setting, scored by validation perplexity; the same settings again resume it; progress comes as grid.update and experiment.event events',
+    // `project` is set by the host (the open project); a client's value is replaced.
+    s.object({ ...GridSettingsSchema.shape, model: path(), data: path(), project: s.optional(path()) }),
+    GridReportSchema,
+  ),
+  'experiments.stop': op('stop the running comparison or grid search after its current step (finished runs stay; starting it again resumes a grid)', empty, s.object({ stopping: s.boolean() })),
 } as const;
 
 export type Api = typeof API;
@@ -302,13 +309,15 @@ export const StudioEventSchema = s.tagged('type', {
     token: s.int({ min: 0 }),
     text: s.string(),
   }),
-  /** A trainer event of one run of a running experiment (experiments.compare). */
+  /** A trainer event of one run of a running experiment (experiments.compare; experiments.grid: method lora, runId the trial's run). */
   'experiment.event': s.object({
     type: s.literal('experiment.event'),
     method: s.enum(METHODS_OF_TRAINING),
     runId: s.nullable(s.string()),
     event: TrainEventSchema,
   }),
+  /** A grid search's trials as they stand (sent when it starts, when a trial starts and when one ends); `running`: the trial training now. */
+  'grid.update': s.object({ type: s.literal('grid.update'), grid: GridReportSchema, running: s.nullable(s.int({ min: 0 })) }),
   /** Progress of a models.pull: bytes on disk of the total, speed, ETA; 'failed' carries the one-line error. */
   'model.pull': s.object({
     type: s.literal('model.pull'),

@@ -181,6 +181,11 @@ export class EngineBridge {
         if (!this.project) throw new ApiError('failed', 'a LoRA-vs-full comparison saves two runs in a project: open or create a project first');
         return this.forward('experiments.compare', { ...p, model: resolve(p.model), data: resolve(p.data), project: this.project.dir });
       },
+      'experiments.grid': (p) => {
+        if (!this.project) throw new ApiError('failed', 'a grid search saves its trials as runs of a project: open or create a project first');
+        return this.forward('experiments.grid', { ...p, model: resolve(p.model), data: resolve(p.data), project: this.project.dir });
+      },
+      'experiments.stop': forward('experiments.stop'),
     };
   }
 

@@ -6,6 +6,7 @@ import { homedir } from 'node:os';
 import { ApiError, type AppInfo, type MethodName, type Params, type Result, type StudioEvent, parseParams } from '../engine/api.ts';
 import type { IsolatedTrialRunner } from '../engine/experiments/trials.ts';
 import { compareForStudio, listExperiments } from '../engine/services/compare.ts';
+import { gridForStudio } from '../engine/services/grid.ts';
 import { previewDataset } from '../engine/services/datasets.ts';
 import { estimateForRun } from '../engine/services/estimate.ts';
 import { availableDevices } from '../engine/onnx/devices.ts';
@@ -50,7 +51,12 @@ export function createEngineHandlers(opts: EngineHandlerOptions): EngineHandlers
   // Generations in progress, by stream id (generate.cancel).
   const generations = new Map<string, AbortController>();
   const pulls = new ModelPulls(opts.emit);
-  let comparing = false;
+  // The experiment running now (one at a time: a comparison or a grid search), to stop it.
+  let experiment: AbortController | null = null;
+  const startExperiment = (what: string): AbortController => {
+    if (experiment) throw new ApiError('busy', `${what} cannot start: an experiment is running already (stop it first)`);
+    return (experiment = new AbortController());
+  };
 
   const table: EngineTable = {
     'app.info': async () => ({
@@ -92,17 +98,34 @@ export function createEngineHandlers(opts: EngineHandlerOptions): EngineHandlers
     'eval.classify': (p) => classify(p, fns),
     'experiments.list': (p) => listExperiments(p.project, fns),
     'experiments.compare': async (p) => {
-      if (comparing) throw new ApiError('busy', 'a comparison is running already');
-      comparing = true;
+      const ac = startExperiment('the comparison');
       const runIds: Record<'lora' | 'full', string | null> = { lora: null, full: null };
       try {
         return await compareForStudio(p, trials, {
           onRun: (method, run) => void (runIds[method] = run.id),
           onEvent: (method, event) => opts.emit({ type: 'experiment.event', method, runId: runIds[method], event }),
+          signal: ac.signal,
         }, fns);
       } finally {
-        comparing = false;
+        experiment = null;
       }
+    },
+    'experiments.grid': async (p) => {
+      const ac = startExperiment('the grid search');
+      try {
+        return await gridForStudio(p, trials, {
+          onUpdate: (grid, running) => opts.emit({ type: 'grid.update', grid, running }),
+          onEvent: (runId, event) => opts.emit({ type: 'experiment.event', method: 'lora', runId, event }),
+          signal: ac.signal,
+        });
+      } finally {
+        experiment = null;
+      }
+    },
+    'experiments.stop': async () => {
+      const running = experiment !== null && !experiment.signal.aborted;
+      experiment?.abort();
+      return { stopping: running };
     },
   };
 

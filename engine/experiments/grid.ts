@@ -62,6 +62,10 @@ export interface GridOptions {
   runner?: TrialRunner;
   /** Override the grid id (default: a hash of the options). */
   id?: string;
+  /** The report as it starts (after the trials already finished, when resuming, are taken in). */
+  onStart?: (r: GridReport) => void;
+  /** A trial is about to train (or resume). */
+  onTrialStart?: (t: Trial, total: number) => void;
   onTrial?: (t: Trial, total: number) => void;
   onEvent?: (t: Trial, e: TrainEvent) => void;
   signal?: AbortSignal;
@@ -104,9 +108,21 @@ export function shouldPrune(finished: Trial[], step: number, evalLoss: number, m
   return evalLoss > median(at)!;
 }
 
-function gridId(o: GridOptions, shared: TrainOptions | Omit<TrainOptions, 'model' | 'data'>): string {
+function gridId(o: Pick<GridOptions, 'model' | 'data' | 'axes'>, shared: TrainOptions | Omit<TrainOptions, 'model' | 'data'>): string {
   const h = createHash('sha256').update(JSON.stringify({ model: path.resolve(o.model), data: path.resolve(o.data), axes: o.axes, shared })).digest('hex');
   return `grid-${h.slice(0, 10)}`;
+}
+
+/** The shared options a search trains with (valRatio 0.1 unless given). */
+function sharedOptions(train: GridOptions['train']): Omit<TrainOptions, 'model' | 'data'> {
+  return { ...DEFAULT_TRAIN, valRatio: 0.1, ...train };
+}
+
+/** The id a search with these options gets (what resuming it matches on); threads and logEvery don't count. */
+export function gridIdOf(o: Pick<GridOptions, 'model' | 'data' | 'axes' | 'train'>): string {
+  const { threads: _th, logEvery: _le, ...identity } = sharedOptions(o.train);
+  void _th; void _le;
+  return gridId(o, identity as never);
 }
 
 const fromResult = (t: Trial, r: TrainResult) => {
@@ -117,15 +133,13 @@ const fromResult = (t: Trial, r: TrainResult) => {
 };
 
 export async function gridSearch(o: GridOptions): Promise<GridReport> {
-  const shared = { ...DEFAULT_TRAIN, valRatio: 0.1, ...o.train };
+  const shared = sharedOptions(o.train);
   const lora: LoraOptions = { ...DEFAULT_TRAIN.lora, ...o.train?.lora };
   if (!(shared.valRatio > 0)) throw new Error('grid search scores trials by validation perplexity: give a validation ratio > 0');
   for (const [k, xs] of Object.entries(o.axes)) if (xs !== undefined && (!Array.isArray(xs) || (k !== 'lr' && xs.length === 0))) throw new Error(`grid: --${k} needs at least one value`);
   const project = path.resolve(o.project);
   openOrCreateProject(project);
-  const { threads: _th, logEvery: _le, ...identity } = shared;
-  void _th; void _le;
-  const id = o.id ?? gridId(o, identity as never);
+  const id = o.id ?? gridIdOf(o);
   const dir = path.join(project, EXPERIMENTS_DIR);
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${id}.json`);
@@ -147,10 +161,12 @@ export async function gridSearch(o: GridOptions): Promise<GridReport> {
     writeJsonAtomic(file, report as never);
   };
   save();
+  o.onStart?.(report);
 
   for (const t of trials) {
     if (o.signal?.aborted) break;
     if (t.status === 'completed' || t.status === 'pruned') continue;
+    o.onTrialStart?.(t, trials.length);
     const outcome = await runTrial(o, { project, id, shared, lora, es, trials }, t);
     if (outcome === 'stopped') break; // stopped from outside: resumable later
     save();

@@ -4,14 +4,92 @@
 
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type GridReportData, GridReportSchema, parse } from '../api.ts';
+import { ApiError, type GridReportData, GridReportSchema, type GridSettings, GridSettingsSchema, type Params, parse } from '../api.ts';
 import { EXPERIMENTS_DIR } from '../experiments/compare.ts';
-import { type GridOptions, type GridReport, gridSearch } from '../experiments/grid.ts';
+import { type GridOptions, type GridReport, gridIdOf, gridSearch } from '../experiments/grid.ts';
+import type { TrialRunner } from '../experiments/trials.ts';
+import type { TrainEvent } from '../train/types.ts';
 import { requireDir, requirePath } from './files.ts';
+
+/** The most trials one search from the app may have (each is a full training run). */
+export const MAX_GRID_TRIALS = 256;
 
 /** Runs (or resumes) the search; trials train in this process unless `o.runner` isolates them. */
 export function grid(o: GridOptions): Promise<GridReport> {
   return gridSearch({ ...o, model: requireDir(o.model, 'model folder'), data: requirePath(o.data, 'dataset') });
+}
+
+export interface GridHooks {
+  /** The search's trials as they stand; `running`: the index of the trial training now. */
+  onUpdate?: (g: GridReportData, running: number | null) => void;
+  /** A trainer event of a trial (its run id). */
+  onEvent?: (runId: string, e: TrainEvent) => void;
+  signal?: AbortSignal;
+}
+
+/** The options the app's settings stand for: what makes a search's id, so the same settings resume it. */
+function studioTrain(s: GridSettings): GridOptions['train'] {
+  return { maxSteps: s.maxSteps, epochs: 0, batchSize: s.batchSize, maxLength: s.maxLength, lr: s.lr[0], seed: s.seed, valRatio: s.valRatio, logEvery: 1 };
+}
+
+const axesOf = (s: GridSettings) => ({ r: s.r, alpha: s.alpha, dropout: s.dropout, lr: s.lr });
+
+/** experiments.grid: the contract's params as a search of the project's (resumed when it was started before), summarized. */
+export async function gridForStudio(p: Params<'experiments.grid'>, runner: TrialRunner, hooks: GridHooks = {}): Promise<GridReportData> {
+  if (!p.project) throw new ApiError('failed', 'a grid search saves its trials as runs of a project: open or create a project first');
+  const { model, data, project, ...settings } = p;
+  for (const k of ['r', 'alpha', 'dropout', 'lr'] as const) if (settings[k].length === 0) throw new ApiError('invalid_params', `the grid needs at least one ${k === 'lr' ? 'learning rate' : `${k} value`}`);
+  const total = settings.r.length * settings.alpha.length * settings.dropout.length * settings.lr.length;
+  if (total > MAX_GRID_TRIALS) throw new ApiError('invalid_params', `the grid has ${total} settings; at most ${MAX_GRID_TRIALS} run from the app`);
+  let current: GridReport | null = null;
+  const update = (running: number | null) => {
+    const g = current && gridSummary(current as never);
+    if (g) hooks.onUpdate?.(g, running);
+  };
+  const report = await grid({
+    project, model, data, axes: axesOf(settings), train: studioTrain(settings), runner, signal: hooks.signal,
+    onStart: (r) => ((current = r), update(null)),
+    onTrialStart: (t) => update(t.index),
+    onTrial: () => update(null),
+    onEvent: (t, e) => hooks.onEvent?.(t.runId, e),
+  });
+  const summary = gridSummary(report as never);
+  if (!summary) throw new ApiError('failed', 'the grid search finished but its report is incomplete');
+  return summary;
+}
+
+type RawReport = Record<string, unknown> & { trials?: Record<string, unknown>[]; best?: { runId?: string } | null; axes?: Record<string, unknown>; train?: Record<string, unknown> };
+
+/** The app's settings of a saved search, when they give its id again (a search from the CLI with other options: none). */
+function settingsOf(r: RawReport): GridSettings | undefined {
+  const a = r.axes ?? {};
+  const t = r.train ?? {};
+  const lr = Array.isArray(a.lr) && a.lr.length ? a.lr : [t.lr];
+  const s = { r: a.r, alpha: a.alpha, dropout: a.dropout, lr, maxSteps: t.maxSteps, batchSize: t.batchSize, maxLength: t.maxLength, seed: t.seed, valRatio: t.valRatio };
+  try {
+    const settings = parse(GridSettingsSchema, s, 'settings');
+    if (typeof r.model !== 'string' || typeof r.data !== 'string') return undefined;
+    return gridIdOf({ model: r.model, data: r.data, axes: axesOf(settings), train: studioTrain(settings) }) === r.id ? settings : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A grid report (in memory or read from its file) as the contract describes it (null when it doesn't fit). */
+export function gridSummary(r: RawReport): GridReportData | null {
+  const trials = (r.trials ?? []).map((t) => ({
+    index: t.index, params: t.params, runId: t.runId, status: t.status, perplexity: t.perplexity ?? null, evalLoss: t.evalLoss ?? null,
+    steps: t.steps ?? 0, wallS: t.wallS ?? 0, ...(typeof t.error === 'string' ? { error: t.error } : {}),
+  }));
+  const settings = settingsOf(r);
+  try {
+    return parse(GridReportSchema, {
+      id: r.id, createdAt: r.createdAt, updatedAt: r.updatedAt ?? r.createdAt, model: r.model, data: r.data, trials,
+      bestRunId: r.best?.runId ?? null, bestAdapter: r.bestAdapter ?? null, file: r.file, ...(settings ? { settings } : {}),
+    }, `grid ${String(r.id)}`);
+  } catch {
+    return null;
+  }
 }
 
 /** The saved grid searches of a project (experiments/grid-*.json), newest first, as summaries. */
@@ -21,15 +99,8 @@ export function listGrids(project: string): GridReportData[] {
   const out: GridReportData[] = [];
   for (const f of readdirSync(dir).filter((x) => /^grid-.*\.json$/.test(x))) {
     try {
-      const r = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record<string, unknown> & { trials?: Record<string, unknown>[]; best?: { runId?: string } | null };
-      const trials = (r.trials ?? []).map((t) => ({
-        index: t.index, params: t.params, runId: t.runId, status: t.status, perplexity: t.perplexity ?? null, evalLoss: t.evalLoss ?? null,
-        steps: t.steps ?? 0, wallS: t.wallS ?? 0, ...(typeof t.error === 'string' ? { error: t.error } : {}),
-      }));
-      out.push(parse(GridReportSchema, {
-        id: r.id, createdAt: r.createdAt, updatedAt: r.updatedAt ?? r.createdAt, model: r.model, data: r.data, trials,
-        bestRunId: r.best?.runId ?? null, bestAdapter: r.bestAdapter ?? null, file: join(dir, f),
-      }, `grid ${f}`));
+      const g = gridSummary({ ...(JSON.parse(readFileSync(join(dir, f), 'utf8')) as RawReport), file: join(dir, f) });
+      if (g) out.push(g);
     } catch {
       // an unreadable or foreign file: left out
     }

@@ -1,0 +1,105 @@
+// Grid search from the app: the contract of experiments.grid / experiments.stop / grid.update, and
+// EngineBridge running a real 2-trial grid with the tiny GPT-2 (test/helpers/tiny-model.ts; skipped
+// without ../shared/data): live events, stop after a step, and the same settings again resume it.
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { type StudioEvent, StudioEventSchema, parse, parseParams, parseResult } from '../../engine/api.ts';
+import { EngineBridge } from '../../host/bridge.ts';
+import { inProcessEngine } from '../../host/engine-process.ts';
+import { SAMPLE_TEXT, hasSharedData, makeTinyGPT2, tempDir } from '../helpers/tiny-model.ts';
+
+let dir: string;
+beforeAll(() => {
+  dir = tempDir('bridge-grid-');
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const settings = { r: [2, 4], alpha: [8], dropout: [0], lr: [0.01], maxSteps: 3, batchSize: 2, maxLength: 16, seed: 1, valRatio: 0.2 };
+
+describe('the contract', () => {
+  test('experiments.grid takes lists of values and the shared options; experiments.stop takes nothing', () => {
+    const p = { model: '/m', data: '/d.txt', ...settings };
+    expect(parseParams('experiments.grid', p)).toEqual(p);
+    expect(() => parseParams('experiments.grid', { ...p, r: [0] })).toThrow(/r\[0\]/);
+    expect(() => parseParams('experiments.grid', { ...p, dropout: [1] })).toThrow(/dropout\[0\]/);
+    expect(() => parseParams('experiments.grid', { ...p, valRatio: 0 })).toThrow(/valRatio/);
+    expect(() => parseParams('experiments.grid', { ...p, axes: {} })).toThrow(/unknown field "axes"/);
+    expect(parseParams('experiments.stop', {})).toEqual({});
+    expect(parseResult('experiments.stop', { stopping: true })).toEqual({ stopping: true });
+  });
+
+  test('grid.update carries the grid summary and the trial that trains now', () => {
+    const grid = {
+      id: 'grid-1', createdAt: 't', updatedAt: 't', model: '/m', data: '/d', bestRunId: null, bestAdapter: null, file: '/f', settings,
+      trials: [{ index: 0, params: { r: 2, alpha: 8, dropout: 0, lr: 0.01 }, runId: 'grid-1-t0', status: 'pending', perplexity: null, evalLoss: null, steps: 0, wallS: 0 }],
+    };
+    expect(parse(StudioEventSchema, { type: 'grid.update', grid, running: 0 }, 'event')).toMatchObject({ running: 0, grid: { id: 'grid-1' } });
+    expect(() => parse(StudioEventSchema, { type: 'grid.update', grid: { ...grid, trials: [{ ...grid.trials[0], status: 'done' }] }, running: null }, 'event')).toThrow(/status/);
+  });
+});
+
+function bridgeWith(project: string | null) {
+  const events: StudioEvent[] = [];
+  const b = new EngineBridge({ spawn: () => inProcessEngine(), shell: 'test', project, onEvent: (e) => events.push(e), restart: { max: 2, windowMs: 10_000, delayMs: 10 }, log: () => {} });
+  b.start();
+  return { b, events };
+}
+
+describe('grid search through the bridge', () => {
+  test('without a project it is refused with a reason; stop with nothing running says so', async () => {
+    const { b } = bridgeWith(null);
+    await expect(b.invoke('experiments.grid', { model: dir, data: dir, ...settings })).rejects.toMatchObject({ code: 'failed', message: expect.stringContaining('open or create a project') });
+    expect(await b.invoke('experiments.stop', {})).toEqual({ stopping: false });
+    await b.close();
+  });
+
+  test.skipIf(!hasSharedData)('a real 2-trial grid: live events, stopped after a step, resumed by starting it again, best marked', async () => {
+    const project = join(dir, 'proj');
+    const model = makeTinyGPT2(join(dir, 'tiny'), { nEmbd: 16, nLayer: 1, nHead: 2, nPositions: 32 });
+    const data = join(dir, 'recipes.txt');
+    writeFileSync(data, SAMPLE_TEXT);
+    const { b, events } = bridgeWith(project);
+    // Enough steps that the stop lands inside the first trial.
+    const p = { model, data, ...settings, maxSteps: 60 };
+    let stopAsked: Promise<unknown> | null = null;
+    const watch = setInterval(() => {
+      if (!stopAsked && events.some((e) => e.type === 'experiment.event' && e.event.type === 'step')) stopAsked = b.invoke('experiments.stop', {});
+    }, 5);
+    const t0 = performance.now();
+    const stopped = await b.invoke('experiments.grid', p);
+    clearInterval(watch);
+    expect(await stopAsked).toEqual({ stopping: true });
+    expect(stopped.trials.map((t) => t.status)).toEqual(['pending', 'pending']);
+    expect(stopped.bestRunId).toBeNull();
+    expect(stopped.settings).toEqual({ ...settings, maxSteps: 60 });
+    const updates = events.filter((e): e is Extract<StudioEvent, { type: 'grid.update' }> => e.type === 'grid.update');
+    expect(updates.map((u) => u.running)).toEqual([null, 0]); // started; trial 0 training
+    const firstRun = (await b.invoke('runs.get', { runId: stopped.trials[0].runId })).run;
+    expect(firstRun.status).toBe('cancelled');
+    expect(firstRun.step).toBeLessThan(60);
+
+    // A second search cannot start while one runs; the same settings again resume this one.
+    events.length = 0;
+    const again = b.invoke('experiments.grid', p);
+    await expect(b.invoke('experiments.grid', { ...p, r: [8] })).rejects.toMatchObject({ code: 'busy' });
+    const done = await again;
+    console.log(`bridge-grid: a stopped and resumed real 2-trial grid in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    expect(done.id).toBe(stopped.id);
+    expect(done.trials.map((t) => [t.status, t.steps])).toEqual([['completed', 60], ['completed', 60]]);
+    const best = done.trials.reduce((a, c) => (c.perplexity! < a.perplexity! ? c : a));
+    expect(done.bestRunId).toBe(best.runId);
+    expect(done.bestAdapter).toContain(join('experiments', stopped.id, 'best-adapter'));
+    // Live: every trial's trainer events came as experiment.event with the trial's run id.
+    const trialRuns = new Set(events.filter((e) => e.type === 'experiment.event' && e.event.type === 'step').map((e) => e.type === 'experiment.event' && e.runId));
+    expect(trialRuns).toEqual(new Set(done.trials.map((t) => t.runId)));
+    expect(events.filter((e) => e.type === 'grid.update').map((e) => e.type === 'grid.update' && e.running)).toEqual([null, 0, null, 1, null]);
+    // Saved: listed with its settings (so the app can resume it), and its trials are runs of the project.
+    const list = await b.invoke('experiments.list', {});
+    expect(list.grids.map((g) => [g.id, g.bestRunId, g.settings?.maxSteps])).toEqual([[done.id, done.bestRunId, 60]]);
+    const runs = (await b.invoke('runs.list', {})).runs.filter((r) => r.runId.startsWith(done.id));
+    expect(runs.map((r) => r.status)).toEqual(['completed', 'completed']);
+    expect(await b.invoke('experiments.stop', {})).toEqual({ stopping: false });
+    await b.close();
+  }, 120_000);
+});
