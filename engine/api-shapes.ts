@@ -163,6 +163,13 @@ export const TrainResultSchema = s.object({
   })),
 });
 
+/** The instruction data a run trains on (engine/data/instruct.ts InstructSummary): in its start event and its summary. */
+export const InstructSummarySchema = s.object({
+  format: s.enum(['prompt-completion', 'alpaca', 'sharegpt', 'messages']), template: s.nullable(s.string()), trainOn: s.enum(['completions', 'all']),
+  examples: s.int({ min: 0 }), skipped: s.int({ min: 0 }), skippedExamples: s.array(s.string()), truncated: s.int({ min: 0 }), trainedShare: num(),
+});
+export type InstructSummaryData = Infer<typeof InstructSummarySchema>;
+
 export const TrainEventSchema = s.tagged('type', {
   start: s.object({
     type: s.literal('start'),
@@ -173,10 +180,7 @@ export const TrainEventSchema = s.tagged('type', {
     tokensPerStep: s.int({ min: 0 }),
     numLabels: s.optional(s.int({ min: 1 })),
     labels: s.optional(s.array(s.string())),
-    instruct: s.optional(s.object({
-      format: s.enum(['prompt-completion', 'alpaca', 'sharegpt', 'messages']), template: s.nullable(s.string()), trainOn: s.enum(['completions', 'all']),
-      examples: s.int({ min: 0 }), skipped: s.int({ min: 0 }), skippedExamples: s.array(s.string()), truncated: s.int({ min: 0 }), trainedShare: num(),
-    })),
+    instruct: s.optional(InstructSummarySchema),
   }),
   step: s.object({
     type: s.literal('step'),
@@ -230,6 +234,9 @@ export type RunPoint = Infer<typeof RunPointSchema>;
 export const EvalPointSchema = s.object({ step: s.int({ min: 0 }), evalLoss: num(), perplexity: num(), tokens: s.int({ min: 0 }) });
 export type EvalPoint = Infer<typeof EvalPointSchema>;
 
+export const RunSampleSchema = s.object({ step: s.int({ min: 0 }), prompt: s.string(), text: s.string() });
+export type RunSample = Infer<typeof RunSampleSchema>;
+
 export const RunSummarySchema = s.object({
   runId: runId(),
   name: s.string(),
@@ -250,6 +257,8 @@ export const RunSummarySchema = s.object({
   dir: s.optional(s.nullable(s.string())),
   /** Step of the newest checkpoint on disk (resume continues from it). */
   lastCheckpoint: s.optional(s.nullable(s.int({ min: 0 }))),
+  /** Instruction data: its format, the chat template (saved with the output) and which tokens trained. */
+  instruct: s.optional(s.nullable(InstructSummarySchema)),
 });
 export type RunSummary = Infer<typeof RunSummarySchema>;
 
@@ -258,8 +267,25 @@ export const RunDetailSchema = s.object({
   points: s.array(RunPointSchema),
   evalPoints: s.array(EvalPointSchema),
   logs: s.array(s.object({ level: s.enum(['info', 'warn', 'error']), message: s.string(), at: s.string() })),
+  /** Generation samples (RunConfig.sample; a saved run: its samples.jsonl), oldest first. */
+  samples: s.optional(s.array(RunSampleSchema)),
 });
 export type RunDetail = Infer<typeof RunDetailSchema>;
+
+/** What `runs.export` writes: a merged Hugging Face folder, the PEFT adapter folder, or a GGUF file. */
+export const EXPORT_KINDS = ['merged', 'adapter', 'gguf'] as const;
+export const EXPORT_GGUF_TYPES = ['f32', 'f16', 'q8_0'] as const;
+export const RunExportResultSchema = s.object({
+  runId: runId(),
+  kind: s.enum(EXPORT_KINDS),
+  /** The folder (merged, adapter) or .gguf file written. */
+  out: s.string(),
+  /** Its size on disk (a folder: all its files). */
+  bytes: s.int({ min: 0 }),
+  /** The files written (relative to `out` for a folder; a GGUF: the file and its Ollama Modelfile). */
+  files: s.array(s.string()),
+});
+export type RunExportResult = Infer<typeof RunExportResultSchema>;
 
 export const ModelInfoSchema = s.object({
   dir: s.string(),
@@ -278,6 +304,32 @@ export type ModelInfo = Infer<typeof ModelInfoSchema>;
 
 export const HistogramSchema = s.object({ edges: s.array(finite()), counts: s.array(s.int({ min: 0 })) });
 export type Histogram = Infer<typeof HistogramSchema>;
+
+/** Instruction data in a preview: the format detected and, with a model, examples rendered as training renders them. */
+export const InstructPreviewSchema = s.object({
+  format: s.enum(['prompt-completion', 'alpaca', 'sharegpt', 'messages']),
+  /** The fields each format reads, after a mapping. */
+  fields: s.array(s.string()),
+  /** Null without a model (nothing rendered), or for plain prompt/completion strings (prompt + completion + EOS). */
+  template: s.nullable(s.string()),
+  trainOn: s.enum(['completions', 'all']),
+  endOfTurn: s.nullable(s.string()),
+  /** Real tokens of the usable rows and those whose labels count (null without a model). */
+  tokens: s.nullable(s.int({ min: 0 })),
+  trainedTokens: s.nullable(s.int({ min: 0 })),
+  trainedShare: s.nullable(finite()),
+  /** Answers cut at maxLength (kept with what fit). */
+  truncated: s.int({ min: 0 }),
+  /** The first examples, as decoded token runs, trained or not, with their token index ranges. */
+  examples: s.array(s.object({
+    where: s.string(),
+    tokens: s.int({ min: 0 }),
+    trainedTokens: s.int({ min: 0 }),
+    segments: s.array(s.object({ text: s.string(), trained: s.boolean() })),
+    trainedRanges: s.array(s.array(s.int({ min: 0 }))),
+  })),
+});
+export type InstructPreview = Infer<typeof InstructPreviewSchema>;
 
 export const DatasetPreviewSchema = s.object({
   path: s.string(),
@@ -300,6 +352,8 @@ export const DatasetPreviewSchema = s.object({
       histogram: HistogramSchema,
     }),
   ),
+  /** Instruction data (prompt/completion, Alpaca, ShareGPT, messages): trained one example per row. */
+  instruct: s.optional(InstructPreviewSchema),
   notes: s.array(s.string()),
 });
 export type DatasetPreview = Infer<typeof DatasetPreviewSchema>;
@@ -328,7 +382,11 @@ export const AppInfoSchema = s.object({
   platform: s.string(),
   shell: s.enum(['electron', 'serve', 'test']),
   /** What this shell adds: native dialogs (the desktop app). */
-  features: s.object({ dialogs: s.boolean() }),
+  features: s.object({
+    dialogs: s.boolean(),
+    /** app.reveal shows a path in the system file manager (the desktop app); absent or false: it answers opened false. */
+    reveal: s.optional(s.boolean()),
+  }),
   project: s.nullable(s.string()),
   defaultOutDir: s.string(),
   /** The training devices this machine's ONNX Runtime has (cpu always; webgpu, cuda when installed). */

@@ -58,8 +58,8 @@ import {
   AppInfoSchema, ClassifyResultSchema, CompareReportSchema, DatasetPreviewSchema, DatasetSpecSchema, ENDED_STATUSES, FsListingSchema,
   GenerateResultSchema, GridReportSchema, GridSettingsSchema, ListedModelSchema, METHODS_OF_TRAINING, ModelInfoSchema, PartialLoraOptionsSchema, PerplexityResultSchema,
   ProjectEntrySchema, ProjectInfoSchema, PullResultSchema, RUN_BASE_DTYPES, RUN_STATUSES, RunConfigSchema, RunEstimateSchema, RunDetailSchema, RunSummarySchema, STREAM_ID,
-  TrainEventSchema, pathSchema as path, runIdSchema as runId,
-  type EvalPoint, type RunDetail, type RunPoint, type RunSummary,
+  TrainEventSchema, pathSchema as path, runIdSchema as runId, EXPORT_GGUF_TYPES, EXPORT_KINDS, RunExportResultSchema,
+  type EvalPoint, type RunDetail, type RunPoint, type RunSample, type RunSummary,
 } from './api-shapes.ts';
 
 const empty = s.object({});
@@ -86,6 +86,11 @@ function exactlyOne<S extends Schema<object>>(sc: S, keys: readonly (keyof Infer
 
 export const API = {
   'app.info': op('versions, the shell (and whether it has native dialogs), the open project', empty, AppInfoSchema),
+  'app.reveal': op(
+    'show a file or folder in the system file manager (the desktop app; app.info features.reveal); elsewhere it answers opened: false',
+    s.object({ path: path() }),
+    s.object({ opened: s.boolean() }),
+  ),
 
   'fs.list': op(
     'list a folder (for the path pickers when there is no native dialog)',
@@ -146,6 +151,9 @@ export const API = {
       model: s.optional(path()),
       maxLength: s.optional(s.int({ min: 2, max: 131_072 })),
       sample: s.optional(s.int({ min: 0, max: 200 })),
+      /** Instruction data: the chat template to render it with (auto, a built-in or a file) and which tokens train. */
+      chatTemplate: s.optional(s.string({ min: 1, max: 4096 })),
+      trainOn: s.optional(s.enum(['completions', 'all'])),
     }),
     DatasetPreviewSchema,
   ),
@@ -177,6 +185,22 @@ export const API = {
   'runs.delete': op('delete a run (its folder in the project); refused while it trains', s.object({ runId: runId() }), s.object({ deleted: s.boolean() })),
   'runs.list': op('the runs of the open project (saved ones included) and of this session, newest first', empty, s.object({ runs: s.array(RunSummarySchema) })),
   'runs.get': op('one run with its metrics (a saved run: from its metrics.jsonl)', s.object({ runId: runId() }), RunDetailSchema),
+  'runs.export': op(
+    'export a finished run (completed, or stopped with its adapter or model): a merged Hugging Face folder, its PEFT adapter folder, or a GGUF file (merged; loraOnly: the adapter alone); default out: <run>/export/…',
+    // `project` is set by the host (the run's project); a client's value is replaced.
+    s.object({
+      runId: runId(),
+      kind: s.enum(EXPORT_KINDS),
+      out: s.optional(path()),
+      ggufType: s.optional(s.enum(EXPORT_GGUF_TYPES)),
+      /** GGUF: the LoRA adapter alone (llama.cpp --lora), not merged. */
+      loraOnly: s.optional(s.boolean()),
+      /** Replace an existing output. */
+      overwrite: s.optional(s.boolean()),
+      project: s.optional(path()),
+    }),
+    RunExportResultSchema,
+  ),
   'runs.estimate': op(
     'the peak memory and seconds per step a run will need (the calibrated estimate of engine/train/estimate.ts), and whether it fits in this machine\'s available memory',
     s.object({
@@ -212,7 +236,17 @@ export const API = {
     s.object({
       model: path(),
       adapter: s.optional(path()),
-      prompt: s.string({ min: 1, max: 100_000 }),
+      /** The text to continue (needed unless `chat` is given; ignored with it). */
+      prompt: s.optional(s.string({ min: 1, max: 100_000 })),
+      /**
+       * A chat: the conversation so far (ending with a user turn) rendered with the chat template and
+       * its generation prompt, as `generate --chat` does; it stops at the template's end of turn and EOS.
+       */
+      chat: s.optional(s.object({
+        messages: s.array(s.object({ role: s.enum(['system', 'user', 'assistant']), content: s.string({ max: 100_000 }) }), { max: 256 }),
+        /** auto (default: the model's own template, else chatml), chatml, llama3, alpaca, zephyr, or a template file. */
+        template: s.optional(s.string({ min: 1, max: 4096 })),
+      })),
       maxNewTokens: s.int({ min: 1, max: 4096 }),
       /** 0 = greedy (argmax); > 0 samples. */
       temperature: s.number({ min: 0, max: 10 }),
@@ -298,7 +332,11 @@ export const StudioEventSchema = s.tagged('type', {
   /** A trainer event of one run. */
   'run.event': s.object({ type: s.literal('run.event'), runId: runId(), event: TrainEventSchema }),
   /** A run changed status (started, finished, failed, interrupted by an engine crash). */
-  'run.status': s.object({ type: s.literal('run.status'), runId: runId(), status: s.enum(RUN_STATUSES), error: s.nullable(s.string()) }),
+  'run.status': s.object({
+    type: s.literal('run.status'), runId: runId(), status: s.enum(RUN_STATUSES), error: s.nullable(s.string()),
+    /** The run's result folder, when this status comes with one (a pause keeps the adapter saved at that step). */
+    out: s.optional(s.string()),
+  }),
   /** The engine process: ready, crashed (and restarting), or gave up restarting. */
   'engine.status': s.object({ type: s.literal('engine.status'), status: s.enum(['ready', 'crashed', 'failed']), message: s.string() }),
   /** A piece of generated text (generate.text with a streamId): sequence, token id, the text it added (may be empty). */
@@ -353,6 +391,8 @@ export interface RunState {
   points: RunPoint[];
   evalPoints: EvalPoint[];
   logs: RunLog[];
+  /** Generation samples during training (RunConfig.sample), oldest first. */
+  samples?: RunSample[];
 }
 
 export type RunEvent = Extract<StudioEvent, { type: 'run.status' | 'run.event' }>;
@@ -376,6 +416,7 @@ export function applyRunEvent(r: RunState, e: RunEvent, now = new Date().toISOSt
     }
     if (ENDED_STATUSES.includes(s.status)) return;
     s.status = e.status;
+    if (e.out) s.out = e.out;
     if (e.error) {
       s.error = e.error;
       log('error', e.error);
@@ -386,6 +427,7 @@ export function applyRunEvent(r: RunState, e: RunEvent, now = new Date().toISOSt
   const ev = e.event;
   if (ev.type === 'start') {
     Object.assign(s, { status: 'running', totalSteps: ev.totalSteps, trainableParams: ev.trainableParams, allParams: ev.allParams });
+    if (ev.instruct) s.instruct = ev.instruct;
     log('info', `training ${ev.trainableParams.toLocaleString('en-US')} of ${ev.allParams.toLocaleString('en-US')} parameters on ${ev.examples} blocks, ${ev.totalSteps} steps`);
   } else if (ev.type === 'step') {
     const { type: _t, totalSteps, accuracy: _a, examplesPerS: _x, ...point } = ev;
@@ -393,11 +435,16 @@ export function applyRunEvent(r: RunState, e: RunEvent, now = new Date().toISOSt
     Object.assign(s, { status: 'running', step: ev.step, totalSteps, lastLoss: ev.loss });
     dropFrom(r.points, ev.step);
     dropFrom(r.evalPoints, ev.step);
+    if (r.samples) dropFrom(r.samples, ev.step); // a resumed run samples its steps again
     r.points.push(point);
   } else if (ev.type === 'eval') {
     s.lastEvalLoss = ev.evalLoss;
     dropFrom(r.evalPoints, ev.step);
     r.evalPoints.push({ step: ev.step, evalLoss: ev.evalLoss, perplexity: ev.perplexity, tokens: ev.tokens });
+  } else if (ev.type === 'sample') {
+    const samples = (r.samples ??= []);
+    dropFrom(samples, ev.step);
+    samples.push({ step: ev.step, prompt: ev.prompt, text: ev.text });
   } else if (ev.type === 'log') {
     log(ev.level, ev.message);
   } else if (ev.type === 'done') {

@@ -155,6 +155,8 @@ export class EngineBridge {
       'fs.list': (p) => this.forward('fs.list', { ...p, dir: p.dir ?? this.project?.dir ?? homedir() }),
       'dialog.open': noDialogs,
       'dialog.save': noDialogs,
+      // A browser's page cannot open a window on the user's desktop (serve may run elsewhere): it shows the path instead.
+      'app.reveal': async () => ({ opened: false }),
       'projects.current': async () => ({ project: this.project }),
       'projects.open': async (p) => this.openProject(p.dir),
       'projects.create': async (p) => this.createProject(p),
@@ -172,6 +174,7 @@ export class EngineBridge {
       'runs.delete': async (p) => this.deleteRun(p.runId),
       'runs.list': async () => ({ runs: this.listRuns() }),
       'runs.get': async (p) => this.getRun(p.runId),
+      'runs.export': (p) => this.exportRun(p),
       'eval.perplexity': (p) => this.forward('eval.perplexity', this.heldOutProject(p)),
       'generate.text': forward('generate.text'),
       'generate.cancel': forward('generate.cancel'),
@@ -309,7 +312,7 @@ export class EngineBridge {
       shell: this.opts.shell,
       project: this.project?.dir ?? null,
       defaultOutDir: defaultRunsRoot(this.project?.dir ?? null),
-      features: { dialogs: Boolean(this.opts.local?.['dialog.open']) },
+      features: { dialogs: Boolean(this.opts.local?.['dialog.open']), reveal: Boolean(this.opts.local?.['app.reveal']) },
     };
   }
 
@@ -465,6 +468,19 @@ export class EngineBridge {
       this.opts.onEvent({ type: 'run.status', runId, status: before.run.status, error: null });
       throw ApiError.from(e);
     }
+  }
+
+  /** Exports a run of the session or of the open project, in its project (a session-only run: in the engine's temporary one). */
+  private exportRun(p: Params<'runs.export'>): Promise<Result<'runs.export'>> {
+    const { project: _client, ...rest } = p;
+    void _client;
+    const inSession = this.runs.has(p.runId);
+    const project = inSession ? this.runs.projectOf(p.runId) : (this.project?.dir ?? null);
+    if (!inSession && !project) throw new ApiError('not_found', `no run ${p.runId} in this session`);
+    if (inSession && ['starting', 'running'].includes(this.runs.get(p.runId).run.status)) {
+      throw new ApiError('busy', `run ${p.runId} is training; export it once it has finished or is stopped`);
+    }
+    return this.forward('runs.export', { ...rest, ...(rest.out ? { out: resolve(rest.out) } : {}), ...(project ? { project } : {}) });
   }
 
   private deleteRun(runId: string): Result<'runs.delete'> {

@@ -24,7 +24,7 @@ import { isolatedTrials } from './trials.ts';
 export { STUDIO_VERSION };
 
 /** The methods the host answers itself (projects, the run registry, dialogs). */
-export type HostMethod = 'projects.current' | 'projects.open' | 'projects.create' | 'projects.list' | 'runs.list' | 'runs.get' | 'runs.delete' | 'dialog.open' | 'dialog.save';
+export type HostMethod = 'projects.current' | 'projects.open' | 'projects.create' | 'projects.list' | 'runs.list' | 'runs.get' | 'runs.delete' | 'dialog.open' | 'dialog.save' | 'app.reveal';
 export type EngineMethod = Exclude<MethodName, HostMethod>;
 export type EngineTable = { [M in EngineMethod]: (p: Params<M>) => Promise<Result<M>> };
 
@@ -73,6 +73,14 @@ export function createEngineHandlers(opts: EngineHandlerOptions): EngineHandlers
     'runs.stop': async (p) => runs.stop(p.runId),
     'runs.pause': async (p) => runs.pause(p.runId),
     'runs.resume': (p) => runs.resume(p),
+    'runs.export': async (p) => {
+      // A saved run: in its project (the host says which); else a run of this engine's temporary project.
+      const project = p.project ?? runs.sessionDir;
+      if (!project) throw new ApiError('not_found', `no run ${p.runId} in this session`);
+      if (runs.running.has(p.runId)) throw new ApiError('busy', `run ${p.runId} is training; export it once it has finished or is stopped`);
+      const { exportRun } = await import('../engine/services/export.ts'); // merge and GGUF load on first use
+      return exportRun({ ...p, project, temporary: !p.project });
+    },
     'runs.estimate': async (p) => estimateForRun(p),
     'eval.perplexity': (p) => evaluatePerplexity(p, fns),
     'generate.text': async (p) => {
@@ -82,7 +90,7 @@ export function createEngineHandlers(opts: EngineHandlerOptions): EngineHandlers
       if (streamId) generations.set(streamId, controller);
       try {
         return await generateText({
-          model: p.model, adapter: p.adapter, prompt: p.prompt, maxNewTokens: p.maxNewTokens, temperature: p.temperature, topK: p.topK, topP: p.topP,
+          model: p.model, adapter: p.adapter, prompt: p.prompt ?? '', ...(p.chat ? { chat: p.chat } : {}), maxNewTokens: p.maxNewTokens, temperature: p.temperature, topK: p.topK, topP: p.topP,
           repetitionPenalty: p.repetitionPenalty ?? 1, numReturnSequences: p.numReturnSequences ?? 1, seed: p.seed ?? 0, stop: p.stop ?? [], signal: controller.signal,
           onToken: streamId ? (e) => opts.emit({ type: 'generate.token', streamId, sequence: e.sequence, token: e.token, text: e.text }) : undefined,
         }, fns);

@@ -3,14 +3,14 @@
 
 import { join } from 'node:path';
 import { ApiError, type RunConfig, type RunDetail, type RunEvent, type RunState, type RunSummary, type StudioEvent, applyRunEvent } from '../engine/api.ts';
-import { LOG_FILE, listCheckpoints, readJsonl, readMetrics, runDir, runName, type RunInfo } from '../engine/store/runs.ts';
+import { LOG_FILE, listCheckpoints, readJsonl, readMetrics, readSamples, runDir, runName, type RunInfo } from '../engine/store/runs.ts';
 
 interface RunRecord extends RunState {
   /** The project the run is saved in (null: a session-only run, no project open). */
   project: string | null;
 }
 
-const copy = (r: RunState): RunDetail => ({ run: { ...r.summary }, points: [...r.points], evalPoints: [...r.evalPoints], logs: [...r.logs] });
+const copy = (r: RunState): RunDetail => ({ run: { ...r.summary }, points: [...r.points], evalPoints: [...r.evalPoints], logs: [...r.logs], samples: [...(r.samples ?? [])] });
 
 export class RunRegistry {
   private readonly runs = new Map<string, RunRecord>();
@@ -41,7 +41,7 @@ export class RunRegistry {
   /** Takes a saved run (read from its folder) into the session, e.g. to resume it. */
   restore(detail: RunDetail, project: string): void {
     const summary = { ...detail.run };
-    this.runs.set(summary.runId, { summary, points: [...detail.points], evalPoints: [...detail.evalPoints], logs: [...detail.logs], project });
+    this.runs.set(summary.runId, { summary, points: [...detail.points], evalPoints: [...detail.evalPoints], logs: [...detail.logs], samples: [...(detail.samples ?? [])], project });
   }
 
   remove(runId: string): boolean {
@@ -157,6 +157,7 @@ export function savedRunDetail(info: RunInfo): RunDetail {
     error: info.error ?? (info.effectiveStatus === 'interrupted' ? 'The process training this run stopped (crash, or the app was closed); resume continues from its last checkpoint.' : null),
     dir: info.dir,
     lastCheckpoint: listCheckpoints(info.dir).at(-1)?.step ?? null,
+    ...(info.instruct ? { instruct: info.instruct } : {}),
   };
   const level = (l: unknown): 'info' | 'warn' | 'error' => (l === 'warn' || l === 'error' ? l : 'info');
   return {
@@ -164,5 +165,6 @@ export function savedRunDetail(info: RunInfo): RunDetail {
     points: steps.map(({ time: _time, ...p }) => p),
     evalPoints: evals.map((e) => ({ step: e.step, evalLoss: e.evalLoss, perplexity: e.evalPerplexity ?? Math.exp(e.evalLoss), tokens: e.tokens ?? 0 })),
     logs: readJsonl(join(info.dir, LOG_FILE)).map((o) => ({ level: level(o.level), message: String(o.message ?? ''), at: String(o.time ?? '') })),
+    samples: readSamples(info.dir).filter((x) => Number.isInteger(x.step) && x.step >= 0).map(({ step, prompt, text }) => ({ step, prompt, text })),
   };
 }

@@ -129,8 +129,13 @@ export class LiveRuns {
     this.active.forEach((r) => r.controller.abort());
   }
 
-  private status(runId: string, status: RunStatusEvent['status'], error: string | null = null): void {
-    this.emit({ type: 'run.status', runId, status, error });
+  /** The temporary project of the runs made with no project open (null until the first). */
+  get sessionDir(): string | null {
+    return this.sessionProject;
+  }
+
+  private status(runId: string, status: RunStatusEvent['status'], error: string | null = null, out?: string): void {
+    this.emit({ type: 'run.status', runId, status, error, ...(out ? { out } : {}) });
   }
 
   private session(): string {
@@ -254,7 +259,7 @@ export class LiveRuns {
     if (run.pausing && outcome.result.stopped === 'cancelled') {
       if (!saved) this.paused.add(runId);
       this.emit({ type: 'run.event', runId, event: { type: 'log', level: 'info', message: `paused after step ${run.savedStep ?? outcome.result.steps}` } });
-      this.status(runId, 'paused');
+      this.status(runId, 'paused', null, outcome.result.out); // the adapter saved at the pause stays the run's result
     } else {
       this.status(runId, outcome.result.stopped === 'cancelled' ? 'cancelled' : 'completed');
     }

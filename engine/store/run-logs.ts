@@ -7,7 +7,7 @@ import path from 'node:path';
 import { writeFileAtomic } from './atomic.ts';
 import { isJsonObject, type JsonObject } from './json.ts';
 import { METRICS_FILE, SAMPLES_FILE, nowIso, readRun } from './run-record.ts';
-import { EventFileWriter, TB_TAGS, isEventFileName, type Scalar, type ScalarPoint } from './tensorboard.ts';
+import { EventFileWriter, TB_TAGS, isEventFileName, type Scalar, type ScalarPoint, type TextValue } from './tensorboard.ts';
 
 /** One line of metrics.jsonl (snake_case on disk). */
 export interface MetricPoint {
@@ -138,14 +138,21 @@ export function eventFiles(dir: string): string[] {
   }
 }
 
-/** TensorBoard history rebuilt from metrics.jsonl (used when a run resumes). */
+/** A generation sample as a TensorBoard text summary (Markdown: the prompt, then what the model wrote). */
+export function sampleText(s: { prompt: string; text: string }): TextValue {
+  const quote = (x: string) => x.split('\n').map((l) => `> ${l}`).join('\n');
+  return { tag: TB_TAGS.sample, text: `**Prompt**\n\n${quote(s.prompt)}\n\n**Sample**\n\n${quote(s.text)}` };
+}
+
+/** TensorBoard history rebuilt from metrics.jsonl and samples.jsonl (used when a run resumes). */
 export function scalarHistory(dir: string): ScalarPoint[] {
   const { steps, evals } = readMetrics(dir);
   const points: ScalarPoint[] = [
     ...steps.map((p) => ({ step: p.step, wallTime: wallTime(p.time), scalars: stepScalars(p).filter((s) => Number.isFinite(s.value)) })),
     ...evals.map((e) => ({ step: e.step, wallTime: wallTime(e.time), scalars: Number.isFinite(e.evalLoss) ? [{ tag: TB_TAGS.evalLoss, value: e.evalLoss }] : [] })),
+    ...readSamples(dir).filter((s) => Number.isFinite(s.step)).map((s) => ({ step: s.step, wallTime: wallTime(s.time), scalars: [], texts: [sampleText(s)] })),
   ];
-  return points.filter((p) => p.scalars.length > 0).sort((a, b) => a.wallTime - b.wallTime);
+  return points.filter((p) => p.scalars.length > 0 || (p.texts?.length ?? 0) > 0).sort((a, b) => a.wallTime - b.wallTime);
 }
 
 /**

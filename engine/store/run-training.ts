@@ -146,6 +146,7 @@ async function runSegment(writer: RunWriter, o: TrainOptions, resume: StoredChec
         if (e.type === 'start') {
           Object.assign(writer.record, {
             totalSteps: e.totalSteps, trainableParams: e.trainableParams, allParams: e.allParams, examples: e.examples, tokensPerStep: e.tokensPerStep,
+            ...(e.instruct ? { instruct: e.instruct } : {}),
           });
           writer.save();
         } else if (e.type === 'step') {
@@ -155,6 +156,8 @@ async function runSegment(writer: RunWriter, o: TrainOptions, resume: StoredChec
           writer.logEval({ step: e.step, evalLoss: e.evalLoss, evalPerplexity: e.perplexity, tokens: e.tokens });
         } else if (e.type === 'log') {
           writer.logMessage(e.level, e.message);
+        } else if (e.type === 'sample') {
+          writer.logSample({ step: e.step, prompt: e.prompt, text: e.text });
         } else {
           return; // 'done' goes out once the output is published
         }

@@ -9,7 +9,7 @@ import { writeCheckpoint, cleanupLeftovers, type CheckpointMeta } from './checkp
 import { FormatError } from './errors.ts';
 import { parseJsonObject, requireNumber, requireString } from './json.ts';
 import { type StoredData, sha256File, writeDocuments } from './run-data.ts';
-import { appendLine, eventFiles, evalLine, metricLine, scalarHistory, stepScalars, truncateJsonl, wallTime, type EvalPoint, type MetricPoint, type SampleRecord } from './run-logs.ts';
+import { appendLine, eventFiles, evalLine, metricLine, sampleText, scalarHistory, stepScalars, truncateJsonl, wallTime, type EvalPoint, type MetricPoint, type SampleRecord } from './run-logs.ts';
 import {
   HEARTBEAT_MS, LOCK_FILE, LOG_FILE, METRICS_FILE, RUN_FORMAT, RUN_VERSION, SAMPLES_FILE, type RunRecord, type StoredRunStatus, type StoredTrainConfig,
   checkRunId, newRunId, nowIso, readRunRecord, removeTree, runDir, runName, writeRunRecord, writerAlive, pidAlive,
@@ -197,8 +197,11 @@ export class RunWriter {
     this.tb?.scalars(point.step, [{ tag: TB_TAGS.evalLoss, value: p.evalLoss }], wallTime(point.time));
   }
 
+  /** A generation sample: a samples.jsonl line and a TensorBoard text summary. */
   logSample(s: Omit<SampleRecord, 'time'>): void {
-    appendLine(path.join(this.dir, SAMPLES_FILE), { ...s, time: nowIso() });
+    const record: SampleRecord = { ...s, time: nowIso() };
+    appendLine(path.join(this.dir, SAMPLES_FILE), record);
+    this.tb?.texts(s.step, [sampleText(s)], wallTime(record.time));
   }
 
   logMessage(level: string, message: string): void {

@@ -5,7 +5,14 @@
 //
 //   message Event   { double wall_time = 1; int64 step = 2; oneof what { string file_version = 3; Summary summary = 5; } }
 //   message Summary { repeated Value value = 1; }
-//   message Value   { string tag = 1; float simple_value = 2; }
+//   message Value   { string tag = 1; float simple_value = 2; SummaryMetadata metadata = 9; TensorProto tensor = 8; }
+//
+// and text summaries (TensorBoard's Text dashboard, as tf.summary.text writes them): a scalar
+// DT_STRING tensor whose metadata names the "text" plugin —
+//
+//   message SummaryMetadata { PluginData plugin_data = 1; DataClass data_class = 4; }   (DATA_CLASS_TENSOR = 2)
+//   message PluginData      { string plugin_name = 1; bytes content = 2; }
+//   message TensorProto     { DataType dtype = 1; TensorShapeProto tensor_shape = 2; repeated bytes string_val = 8; }   (DT_STRING = 7)
 //
 // Records are appended with one write(2) call each: a process killed with SIGKILL cannot stop a
 // write to a regular file halfway, so the file holds whole records. (A power cut can still cut the
@@ -118,14 +125,37 @@ export function fileVersionEvent(wallTime: number): Uint8Array {
   return new ProtoWriter().double(1, wallTime).string(3, 'brain.Event:2').finish();
 }
 
-/** An Event with a Summary of scalar values at a step. */
-export function scalarsEvent(wallTime: number, step: number, scalars: Scalar[]): Uint8Array {
+/** A text for TensorBoard's Text dashboard (Markdown). */
+export interface TextValue {
+  tag: string;
+  text: string;
+}
+
+const DT_STRING = 7;
+const DATA_CLASS_TENSOR = 2;
+
+/** A Summary.Value of the text plugin: a scalar string tensor, metadata plugin_name "text". */
+function textValue(t: TextValue): Uint8Array {
+  const pluginData = new ProtoWriter().string(1, 'text').finish();
+  const metadata = new ProtoWriter().bytes(1, pluginData).int64(4, DATA_CLASS_TENSOR).finish();
+  const tensor = new ProtoWriter().int64(1, DT_STRING).bytes(2, new Uint8Array(0)).string(8, t.text).finish();
+  return new ProtoWriter().string(1, t.tag).bytes(9, metadata).bytes(8, tensor).finish();
+}
+
+/** An Event with a Summary of scalar (and text) values at a step. */
+export function summaryEvent(wallTime: number, step: number, scalars: Scalar[], texts: TextValue[] = []): Uint8Array {
   const summary = new ProtoWriter();
   for (const s of scalars) {
     const value = new ProtoWriter().string(1, s.tag).float(2, s.value).finish();
     summary.bytes(1, value);
   }
+  for (const t of texts) summary.bytes(1, textValue(t));
   return new ProtoWriter().double(1, wallTime).int64(2, step).bytes(5, summary.finish()).finish();
+}
+
+/** An Event with a Summary of scalar values at a step. */
+export function scalarsEvent(wallTime: number, step: number, scalars: Scalar[]): Uint8Array {
+  return summaryEvent(wallTime, step, scalars);
 }
 
 // ---------- the writer ----------
@@ -137,6 +167,8 @@ export const TB_TAGS = {
   lr: 'train/learning_rate',
   gradNorm: 'train/grad_norm',
   tokensPerS: 'train/tokens_per_s',
+  /** Text: a generation sample during training (RunConfig.sample). */
+  sample: 'train/sample',
 } as const;
 
 /** `events.out.tfevents.<unix seconds>.<host>`, as TensorFlow names them. */
@@ -151,6 +183,7 @@ export interface ScalarPoint {
   step: number;
   wallTime: number;
   scalars: Scalar[];
+  texts?: TextValue[];
 }
 
 /**
@@ -173,7 +206,7 @@ export class EventFileWriter {
   static create(dir: string, history: ScalarPoint[] = [], now = Date.now() / 1000): EventFileWriter {
     mkdirp(dir);
     const file = path.join(dir, eventFileName(now));
-    const records = [tfRecord(fileVersionEvent(now)), ...history.map((p) => tfRecord(scalarsEvent(p.wallTime, p.step, p.scalars)))];
+    const records = [tfRecord(fileVersionEvent(now)), ...history.map((p) => tfRecord(summaryEvent(p.wallTime, p.step, p.scalars, p.texts)))];
     writeFileAtomic(file, records);
     return new EventFileWriter(file);
   }
@@ -185,8 +218,17 @@ export class EventFileWriter {
 
   scalars(step: number, scalars: Scalar[], wallTime = Date.now() / 1000): void {
     const finite = scalars.filter((s) => Number.isFinite(s.value));
-    if (finite.length === 0 || this.fd === undefined) return;
-    const rec = tfRecord(scalarsEvent(wallTime, step, finite));
+    if (finite.length === 0) return;
+    this.write(tfRecord(scalarsEvent(wallTime, step, finite)));
+  }
+
+  /** Text summaries at a step (TensorBoard's Text dashboard). */
+  texts(step: number, texts: TextValue[], wallTime = Date.now() / 1000): void {
+    if (texts.length > 0) this.write(tfRecord(summaryEvent(wallTime, step, [], texts)));
+  }
+
+  private write(rec: Uint8Array): void {
+    if (this.fd === undefined) return;
     // One write call per record (a short write, which regular files do not do, would loop).
     let off = 0;
     try {

@@ -23,6 +23,8 @@ export interface ReadEvent {
   step: number;
   fileVersion?: string;
   values: { tag: string; simpleValue: number }[];
+  /** Text summaries (a string tensor whose metadata names the "text" plugin); absent when none. */
+  texts?: { tag: string; text: string; plugin: string; dtype: number; dataClass: number }[];
 }
 
 /** Fields of one protobuf message: field number -> list of raw values. */
@@ -79,12 +81,29 @@ export function readEventFile(file: string): { events: ReadEvent[]; truncatedTai
     if (summary instanceof Uint8Array) {
       for (const v of decode(summary).get(1) ?? []) {
         const vf = decode(v as Uint8Array);
-        ev.values.push({ tag: new TextDecoder().decode(vf.get(1)![0] as Uint8Array), simpleValue: vf.get(2)![0] as number });
+        const tag = new TextDecoder().decode(vf.get(1)![0] as Uint8Array);
+        const tensor = vf.get(8)?.[0];
+        if (tensor instanceof Uint8Array) (ev.texts ??= []).push({ tag, ...textTensor(tensor, vf.get(9)?.[0]) });
+        else ev.values.push({ tag, simpleValue: vf.get(2)![0] as number });
       }
     }
     events.push(ev);
   }
   return { events, truncatedTail: false };
+}
+
+/** A string tensor (TensorProto: dtype 1, string_val 8) and its SummaryMetadata (plugin_data 1 { plugin_name 1 }, data_class 4). */
+function textTensor(tensor: Uint8Array, metadata: unknown): { text: string; plugin: string; dtype: number; dataClass: number } {
+  const tf = decode(tensor);
+  const md = metadata instanceof Uint8Array ? decode(metadata) : new Map();
+  const pluginData = md.get(1)?.[0];
+  const name = pluginData instanceof Uint8Array ? decode(pluginData).get(1)?.[0] : undefined;
+  return {
+    text: new TextDecoder().decode(tf.get(8)?.[0] as Uint8Array),
+    plugin: name instanceof Uint8Array ? new TextDecoder().decode(name) : '',
+    dtype: Number(tf.get(1)?.[0] ?? 0),
+    dataClass: Number(md.get(4)?.[0] ?? 0),
+  };
 }
 
 /** tag -> [step, value][] */
