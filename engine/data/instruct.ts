@@ -64,6 +64,8 @@ export interface InstructData {
   format: InstructFormat;
   /** The template's name ("chatml (built-in)", "MODEL/tokenizer_config.json", a file), or null (string pairs only). */
   template: string | null;
+  /** The template's Jinja source, when one rendered the rows (saved with the run's output). */
+  templateSource: string | null;
   trainOn: TrainOn;
   rows: InstructRow[];
   skipped: SkipReport;
@@ -190,7 +192,7 @@ export async function loadInstructionData(file: string, modelDir: string, o: Ins
     return template;
   };
   const out: InstructData = {
-    format, template: null, trainOn, rows: [], skipped, truncated: 0, tokens: 0, trainedTokens: 0, endOfTurn: null, notes, kept: [],
+    format, template: null, templateSource: null, trainOn, rows: [], skipped, truncated: 0, tokens: 0, trainedTokens: 0, endOfTurn: null, notes, kept: [],
   };
   const T = o.maxLength;
   // Conversations need the template (and a wrong --chat-template is refused before any row);
@@ -218,6 +220,7 @@ export async function loadInstructionData(file: string, modelDir: string, o: Ins
   }
   const tpl = template as ChatTemplate | null;
   out.template = tpl?.name ?? null;
+  out.templateSource = tpl?.source ?? null;
   out.endOfTurn = tpl ? tpl.endOfTurn() : eosText || null;
   if (out.truncated) notes.push(`${out.truncated} answer(s) cut at the max length of ${T} tokens`);
   if (out.rows.length === 0) {
@@ -266,7 +269,7 @@ export interface CausalDataRequest {
  * The causal-LM task's rows: instruction data -> one row per example with masked labels;
  * anything else -> packed blocks (loadBlocks), every token trained.
  */
-export async function loadCausalRows(o: CausalDataRequest, T: number): Promise<{ rows: CausalRow[]; instruct?: InstructSummary }> {
+export async function loadCausalRows(o: CausalDataRequest, T: number): Promise<{ rows: CausalRow[]; instruct?: InstructSummary; chatTemplate?: string }> {
   if (typeof o.data === 'string') {
     const format = await instructFormatOf(o.data, o.format ?? 'auto', o.chatColumns);
     if (format) {
@@ -277,6 +280,7 @@ export async function loadCausalRows(o: CausalDataRequest, T: number): Promise<{
           format: d.format, template: d.template, trainOn: d.trainOn, examples: d.rows.length, skipped: d.skipped.count,
           skippedExamples: d.skipped.examples.slice(0, 5), truncated: d.truncated, trainedShare: d.tokens ? d.trainedTokens / d.tokens : 0,
         },
+        ...(d.templateSource !== null ? { chatTemplate: d.templateSource } : {}),
       };
     }
   } else if (o.format && o.format !== 'auto' && o.format !== 'text') {
@@ -331,23 +335,40 @@ export async function inspectInstruction(file: string, modelDir: string, o: Inst
   };
   const ex = d.kept[index];
   if (ex) {
-    const ranges: [number, number][] = [];
-    for (let i = 1; i < ex.labels.length; i++) {
-      if (ex.labels[i] === IGNORE_INDEX) continue;
-      const last = ranges[ranges.length - 1];
-      if (last && last[1] === i) last[1] = i + 1;
-      else ranges.push([i, i + 1]);
-    }
-    let marked = '';
-    let at = 0;
-    for (const [a, b] of ranges) {
-      marked += tok.decode(ex.ids.slice(at, a)) + MARK_OPEN + tok.decode(ex.ids.slice(a, b)) + MARK_CLOSE;
-      at = b;
-    }
-    marked += tok.decode(ex.ids.slice(at));
+    const { ranges, segments } = trainedSegments(tok, ex);
+    const marked = segments.map((g) => (g.trained ? MARK_OPEN + g.text + MARK_CLOSE : g.text)).join('');
     r.example = { where: ex.where, text: ex.text, marked, tokens: ex.ids.length, trainedTokens: countPredicted(ex.labels), trainedRanges: ranges };
   }
   return r;
+}
+
+/** A text piece of an example: the tokens of a run, decoded, and whether their labels count. */
+export interface TrainedSegment {
+  text: string;
+  trained: boolean;
+}
+
+/**
+ * The [start, end) token ranges whose labels count (position 0 never does: nothing predicts it),
+ * and the example as decoded runs of untrained and trained tokens (for `data inspect` and the app).
+ */
+export function trainedSegments(tok: LoadedTokenizer, ex: { ids: readonly number[]; labels: readonly number[] }): { ranges: [number, number][]; segments: TrainedSegment[] } {
+  const ranges: [number, number][] = [];
+  for (let i = 1; i < ex.labels.length; i++) {
+    if (ex.labels[i] === IGNORE_INDEX) continue;
+    const last = ranges[ranges.length - 1];
+    if (last && last[1] === i) last[1] = i + 1;
+    else ranges.push([i, i + 1]);
+  }
+  const segments: TrainedSegment[] = [];
+  let at = 0;
+  for (const [a, b] of ranges) {
+    if (a > at) segments.push({ text: tok.decode(ex.ids.slice(at, a)), trained: false });
+    segments.push({ text: tok.decode(ex.ids.slice(a, b)), trained: true });
+    at = b;
+  }
+  if (at < ex.ids.length) segments.push({ text: tok.decode(ex.ids.slice(at)), trained: false });
+  return { ranges, segments };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -364,17 +385,30 @@ export interface ChatPrompt {
   endOfTurn: string | null;
 }
 
-export async function chatPrompt(modelDir: string, prompt: string, o: { chatTemplate?: string; system?: string; now?: Date } = {}): Promise<ChatPrompt> {
+/**
+ * The prompt of a chat: `prompt` as a user turn (after an optional system turn), or a whole
+ * conversation (`generate.text`'s chat.messages, ending with a user turn), rendered with the
+ * generation prompt; `what` names the input in errors.
+ */
+export async function chatPrompt(
+  modelDir: string,
+  prompt: string | readonly ChatMessage[],
+  o: { chatTemplate?: string; system?: string; now?: Date; what?: string } = {},
+): Promise<ChatPrompt> {
   const tok = await loadTokenizer(modelDir);
   const { template } = await loadTemplate(modelDir, tok, o);
+  const what = o.what ?? (typeof prompt === 'string' ? '--prompt' : 'chat.messages');
   const messages: ChatMessage[] = [];
   if (o.system) messages.push({ role: 'system', content: o.system });
-  messages.push({ role: 'user', content: prompt });
+  if (typeof prompt === 'string') messages.push({ role: 'user', content: prompt });
+  else messages.push(...prompt.map((m) => ({ role: m.role, content: m.content })));
+  const last = messages[messages.length - 1];
+  if (!last || last.role !== 'user') throw new DataError(`${what}: the conversation must end with a user turn (it ends with ${last ? `a ${last.role} turn` : 'nothing'})`);
   let text: string;
   try {
     text = template.render(messages, true);
   } catch (e) {
-    throw new DataError(`--prompt: ${(e as Error).message}`);
+    throw new DataError(`${what}: ${(e as Error).message}`);
   }
   const bosId = addsBos(tok) ? tok.bosTokenId : null;
   const bosText = bosId === null ? '' : (tok.idToToken(bosId) ?? '');

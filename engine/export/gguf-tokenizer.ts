@@ -100,6 +100,14 @@ function postProcessorAdds(json: Json, which: 'first' | 'last', id: number | nul
   return id === null || !Array.isArray(ids) || ids.includes(id);
 }
 
+/** The tokenizer with another chat template (a fine-tuned adapter's, saved with its run); unchanged when null. */
+export function withChatTemplate(tok: GgufTokenizer, template: string | null): GgufTokenizer {
+  if (!template) return tok;
+  const metadata = tok.metadata.filter(([k]) => k !== 'tokenizer.chat_template');
+  metadata.push(['tokenizer.chat_template', str(template)]);
+  return { ...tok, metadata, chatTemplate: template };
+}
+
 function chatTemplateOf(dir: string, cfg: Json): string | null {
   const ct = cfg.chat_template;
   if (typeof ct === 'string' && ct) return ct;

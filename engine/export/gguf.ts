@@ -13,7 +13,8 @@ import type { LoadedModel } from '../models/types.ts';
 import { readAdapterHeader } from '../store/adapter.ts';
 import { writeFileAtomic } from '../store/atomic.ts';
 import { type ArchTensor, GgufExportError, archPlan, assertExportable, linearTarget, unpermuteRows } from './gguf-arch.ts';
-import { ggufTokenizer } from './gguf-tokenizer.ts';
+import { ggufTokenizer, withChatTemplate } from './gguf-tokenizer.ts';
+import { savedChatTemplate } from './hf-folder.ts';
 import { type GgmlTypeName, type GgufTensor, type MetaValue, GGUF_ALIGNMENT, encodeGguf, encodeTensor, f32, str, u32 } from './gguf-writer.ts';
 import { ollamaModelfile } from './gguf-modelfile.ts';
 
@@ -160,7 +161,7 @@ export async function exportGguf(o: ExportGgufOptions, onProgress?: (p: ExportGg
     emit('merge', 1, 1, `${lora.layers} LoRA layers`);
     metadata = [...generalMeta(arch, 'adapter', name, type), ['adapter.type', str('lora')], ['adapter.lora.alpha', f32(lora.alpha)]];
     tensors = lora.tensors;
-    try { tok = ggufTokenizer(o.model, spec); } catch { tok = null; } // for the Modelfile's template only
+    try { tok = withChatTemplate(ggufTokenizer(o.model, spec), savedChatTemplate(o.adapter!)); } catch { tok = null; } // for the Modelfile's template only
   } else {
     if (o.adapter) {
       emit('merge', 0, 1, `merging ${o.adapter}`);
@@ -168,7 +169,8 @@ export async function exportGguf(o: ExportGgufOptions, onProgress?: (p: ExportGg
       emit('merge', 1, 1, `${loraLayers} LoRA layers merged`);
     }
     const plan = archPlan(spec, model.weights);
-    tok = ggufTokenizer(o.model, spec);
+    // A fine-tuned adapter carries its run's chat template (chat_template.jinja): it wins over the base's.
+    tok = withChatTemplate(ggufTokenizer(o.model, spec), o.adapter ? savedChatTemplate(o.adapter) : null);
     metadata = [...generalMeta(arch, 'model', name, type), ...plan.metadata, ...tok.metadata];
     tensors = plan.tensors;
   }

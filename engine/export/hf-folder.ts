@@ -2,14 +2,14 @@
 // tokenizer files — loadable by `transformers` without PEFT; and `lora-studio merge`: PEFT's
 // merge_and_unload written out as such a folder.
 
-import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { mergeAdapter } from '../lora/apply.ts';
 import { loadModel, loadModelSpec } from '../models/registry.ts';
 import { type SeqClsModel, loadSeqClsModel } from '../models/seq-cls.ts';
 import { type LoadedModel, lmParamShapes } from '../models/types.ts';
 import { readAdapterHeader } from '../store/adapter.ts';
-import { writeJsonAtomic } from '../store/atomic.ts';
+import { writeFileAtomic, writeJsonAtomic } from '../store/atomic.ts';
 import { writeSafetensors } from '../store/safetensors.ts';
 import { exportDecoderOnnx } from './onnx-decoder.ts';
 
@@ -42,6 +42,29 @@ export function writeModelFolder(model: LoadedModel | SeqClsModel, out: string, 
   return files;
 }
 
+/**
+ * Saves the chat template a run trained with next to its output, as transformers does:
+ * chat_template.jinja, and `chat_template` in the folder's tokenizer_config.json when it has one
+ * (so every reader — transformers, GGUF export, Ollama's Modelfile — sees the same template).
+ */
+export function saveChatTemplate(dir: string, template: string): string[] {
+  writeFileAtomic(path.join(dir, 'chat_template.jinja'), template);
+  const files = ['chat_template.jinja'];
+  const cfgFile = path.join(dir, 'tokenizer_config.json');
+  if (existsSync(cfgFile)) {
+    const cfg = JSON.parse(readFileSync(cfgFile, 'utf8')) as Record<string, unknown>;
+    writeJsonAtomic(cfgFile, { ...cfg, chat_template: template });
+    files.push('tokenizer_config.json');
+  }
+  return files;
+}
+
+/** The chat template saved with a run's adapter or model folder (chat_template.jinja), or null. */
+export function savedChatTemplate(dir: string): string | null {
+  const f = path.join(dir, 'chat_template.jinja');
+  return existsSync(f) ? readFileSync(f, 'utf8') : null;
+}
+
 export interface MergeResult {
   out: string;
   mergedLayers: number;
@@ -69,6 +92,9 @@ export function mergeToFolder(modelDir: string, adapterDir: string, out: string,
   if (o.onnx && isClassifier(m)) throw new Error('--onnx exports causal-LM decoders (with past key/values); this is a classification adapter');
   const { plan } = mergeAdapter(m, adapterDir);
   const files = writeModelFolder(m, out, modelDir);
+  // The run's chat template, saved with its adapter, replaces the base's.
+  const template = savedChatTemplate(adapterDir);
+  if (template !== null) for (const f of saveChatTemplate(out, template)) if (!files.includes(f)) files.push(f);
   if (o.onnx) {
     exportDecoderOnnx(m, out);
     files.push('onnx/model.onnx');

@@ -6,6 +6,7 @@ import { open as openFile } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import { ApiError, type DatasetPreview, type DatasetSpec, type Params, type RunConfig } from '../api.ts';
 import type { LoadDatasetOptions } from '../data/index.ts';
+import { detectInstructData, previewInstructData } from '../data/instruct-preview.ts';
 import type { LabelledData } from '../data/pipeline.ts';
 import type { TrainOptions } from '../train/types.ts';
 import { maxOf } from '../util/math.ts';
@@ -87,6 +88,11 @@ async function tokenStats(ds: Loaded, model: string, maxLength: number | undefin
     lengths.push(tok.encode(ds.examples[i].text).length);
     if (lengths.length % 200 === 0) await new Promise((r) => setImmediate(r)); // stay responsive
   }
+  return lengthStats(lengths, count, maxLength, notes);
+}
+
+/** Statistics and histogram of token counts sampled from `count` examples. */
+function lengthStats(lengths: number[], count: number, maxLength: number | undefined, notes: string[]): DatasetPreview['tokens'] {
   if (!lengths.length) return null;
   const sorted = [...lengths].sort((a, b) => a - b);
   const sum = lengths.reduce((a, b) => a + b, 0);
@@ -105,7 +111,22 @@ async function tokenStats(ds: Loaded, model: string, maxLength: number | undefin
   };
 }
 
+/** Instruction data's preview (engine/data/instruct-preview.ts), or null when the dataset is not instruction data. */
+async function instructPreview(p: Params<'datasets.preview'>): Promise<DatasetPreview | null> {
+  const file = requirePath(p.dataset.path, 'dataset');
+  const plain = Boolean(p.dataset.textColumn || p.dataset.labelColumn || p.dataset.template);
+  const format = await detectInstructData(file, { importFormat: p.dataset.format, plainText: plain });
+  if (!format) return null;
+  const model = p.model ? requireDir(p.model, 'model folder') : undefined;
+  const r = await previewInstructData(file, format, { model, maxLength: p.maxLength, chatTemplate: p.chatTemplate, trainOn: p.trainOn, sample: p.sample });
+  const notes = [...r.preview.notes];
+  const tokens = r.lengths ? lengthStats(r.lengths, r.lengths.length, undefined, notes) : null;
+  return { ...r.preview, columns: await sniffColumns(file), tokens, notes };
+}
+
 export async function previewDataset(p: Params<'datasets.preview'>, fns: EngineFunctions = ENGINE): Promise<DatasetPreview> {
+  const instruct = await instructPreview(p);
+  if (instruct) return instruct;
   const ds = await readDataset(p.dataset, fns);
   const labelName = (l: number | string | undefined): string | null =>
     l === undefined ? null : typeof l === 'number' && ds.labelNames?.[l] !== undefined ? ds.labelNames[l] : String(l);

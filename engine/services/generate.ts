@@ -3,6 +3,8 @@
 
 import { ApiError, type GenerateResultData } from '../api.ts';
 import { chatPrompt } from '../data/instruct.ts';
+import { modelTemplate } from '../data/chat/templates.ts';
+import type { ChatMessage } from '../data/chat/types.ts';
 import { loadTokenizer } from '../data/tokenizer.ts';
 import { Generator, type TokenEvent } from '../generate/generator.ts';
 import type { Device } from '../onnx/runtime.ts';
@@ -12,9 +14,14 @@ import { requireDir } from './files.ts';
 export interface GenerateRequest {
   model: string;
   adapter?: string;
+  /** The text to continue; with `chat` (and no messages) the user turn; ignored when chat.messages is given. */
   prompt: string;
-  /** The prompt as a user turn of a chat template (the model's own, a built-in or a file), after an optional system turn; it stops at the template's end of turn too. */
-  chat?: { template?: string; system?: string };
+  /**
+   * A chat: the prompt as a user turn of a chat template (the model's own, a built-in or a file),
+   * after an optional system turn — or a whole conversation (`messages`, ending with a user turn).
+   * It is rendered with the generation prompt and stops at the template's end of turn too.
+   */
+  chat?: { template?: string; system?: string; messages?: ChatMessage[] };
   /** New tokens per sequence (default 50 unless maxLength is given). */
   maxNewTokens?: number;
   /** Prompt + new tokens (HF max_length); maxNewTokens wins when both are given. */
@@ -43,16 +50,31 @@ export interface GenerateRequest {
 export async function generateText(p: GenerateRequest, fns: EngineFunctions = ENGINE): Promise<GenerateResultData> {
   const model = requireDir(p.model, 'model folder');
   const adapter = p.adapter ? requireDir(p.adapter, 'adapter folder') : undefined;
+  if (p.chat?.messages ? p.chat.messages.length === 0 : !p.prompt) {
+    throw new ApiError('invalid_params', p.chat?.messages ? 'chat.messages: the conversation is empty' : 'prompt: missing (give a prompt, or chat.messages)');
+  }
+  const last = p.chat?.messages?.at(-1);
+  if (last && last.role !== 'user') throw new ApiError('invalid_params', `chat.messages: the conversation must end with a user turn (it ends with a ${last.role} turn)`);
   if (p.numReturnSequences > 1 && p.temperature === 0) {
     throw new ApiError('invalid_params', 'numReturnSequences: more than one sequence needs a temperature > 0 (greedy decoding returns one text)');
   }
   return fns.generate({ ...p, model, adapter });
 }
 
+/**
+ * The chat template a chat uses: the one asked for; with none (or auto) and an adapter that was
+ * saved with its run's template (chat_template.jinja / tokenizer_config.json), that one; else auto.
+ */
+function chatTemplateOf(p: GenerateRequest): string | undefined {
+  const asked = p.chat?.template;
+  if (asked && asked !== 'auto') return asked;
+  return (p.adapter ? modelTemplate(p.adapter)?.name : undefined) ?? asked;
+}
+
 /** One generation: the model's tokenizer, the generator (adapter merged), then its weights released. */
 export async function generateWithModel(p: GenerateRequest): Promise<GenerateResultData> {
   const tok = await loadTokenizer(p.model);
-  const chat = p.chat ? await chatPrompt(p.model, p.prompt, { chatTemplate: p.chat.template, system: p.chat.system }) : null;
+  const chat = p.chat ? await chatPrompt(p.model, p.chat.messages ?? p.prompt, { chatTemplate: chatTemplateOf(p), system: p.chat.system }) : null;
   const ids = chat ? chat.ids : tok.encode(p.prompt);
   if (ids.length === 0) throw new ApiError('invalid_params', 'prompt: it encodes to no tokens');
   // A chat turn ends at the template's end of turn: the text is returned without it.

@@ -28,6 +28,7 @@ import { isJsonObject, readJsonFile, requireInteger, requireString, type JsonObj
 import { projectPaths } from './project.ts';
 import type { StoredData } from './run-data.ts';
 import type { TrainOptions, TrainResult } from '../train/types.ts';
+import type { InstructSummary } from '../data/instruct.ts';
 
 export const RUN_FILE = 'run.json';
 export const RUN_FORMAT = 'lora-studio.run';
@@ -97,6 +98,8 @@ export interface RunRecord {
   /** Blocks (sequences) per epoch and tokens per step, from the trainer's start event. */
   examples: number | null;
   tokensPerStep: number | null;
+  /** Instruction data: its format, chat template and trainOn (the start event's), when the run trains on it. */
+  instruct?: InstructSummary;
   /** Training seconds before the current segment (resumed runs continue the clock). */
   elapsedS: number;
   lastCheckpoint: number | null;
@@ -194,7 +197,7 @@ export function parseRunRecord(o: JsonObject, file: string): RunRecord {
   const strOrNull = (k: string) => (typeof o[k] === 'string' ? (o[k] as string) : null);
   const proc = isJsonObject(o.process) ? (o.process as unknown as RunProcess) : null;
   const known = new Set(['format', 'version', 'id', 'name', 'status', 'createdAt', 'updatedAt', 'endedAt', 'config', 'exportTo', 'process', 'step',
-    'totalSteps', 'lastLoss', 'trainableParams', 'allParams', 'examples', 'tokensPerStep', 'elapsedS', 'lastCheckpoint', 'checkpointEvery', 'keepCheckpoints', 'output', 'result', 'error', 'segments']);
+    'totalSteps', 'lastLoss', 'trainableParams', 'allParams', 'examples', 'tokensPerStep', 'instruct', 'elapsedS', 'lastCheckpoint', 'checkpointEvery', 'keepCheckpoints', 'output', 'result', 'error', 'segments']);
   return {
     format: RUN_FORMAT,
     version,
@@ -214,6 +217,7 @@ export function parseRunRecord(o: JsonObject, file: string): RunRecord {
     allParams: numOrNull('allParams'),
     examples: numOrNull('examples'),
     tokensPerStep: numOrNull('tokensPerStep'),
+    ...(isJsonObject(o.instruct) ? { instruct: o.instruct as unknown as InstructSummary } : {}),
     elapsedS: typeof o.elapsedS === 'number' ? o.elapsedS : 0,
     lastCheckpoint: numOrNull('lastCheckpoint'),
     checkpointEvery: numOrNull('checkpointEvery'),

@@ -5,7 +5,7 @@
 import { loadCausalRows } from '../../data/instruct.ts';
 import { holdOutSplit } from '../../data/pipeline.ts';
 import { toLoraConfig, lmTarget } from '../../lora/peft-model.ts';
-import { writeModelFolder } from '../../export/hf-folder.ts';
+import { saveChatTemplate, writeModelFolder } from '../../export/hf-folder.ts';
 import { loadModel, lmLogits } from '../../models/registry.ts';
 import { loadTokenizer } from '../../data/tokenizer.ts';
 import { Generator } from '../../generate/generator.ts';
@@ -40,7 +40,7 @@ export async function causalLmTask(o: TrainOptions): Promise<Task> {
   const T = Math.min(o.maxLength, spec.maxPositions);
   const B = o.batchSize;
   // Packed blocks, or (instruction data) one example per row with only its answers labelled.
-  const { rows: all, instruct } = await loadCausalRows(o as Parameters<typeof loadCausalRows>[0], T);
+  const { rows: all, instruct, chatTemplate } = await loadCausalRows(o as Parameters<typeof loadCausalRows>[0], T);
   const { train: blocks, val } = holdOutSplit(all, o.valRatio, o.seed);
   const valBatches = Array.from({ length: Math.ceil(val.length / B) }, (_, i) => asTaskBatch(makeLabelledBatch(val.slice(i * B, (i + 1) * B), B, T)));
   return {
@@ -66,6 +66,8 @@ export async function causalLmTask(o: TrainOptions): Promise<Task> {
     save(out, plan, lora) {
       if (lora) saveAdapter(out, lora, adapterTensors(plan, model));
       else writeModelFolder(model, out);
+      // Instruction data: the chat template it was rendered with goes with the output (HF-style).
+      if (chatTemplate !== undefined) saveChatTemplate(out, chatTemplate);
     },
   };
 }

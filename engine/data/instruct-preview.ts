@@ -1,0 +1,113 @@
+// The Datasets view's preview of instruction data (prompt/completion, Alpaca, ShareGPT, messages):
+// the format detected, each row read as a conversation; with a model, the rows rendered and
+// tokenized exactly as training does (loadInstructionData), the first examples as decoded runs of
+// trained and untrained tokens, the share of tokens trained and the rows skipped.
+
+import { statSync } from 'node:fs';
+import type { DatasetPreview, InstructPreview } from '../api-shapes.ts';
+import { columnsOf, parseRecord } from './chat/formats.ts';
+import { readRecords } from './chat/records.ts';
+import type { InstructExample, InstructFormat, TrainOn } from './chat/types.ts';
+import { DataError } from './errors.ts';
+import { instructFormatOf, loadInstructionData, trainedSegments } from './instruct.ts';
+import { loadTokenizer } from './tokenizer.ts';
+import { SkipReport } from './types.ts';
+
+export interface InstructPreviewOptions {
+  /** The dataset mapping's importer format (only auto, jsonl, csv and parquet can hold instruction data). */
+  importFormat?: string;
+  /** A text column or template asks for plain text: no instruction preview then. */
+  plainText?: boolean;
+  model?: string;
+  maxLength?: number;
+  chatTemplate?: string;
+  trainOn?: TrainOn;
+  /** Rows shown in the sample table (default 20); rendered examples: 2. */
+  sample?: number;
+  rendered?: number;
+}
+
+const FIELDS: Record<InstructFormat, (keyof ReturnType<typeof columnsOf>)[]> = {
+  messages: ['messages'],
+  sharegpt: ['conversations'],
+  alpaca: ['instruction', 'input', 'output', 'system'],
+  'prompt-completion': ['prompt', 'completion'],
+};
+
+/** The instruction format of the file, or null when it is not instruction data (or not a file of records). */
+export async function detectInstructData(path: string, o: Pick<InstructPreviewOptions, 'importFormat' | 'plainText'> = {}): Promise<InstructFormat | null> {
+  if (o.plainText || !['auto', 'jsonl', 'csv', 'parquet', undefined].includes(o.importFormat)) return null;
+  try {
+    if (!statSync(path).isFile() && o.importFormat !== 'parquet') return null;
+    return await instructFormatOf(path, 'auto');
+  } catch (e) {
+    if (e instanceof DataError) return null; // not records: the plain importers say why
+    throw e;
+  }
+}
+
+/** One example as plain text for the sample table: each turn on its own lines, after its role. */
+function plainText(ex: InstructExample): string {
+  if (ex.kind === 'text') return `prompt: ${ex.prompt}\ncompletion: ${ex.completion}`;
+  return ex.messages.map((m) => `${m.role}: ${m.content}`).join('\n');
+}
+
+const cut = (t: string) => (t.length > 600 ? `${t.slice(0, 600)}…` : t);
+
+/** The rows read as examples, without a model: counts, skipped rows and the sample table. */
+async function readExamples(path: string, format: InstructFormat): Promise<{ examples: InstructExample[]; skipped: SkipReport }> {
+  const skipped = new SkipReport();
+  const { records } = await readRecords(path, skipped);
+  const examples: InstructExample[] = [];
+  for (const rec of records) {
+    const parsed = parseRecord(rec, format, {});
+    if (parsed.ok) examples.push(parsed.example);
+    else skipped.add(rec.where, parsed.problem, parsed.problem.replace(/[":].*$/, '').trim());
+  }
+  return { examples, skipped };
+}
+
+/** The rows rendered and tokenized as training does: the instruct part and the token statistics. */
+async function renderedPart(path: string, format: InstructFormat, model: string, o: InstructPreviewOptions): Promise<{ instruct: InstructPreview; lengths: number[]; skipped: SkipReport; examples: number; notes: string[] }> {
+  const maxLength = o.maxLength ?? 1024;
+  const d = await loadInstructionData(path, model, { format, chatTemplate: o.chatTemplate, trainOn: o.trainOn, maxLength, keep: o.rendered ?? 2 });
+  const tok = await loadTokenizer(model);
+  const instruct: InstructPreview = {
+    format, fields: FIELDS[format].map((f) => columnsOf()[f]), template: d.template, trainOn: d.trainOn, endOfTurn: d.endOfTurn,
+    tokens: d.tokens, trainedTokens: d.trainedTokens, trainedShare: d.tokens ? d.trainedTokens / d.tokens : 0, truncated: d.truncated,
+    examples: d.kept.map((k) => {
+      const { ranges, segments } = trainedSegments(tok, k);
+      return { where: k.where, tokens: k.ids.length, trainedTokens: ranges.reduce((a, [s, e]) => a + e - s, 0), segments, trainedRanges: ranges };
+    }),
+  };
+  const notes = [...d.notes, `token lengths after rendering, one example per row, cut at max length ${maxLength}`];
+  return { instruct, lengths: d.rows.map((row) => row.ids.length), skipped: d.skipped, examples: d.rows.length, notes };
+}
+
+/**
+ * The preview of instruction data in `format` (see detectInstructData), without its token
+ * statistics: with a model, `lengths` are the rendered rows' token counts (null without one).
+ */
+export async function previewInstructData(path: string, format: InstructFormat, o: InstructPreviewOptions = {}): Promise<{ preview: Omit<DatasetPreview, 'tokens'>; lengths: number[] | null }> {
+  const { examples, skipped } = await readExamples(path, format);
+  const texts = examples.map(plainText);
+  const chars = texts.map((t) => t.length);
+  const total = chars.reduce((a, b) => a + b, 0);
+  const base = {
+    path, format, labelNames: null, labels: [],
+    sample: texts.slice(0, o.sample ?? 20).map((t) => ({ text: cut(t), label: null })),
+    columns: null,
+    chars: { mean: chars.length ? total / chars.length : 0, min: chars.reduce((a, b) => Math.min(a, b), chars[0] ?? 0), max: chars.reduce((a, b) => Math.max(a, b), 0), total },
+  };
+  const skip = (r: SkipReport) => ({ count: r.count, examples: r.examples.slice(0, 10) });
+  if (!o.model) {
+    const instruct: InstructPreview = {
+      format, fields: FIELDS[format].map((f) => columnsOf()[f]), template: null, trainOn: o.trainOn ?? 'completions', endOfTurn: null,
+      tokens: null, trainedTokens: null, trainedShare: null, truncated: 0, examples: [],
+    };
+    const notes = ['instruction data: open a model to see the examples rendered with its chat template and the tokens trained'];
+    return { preview: { ...base, examples: examples.length, skipped: skip(skipped), instruct, notes }, lengths: null };
+  }
+  const r = await renderedPart(path, format, o.model, o);
+  return { preview: { ...base, examples: r.examples, skipped: skip(r.skipped), instruct: r.instruct, notes: r.notes }, lengths: r.lengths };
+}
