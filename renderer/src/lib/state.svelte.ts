@@ -265,15 +265,20 @@ export class Studio {
     return runId;
   }
 
-  async evaluate(p: { label: string; model: string; adapter: string | null; text: string; maxLength?: number; lines?: boolean }): Promise<EvalRecord> {
+  /** Perplexity on one of: a text file, a dataset (its mapping), a run's held-out split (heldOutOf: the run id). */
+  async evaluate(p: { label: string; model: string; adapter: string | null; text?: string; dataset?: DatasetSpec; heldOutOf?: string; maxLength?: number; lines?: boolean }): Promise<EvalRecord> {
     const result = await this.api.invoke('eval.perplexity', {
       model: p.model,
-      text: p.text,
+      ...(p.text !== undefined ? { text: p.text } : {}),
+      ...(p.dataset ? { dataset: p.dataset } : {}),
+      ...(p.heldOutOf ? { heldOutOf: p.heldOutOf } : {}),
       ...(p.adapter ? { adapter: p.adapter } : {}),
       ...(p.maxLength ? { maxLength: p.maxLength } : {}),
       ...(p.lines ? { lines: true } : {}),
     });
-    const rec: EvalRecord = { id: ++this.evalSeq, label: p.label, model: p.model, adapter: p.adapter, text: p.text, result, at: new Date().toISOString() };
+    // `text`: what was scored, as the results table names it.
+    const text = p.text ?? p.dataset?.path ?? `held-out split of ${p.heldOutOf}`;
+    const rec: EvalRecord = { id: ++this.evalSeq, label: p.label, model: p.model, adapter: p.adapter, text, result, at: new Date().toISOString() };
     this.evals = [rec, ...this.evals];
     return rec;
   }
