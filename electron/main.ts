@@ -2,8 +2,9 @@
 // IPC wiring, and the engine host. Thin: everything the studio does goes through EngineBridge
 // (host/bridge.ts) to the engine in a utility process.
 
-import { BrowserWindow, type IpcMainInvokeEvent, Menu, type MenuItemConstructorOptions, app, dialog, ipcMain, session } from 'electron';
-import { dirname, join, resolve } from 'node:path';
+import { BrowserWindow, type IpcMainInvokeEvent, Menu, type MenuItemConstructorOptions, app, dialog, ipcMain, session, shell } from 'electron';
+import { existsSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ApiError, IPC, type ResponseMessage, type StudioEvent } from '../engine/api.ts';
 import { EngineBridge, checkEvent } from '../host/bridge.ts';
@@ -179,6 +180,14 @@ export async function startStudio(opts: StudioOptions = {}): Promise<StudioApp> 
         const options = { title: p.title ?? 'Save', defaultPath: p.defaultPath };
         const r = window ? await dialog.showSaveDialog(window, options) : await dialog.showSaveDialog(options);
         return { path: r.canceled ? null : (r.filePath ?? null) };
+      },
+      // "Open folder": an existing absolute path only, shown selected in the system file manager.
+      'app.reveal': async (p) => {
+        if (!isAbsolute(p.path)) throw new ApiError('invalid_params', `path: ${p.path} is not an absolute path`);
+        const target = resolve(p.path);
+        if (!existsSync(target)) throw new ApiError('not_found', `${target} does not exist`);
+        shell.showItemInFolder(target);
+        return { opened: true };
       },
     },
   });
