@@ -85,7 +85,8 @@ describe('Evaluate: what is scored', () => {
     const runs = [finishedRun('run-a', { valRatio: 0.2 }), finishedRun('run-b', { valRatio: 0 })];
     const { api } = await evaluateView(runs, {}, (s) => (s.selectedRun = 'run-a'));
     expect((screen.getByLabelText('Model') as HTMLSelectElement).value).toBe('run-a');
-    expect(radio(/held-out split/).checked).toBe(true);
+    expect(radio(/held-out split/).checked).toBe(false); // the text file stays the default source
+    await fireEvent.click(radio(/held-out split/));
     expect(screen.queryByLabelText('Window (tokens)')).toBeNull(); // the run's own max length applies
     await fireEvent.click(screen.getByRole('button', { name: 'Base and fine-tuned' }));
     await waitFor(() => expect(api.callsOf('eval.perplexity')).toHaveLength(2));
