@@ -60,6 +60,7 @@ export class FakeStudio implements StudioApi {
       'projects.current': () => ({ project: null }),
       'runs.list': () => ({ runs: [] }),
       'models.inspect': modelInfo,
+      'runs.estimate': (p) => ({ peakRssMb: 200 + p.batchSize * p.maxLength * 0.1, stepS: 0.05, weightsMb: 150, activationsMb: p.batchSize * p.maxLength * 0.1, totalMemoryMb: 16_384, availableMemoryMb: 8192, fits: true }),
       ...handlers,
     };
   }

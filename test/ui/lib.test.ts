@@ -1,7 +1,7 @@
 // @vitest-environment node
 // The renderer's pure helpers: module tree and PEFT targets, memory estimate, formatting.
 import { describe, expect, test } from 'vitest';
-import { estimateMemory } from '../../renderer/src/lib/estimate.ts';
+import { estimateParams, plannedSteps } from '../../renderer/src/lib/estimate.ts';
 import { bytes, duration, int, num } from '../../renderer/src/lib/format.ts';
 import { kinds, moduleTree, selectedBy, suffixOfKind, targetsFor } from '../../renderer/src/lib/targets.ts';
 
@@ -35,15 +35,23 @@ describe('targets', () => {
 });
 
 describe('estimate', () => {
-  test('GPT-2 small, LoRA r=8: weights dominate; full fine-tuning adds 3× the weights', () => {
-    const config = { n_embd: 768, n_layer: 12, n_head: 12, vocab_size: 50257, n_positions: 1024 };
-    const lora = estimateMemory({ allParams: 124_734_720, trainableParams: 294_912, method: 'lora', batchSize: 4, maxLength: 128, config });
-    const full = estimateMemory({ allParams: 124_439_808, trainableParams: 124_439_808, method: 'full', batchSize: 4, maxLength: 128, config });
-    expect(lora.weights).toBe(124_734_720 * 4);
-    expect(lora.optimizer).toBe(294_912 * 12);
-    expect(full.optimizer).toBe(124_439_808 * 12);
-    expect(full.total).toBeGreaterThan(lora.total);
-    expect(lora.activations).toBeGreaterThan(0);
+  test('runs.estimate params follow the form; a field that is not a valid number holds the call back', () => {
+    const c = { method: 'lora' as const, batchSize: 4, maxLength: 128, gradAccum: 1, baseDtype: 'int4' as const, gradientCheckpointing: true, lora: { r: 8, targets: ['c_attn'] } };
+    expect(estimateParams('/m', c)).toEqual({ model: '/m', method: 'lora', batchSize: 4, maxLength: 128, gradientCheckpointing: true, baseDtype: 'int4', lora: { r: 8, targets: ['c_attn'] } });
+    // Full fine-tuning stores the base in float32 and has no LoRA: neither is sent.
+    expect(estimateParams('/m', { ...c, method: 'full' })).toEqual({ model: '/m', method: 'full', batchSize: 4, maxLength: 128, gradientCheckpointing: true });
+    expect(estimateParams('/m', { ...c, batchSize: 0 })).toBeNull();
+    expect(estimateParams('/m', { ...c, maxLength: null as unknown as number })).toBeNull();
+    expect(estimateParams('/m', { ...c, lora: { r: 2.5, targets: [] } })).toBeNull();
+  });
+
+  test('planned steps: the step count, else epochs over packed blocks (text) or rows (classifier)', () => {
+    const preview = { examples: 100, tokens: { total: 12_800 } } as Parameters<typeof plannedSteps>[1];
+    const c = { epochs: 2, maxSteps: 0, batchSize: 4, gradAccum: 2, maxLength: 128, valRatio: 0 };
+    expect(plannedSteps({ ...c, maxSteps: 30 }, null)).toBe(30);
+    expect(plannedSteps(c, preview)).toBe(Math.ceil((Math.ceil(100 / 4) * 2) / 2)); // 12800 / 128 = 100 blocks
+    expect(plannedSteps({ ...c, task: 'seq-cls', valRatio: 0.2 }, preview)).toBe(Math.ceil((Math.ceil(80 / 4) * 2) / 2));
+    expect(plannedSteps(c, null)).toBeNull();
   });
 });
 
