@@ -41,4 +41,4 @@ export function plannedSteps(c: Pick<RunConfig, 'epochs' | 'maxSteps' | 'batchSi
 export const runSeconds = (stepS: number, steps: number, gradAccum: number): number => stepS * steps * Math.max(1, gradAccum);
 
 /** Megabytes as the Summary shows them. */
-export const mb = (v: number): string => (v >= 1024 ? `${(v / 1024).toFixed(1)} GB` : `${Math.round(v)} MB`);
+export const mb = (v: number): string => (v >= 1024 ? `${(v / 1024).toFixed(1)} GB` : v < 10 ? `${v.toFixed(1)} MB` : `${Math.round(v)} MB`);
