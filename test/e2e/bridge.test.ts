@@ -119,10 +119,12 @@ describe('runs', () => {
     await b.close();
   });
 
-  test('app.info: the shell and whether it has native dialogs; no per-feature flags', async () => {
+  test('app.info: the shell and what it adds (native dialogs, reveal in the file manager); no per-feature flags', async () => {
     const { b } = bridgeWith(() => inProcessEngine());
-    expect(await b.invoke('app.info', {})).toMatchObject({ shell: 'test', features: { dialogs: false }, project: null });
-    expect(Object.keys((await b.invoke('app.info', {})).features)).toEqual(['dialogs']);
+    expect(await b.invoke('app.info', {})).toMatchObject({ shell: 'test', features: { dialogs: false, reveal: false }, project: null });
+    expect(Object.keys((await b.invoke('app.info', {})).features)).toEqual(['dialogs', 'reveal']);
+    // Without a file manager of its own the bridge answers reveal with opened: false (the UI shows the path).
+    expect(await b.invoke('app.reveal', { path: '/tmp' })).toEqual({ opened: false });
     await b.close();
   });
 });

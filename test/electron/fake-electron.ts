@@ -97,6 +97,13 @@ export const dialog = {
   },
 };
 
+export const shell = {
+  shown: [] as string[],
+  showItemInFolder(p: string) {
+    shell.shown.push(p);
+  },
+};
+
 export const Menu = {
   applied: null as unknown,
   buildFromTemplate: (template: unknown) => ({ template }),
@@ -193,6 +200,7 @@ export function reset(): void {
   ipcMain.handlers.clear();
   ipcMain.listeners.clear();
   dialog.calls = [];
+  shell.shown = [];
   dialog.next = { canceled: false, filePaths: ['/picked/folder'], filePath: '/picked/file.json' };
   Menu.applied = null;
   session.defaultSession = new FakeSession();
@@ -206,4 +214,4 @@ export function reset(): void {
   ipcRenderer.invoked = [];
 }
 
-export default { app, BrowserWindow, ipcMain, dialog, Menu, session, utilityProcess, contextBridge, ipcRenderer };
+export default { app, BrowserWindow, ipcMain, dialog, shell, Menu, session, utilityProcess, contextBridge, ipcRenderer };

@@ -140,6 +140,18 @@ describe('IPC', () => {
     expect(await invoke({ type: 'request', id: 'g', method: 'dialog.open', params: { kind: 'socket' } })).toMatchObject({ ok: false, error: { code: 'invalid_params' } });
     await studio.bridge.close();
   });
+
+  test('app.reveal shows an existing file or folder in the file manager; anything else is refused', async () => {
+    const { studio } = await start();
+    expect(await invoke({ type: 'request', id: 'i', method: 'app.info', params: {} })).toMatchObject({ ok: true, result: { features: { dialogs: true, reveal: true } } });
+    expect(await invoke({ type: 'request', id: 'r', method: 'app.reveal', params: { path: dir } })).toMatchObject({ ok: true, result: { opened: true } });
+    expect(fake.shell.shown).toEqual([dir]);
+    expect(await invoke({ type: 'request', id: 's', method: 'app.reveal', params: { path: join(dir, 'nothing-here') } })).toMatchObject({ ok: false, error: { code: 'not_found', message: `${join(dir, 'nothing-here')} does not exist` } });
+    expect(await invoke({ type: 'request', id: 't', method: 'app.reveal', params: { path: 'relative/path' } })).toMatchObject({ ok: false, error: { code: 'invalid_params' } });
+    expect(await invoke({ type: 'request', id: 'u', method: 'app.reveal', params: { path: 42 } })).toMatchObject({ ok: false, error: { code: 'invalid_params' } });
+    expect(fake.shell.shown).toEqual([dir]);
+    await studio.bridge.close();
+  });
 });
 
 describe('the engine in a utility process', () => {
