@@ -160,3 +160,33 @@ describe.skipIf(!haveShared)('a run paused, then stopped', () => {
     expect(readFileSync(join(r.out, 'adapter_model.safetensors')).equals(readFileSync(join(adapter, 'adapter_model.safetensors')))).toBe(true);
   });
 });
+
+describe.skipIf(!haveShared)('other runs', () => {
+  test('a full fine-tuning run exports its model folder and GGUF; it has no adapter', async () => {
+    const { runId: id } = await bridge.invoke('runs.start', { config: config({ method: 'full', maxSteps: 2, lr: 1e-3 }) });
+    await vi.waitFor(() => expect(bridge.runs.get(id).run.status).toBe('completed'), { timeout: 60_000 });
+    const modelDir = join(project, 'runs', id, 'model');
+    const r = await bridge.invoke('runs.export', { runId: id, kind: 'merged' });
+    expect(r.out).toBe(join(project, 'runs', id, 'export', 'merged'));
+    expect(r.files).toEqual(readdirSync(modelDir).sort());
+    for (const f of r.files) expect(readFileSync(join(r.out, f)).equals(readFileSync(join(modelDir, f)))).toBe(true);
+    const g = await bridge.invoke('runs.export', { runId: id, kind: 'gguf', ggufType: 'f32' });
+    expect(readFileSync(g.out).subarray(0, 4).toString('latin1')).toBe('GGUF');
+    await expect(bridge.invoke('runs.export', { runId: id, kind: 'adapter' })).rejects.toThrow(/full fine-tuning run: it has no adapter/);
+  });
+
+  test('a run made with no project open exports next to its output folder, not into the temporary project', async () => {
+    const b = new EngineBridge({ spawn: () => inProcessEngine(), shell: 'test', project: null, onEvent: () => {}, log: () => {} });
+    b.start();
+    try {
+      const out = join(dir, 'session-out');
+      const { runId: id } = await b.invoke('runs.start', { config: config({ maxSteps: 2, out }) });
+      await vi.waitFor(() => expect(b.runs.get(id).run.status).toBe('completed'), { timeout: 60_000 });
+      const r = await b.invoke('runs.export', { runId: id, kind: 'adapter' });
+      expect(r.out).toBe(`${out}-export/adapter`);
+      for (const f of r.files) expect(readFileSync(join(r.out, f)).equals(readFileSync(join(out, f)))).toBe(true);
+    } finally {
+      await b.close();
+    }
+  });
+});
