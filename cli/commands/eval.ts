@@ -11,16 +11,18 @@ const HELP = `Usage: lora-studio eval --model DIR [--adapter DIR] --text FILE [-
        lora-studio eval --run ID [--project DIR] --held-out
 
 Perplexity of the model (with the adapter merged in); give exactly one of:
-  --text FILE           a plain-text file (a dataset file such as .jsonl or .parquet is refused: use
-                        --data): one document, tokenized whole and cut into consecutive
+  --text FILE           a plain-text file: one document, tokenized whole and cut into consecutive
                         non-overlapping windows of --max-length tokens (default: the model's
-                        n_positions); --lines: every non-empty line is its own text
+                        n_positions); --lines: every non-empty line is its own text. Parquet and
+                        binary files are refused; a .jsonl or .csv file is scored as raw text,
+                        punctuation and all: score a dataset with --data
   --data FILE           a dataset read as training reads it (aclImdb, CSV/TSV, JSONL, parquet,
                         Markdown, text): each example is its own text, cut at --max-length tokens
     --format auto|${DATASET_FORMATS.filter((f) => f !== 'auto').join('|')}   the dataset's format (default: auto-detected)
     --text-column C     the column holding the text (CSV/JSONL/parquet)
     --split S           the split to read (e.g. train, test) where the dataset has splits
-    --template T        build each example's text from its columns, e.g. "Q: {question}\\nA: {answer}"
+    --template T        build each example's text from its fields (JSONL records, Markdown recipes),
+                        e.g. "Q: {question}\\nA: {answer}"
   --held-out            with --run: the run's held-out validation split, rebuilt from the options
                         in its run.json exactly as training held it out (the same blocks, so it
                         equals the run's final validation loss); the run's max length applies
