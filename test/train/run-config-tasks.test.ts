@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_TRAINING, type RunConfig, type StudioEvent } from '../../engine/api.ts';
+import { createEngineHandlers } from '../../host/engine-handlers.ts';
 import { loadModelSpec } from '../../engine/models/registry.ts';
 import { estimateForRun } from '../../engine/services/estimate.ts';
 import { LiveRuns, toTrainOptions } from '../../engine/services/train.ts';
@@ -85,5 +86,18 @@ describe.skipIf(!hasSharedData)('a RunConfig trains with its task (tiny random G
     expect(long.activationsMb).toBe(estimateRun({ spec, method: 'lora', baseDtype: 'int8', batchSize: 4, maxLength: 64, loraR: 4, loraTargets: ['c_attn'], gradientCheckpointing: true }).activationsMb);
     expect(long.totalMemoryMb).toBeGreaterThan(0);
     expect(long.availableMemoryMb).toBeLessThanOrEqual(long.totalMemoryMb);
+  });
+
+  it('the engine process answers runs.estimate (validated params) and app.info lists its devices', async () => {
+    const h = createEngineHandlers({ emit: () => {} });
+    const p = { model, method: 'full' as const, batchSize: 2, maxLength: 32 };
+    const got = (await h.handle('runs.estimate', p)) as Record<string, number | boolean>;
+    const want = estimateRun({ spec: loadModelSpec(model), method: 'full', batchSize: 2, maxLength: 32 });
+    expect(got).toMatchObject(want);
+    expect(got.fits).toBe(want.peakRssMb <= (got.availableMemoryMb as number));
+    await expect(h.handle('runs.estimate', { ...p, batchSize: 0 })).rejects.toThrow(/batchSize/);
+    const info = (await h.handle('app.info', {})) as { devices: string[] };
+    expect(info.devices[0]).toBe('cpu');
+    expect(info.devices.every((d) => ['cpu', 'webgpu', 'cuda'].includes(d))).toBe(true);
   });
 });

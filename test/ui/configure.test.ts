@@ -5,7 +5,8 @@
 // before a run that will not fit.
 import { fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import type { DatasetPreview, Params, RunConfig, RunDetail, RunSummary } from '../../engine/api.ts';
+import { ApiError, type DatasetPreview, type Params, type RunConfig, type RunDetail, type RunSummary } from '../../engine/api.ts';
+import { friendly, phraseIssue } from '../../renderer/src/lib/config-check.ts';
 import App from '../../renderer/src/App.svelte';
 import { DEFAULT_FORM, Studio } from '../../renderer/src/lib/state.svelte.ts';
 import { FakeStudio, INFO, type Handlers } from './fake-studio.ts';
@@ -171,6 +172,20 @@ describe('Configure: checks before Start', () => {
     await waitFor(() => expect(document.getElementById('device-error')?.textContent).toBe('CUDA is not available on this machine; choose CPU or WebGPU'));
     await fireEvent.change(select, { target: { value: 'cpu' } });
     await waitFor(() => expect(document.getElementById('device-error')).toBeNull());
+  });
+});
+
+describe('messages in words', () => {
+  test('schema issues become field messages; engine errors lose method names and flags', async () => {
+    expect(phraseIssue('lora.dropout: expected a number ≥ 0 and ≤ 0.99, got 2')).toEqual({ path: 'lora.dropout', message: 'must be from 0 to 0.99 (got 2)' });
+    expect(phraseIssue('schedule: expected one of "constant", "linear", "cosine", got "step"')).toEqual({ path: 'schedule', message: 'must be one of constant, linear, cosine (got step)' });
+    expect(phraseIssue('sample.prompt: missing (expected a string)')).toEqual({ path: 'sample.prompt', message: 'enter a value' });
+    expect(friendly('invalid params of models.inspect: x')).toBe('x');
+    const { started } = await configure({ 'runs.start': () => Promise.reject(new ApiError('failed', 'device cuda: the CUDA provider is not installed; use --device cpu or --max-length 64')) });
+    await startFromTrain();
+    const alert = await screen.findByText(/CUDA provider is not installed/);
+    expect(alert.textContent).toBe('device cuda: the CUDA provider is not installed; use device cpu or max length 64');
+    expect(started).toHaveLength(0);
   });
 });
 
