@@ -144,6 +144,9 @@ describe.skipIf(missing !== null)('a grid search in the studio, in Chromium', ()
     const stats = imageStats(img);
     expect(stats.colors).toBeGreaterThan(30);
     expect(stats.nonBackground).toBeGreaterThan(0.03);
+    // The whole view too (for a look: forms side by side, tables, charts), equally non-blank.
+    const full = imageStats(decodePng(await page.screenshot({ path: join(ARTIFACTS, 'grid-compare-1024-full.png'), fullPage: true })));
+    expect(full.nonBackground).toBeGreaterThan(0.03);
     expect(problems).toEqual([]);
   }, 120_000);
 });
