@@ -181,6 +181,7 @@ describe('Playground: chat mode', () => {
     await fireEvent.input(screen.getByLabelText('Message'), { target: { value: 'Hello' } });
     await fireEvent.click(screen.getByRole('button', { name: 'Send' }));
     await waitFor(() => expect(screen.getByTestId('gen-base-stats').textContent).toContain('stop string'));
+    expect(screen.getByTestId('gen-tuned').textContent!.trim()).toBe('—'); // no run picked: no fine-tuned conversation
     expect(api.callsOf('generate.text')[0]).toMatchObject({ chat: { messages: [{ role: 'user', content: 'Hello' }] } });
     expect((api.callsOf('generate.text')[0] as Params<'generate.text'>).chat!.template).toBeUndefined();
     await fireEvent.click(screen.getByLabelText(/^Chat \(/));
