@@ -82,7 +82,8 @@ describe('Evaluate: what is scored', () => {
   });
 
   test('the run the user came from is preselected; its held-out split, for it and for the base model', async () => {
-    const runs = [finishedRun('run-a', { valRatio: 0.2 }), finishedRun('run-b', { valRatio: 0 })];
+    // run-a's base is not the open model: its held-out tokens are its base's, so that is the base scored.
+    const runs = [finishedRun('run-a', { valRatio: 0.2, model: '/models/base-a' }), finishedRun('run-b', { valRatio: 0 })];
     const { api } = await evaluateView(runs, {}, (s) => (s.selectedRun = 'run-a'));
     expect((screen.getByLabelText('Model') as HTMLSelectElement).value).toBe('run-a');
     expect(radio(/held-out split/).checked).toBe(false); // the text file stays the default source
@@ -91,10 +92,11 @@ describe('Evaluate: what is scored', () => {
     await fireEvent.click(screen.getByRole('button', { name: 'Base and fine-tuned' }));
     await waitFor(() => expect(api.callsOf('eval.perplexity')).toHaveLength(2));
     expect(api.callsOf('eval.perplexity')).toEqual([
-      { model: '/models/tiny', heldOutOf: 'run-a' },
-      { model: '/models/tiny', adapter: '/projects/p/runs/run-a/adapter', heldOutOf: 'run-a' },
+      { model: '/models/base-a', heldOutOf: 'run-a' },
+      { model: '/models/base-a', adapter: '/projects/p/runs/run-a/adapter', heldOutOf: 'run-a' },
     ]);
     expect(within(screen.getByTestId('eval-results')).getAllByText('held-out split of run-a')).toHaveLength(2);
+    expect(within(screen.getByTestId('eval-results')).getByText('base · base-a')).toBeTruthy();
 
     // A run that held nothing out offers no held-out split: the source falls back.
     await fireEvent.change(screen.getByLabelText('Model'), { target: { value: 'run-b' } });
