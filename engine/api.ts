@@ -57,7 +57,7 @@ export * from './api-shapes.ts';
 import {
   AppInfoSchema, ClassifyResultSchema, CompareReportSchema, DatasetPreviewSchema, DatasetSpecSchema, ENDED_STATUSES, FsListingSchema,
   GenerateResultSchema, GridReportSchema, GridSettingsSchema, ListedModelSchema, METHODS_OF_TRAINING, ModelInfoSchema, PartialLoraOptionsSchema, PerplexityResultSchema,
-  ProjectEntrySchema, ProjectInfoSchema, PullResultSchema, RUN_BASE_DTYPES, RUN_STATUSES, RunConfigSchema, RunEstimateSchema, RunDetailSchema, RunSummarySchema, STREAM_ID,
+  ProjectEntrySchema, ProjectInfoSchema, PullResultSchema, RUN_BASE_DTYPES, RUN_STATUSES, RUN_TASKS, RunConfigSchema, RunEstimateSchema, RunDetailSchema, RunSummarySchema, STREAM_ID,
   TrainEventSchema, pathSchema as path, runIdSchema as runId, EXPORT_GGUF_TYPES, EXPORT_KINDS, RunExportResultSchema,
   type EvalPoint, type RunDetail, type RunPoint, type RunSample, type RunSummary,
 } from './api-shapes.ts';
@@ -206,6 +206,8 @@ export const API = {
     s.object({
       model: path(),
       method: s.enum(METHODS_OF_TRAINING),
+      /** seq-cls: a classifier (its small head, no vocabulary logits). */
+      task: s.optional(s.enum(RUN_TASKS)),
       baseDtype: s.optional(s.enum(RUN_BASE_DTYPES)),
       batchSize: s.int({ min: 1, max: 4096 }),
       maxLength: s.int({ min: 2, max: 131_072 }),

@@ -46,7 +46,9 @@ export function machineMemory(): MachineMemory {
 
 /** The estimate of a run's peak memory and step time, with the machine's memory beside it. */
 export function estimateForRun(p: Params<'runs.estimate'>, memory: () => MachineMemory = machineMemory): Result<'runs.estimate'> {
-  const spec = loadModelSpec(requireDir(p.model, 'model folder'));
+  const lm = loadModelSpec(requireDir(p.model, 'model folder'));
+  // A classifier has no LM head: no vocabulary-wide logits (its own head is a few values).
+  const spec = p.task === 'seq-cls' ? { ...lm, lmHead: null, lmHeadShapes: [] } : lm;
   const targets = p.lora?.targets;
   const e = estimateRun({
     spec,

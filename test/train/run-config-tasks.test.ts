@@ -85,6 +85,10 @@ describe.skipIf(!hasSharedData)('a RunConfig trains with its task (tiny random G
     const long = estimateForRun({ ...p, maxLength: 4096 });
     expect(long.activationsMb).toBe(estimateRun({ spec, method: 'lora', baseDtype: 'int8', batchSize: 4, maxLength: 64, loraR: 4, loraTargets: ['c_attn'], gradientCheckpointing: true }).activationsMb);
     expect(long.totalMemoryMb).toBeGreaterThan(0);
+    // A classifier: no vocabulary logits, so far less memory for activations.
+    const cls = estimateForRun({ ...p, task: 'seq-cls' });
+    expect(cls.activationsMb).toBeLessThan(got.activationsMb / 2);
+    expect(cls.activationsMb).toBe(estimateRun({ spec: { ...spec, lmHead: null, lmHeadShapes: [] }, method: 'lora', baseDtype: 'int8', batchSize: 4, maxLength: 48, loraR: 4, loraTargets: ['c_attn'], gradientCheckpointing: true }).activationsMb);
     expect(long.availableMemoryMb).toBeLessThanOrEqual(long.totalMemoryMb);
   });
 

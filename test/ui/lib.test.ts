@@ -40,6 +40,7 @@ describe('estimate', () => {
     expect(estimateParams('/m', c)).toEqual({ model: '/m', method: 'lora', batchSize: 4, maxLength: 128, gradientCheckpointing: true, baseDtype: 'int4', lora: { r: 8, targets: ['c_attn'] } });
     // Full fine-tuning stores the base in float32 and has no LoRA: neither is sent.
     expect(estimateParams('/m', { ...c, method: 'full' })).toEqual({ model: '/m', method: 'full', batchSize: 4, maxLength: 128, gradientCheckpointing: true });
+    expect(estimateParams('/m', { ...c, task: 'seq-cls' })).toMatchObject({ task: 'seq-cls', method: 'lora' });
     expect(estimateParams('/m', { ...c, batchSize: 0 })).toBeNull();
     expect(estimateParams('/m', { ...c, maxLength: null as unknown as number })).toBeNull();
     expect(estimateParams('/m', { ...c, lora: { r: 2.5, targets: [] } })).toBeNull();

@@ -4,7 +4,7 @@
 
 import type { DatasetPreview, Params, RunConfig } from '../../../engine/api.ts';
 
-export type EstimateInput = Pick<RunConfig, 'method' | 'batchSize' | 'maxLength' | 'gradAccum' | 'baseDtype' | 'gradientCheckpointing'> & {
+export type EstimateInput = Pick<RunConfig, 'method' | 'task' | 'batchSize' | 'maxLength' | 'gradAccum' | 'baseDtype' | 'gradientCheckpointing'> & {
   lora: Pick<RunConfig['lora'], 'r' | 'targets'>;
 };
 
@@ -14,6 +14,7 @@ const whole = (v: unknown, min: number, max: number): v is number => typeof v ==
 export function estimateParams(model: string, c: EstimateInput): Params<'runs.estimate'> | null {
   if (!whole(c.batchSize, 1, 4096) || !whole(c.maxLength, 2, 131_072)) return null;
   const p: Params<'runs.estimate'> = { model, method: c.method, batchSize: c.batchSize, maxLength: c.maxLength, gradientCheckpointing: Boolean(c.gradientCheckpointing) };
+  if (c.task === 'seq-cls') p.task = 'seq-cls';
   if (c.method === 'lora') {
     if (!whole(c.lora.r, 1, 4096)) return null;
     p.baseDtype = c.baseDtype ?? 'f32';
