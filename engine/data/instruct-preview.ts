@@ -25,6 +25,8 @@ export interface InstructPreviewOptions {
   /** Rows shown in the sample table (default 20); rendered examples: 2. */
   sample?: number;
   rendered?: number;
+  /** Rows rendered (default RENDER_LIMIT). */
+  limit?: number;
 }
 
 const FIELDS: Record<InstructFormat, (keyof ReturnType<typeof columnsOf>)[]> = {
@@ -52,6 +54,9 @@ function plainText(ex: InstructExample): string {
   return ex.messages.map((m) => `${m.role}: ${m.content}`).join('\n');
 }
 
+/** Rows rendered and tokenized for a preview (the token statistics of larger datasets are from the first ones). */
+export const RENDER_LIMIT = 2000;
+
 const cut = (t: string) => (t.length > 600 ? `${t.slice(0, 600)}…` : t);
 
 /** The rows read as examples, without a model: counts, skipped rows and the sample table. */
@@ -70,7 +75,7 @@ async function readExamples(path: string, format: InstructFormat): Promise<{ exa
 /** The rows rendered and tokenized as training does: the instruct part and the token statistics. */
 async function renderedPart(path: string, format: InstructFormat, model: string, o: InstructPreviewOptions): Promise<{ instruct: InstructPreview; lengths: number[]; skipped: SkipReport; examples: number; notes: string[] }> {
   const maxLength = o.maxLength ?? 1024;
-  const d = await loadInstructionData(path, model, { format, chatTemplate: o.chatTemplate, trainOn: o.trainOn, maxLength, keep: o.rendered ?? 2 });
+  const d = await loadInstructionData(path, model, { format, chatTemplate: o.chatTemplate, trainOn: o.trainOn, maxLength, keep: o.rendered ?? 2, limit: o.limit ?? RENDER_LIMIT });
   const tok = await loadTokenizer(model);
   const instruct: InstructPreview = {
     format, fields: FIELDS[format].map((f) => columnsOf()[f]), template: d.template, trainOn: d.trainOn, endOfTurn: d.endOfTurn,
@@ -109,5 +114,10 @@ export async function previewInstructData(path: string, format: InstructFormat, 
     return { preview: { ...base, examples: examples.length, skipped: skip(skipped), instruct, notes }, lengths: null };
   }
   const r = await renderedPart(path, format, o.model, o);
-  return { preview: { ...base, examples: r.examples, skipped: skip(r.skipped), instruct: r.instruct, notes: r.notes }, lengths: r.lengths };
+  const rows = examples.length + skipped.count;
+  const limit = o.limit ?? RENDER_LIMIT;
+  if (rows <= limit) return { preview: { ...base, examples: r.examples, skipped: skip(r.skipped), instruct: r.instruct, notes: r.notes }, lengths: r.lengths };
+  // A large dataset: the counts are of every row; what rendering finds (tokens, template problems), of the first ones.
+  const notes = [...r.notes, `rendered and tokenized the first ${limit} of ${rows} rows: the token statistics, trained share and examples are from those`];
+  return { preview: { ...base, examples: examples.length, skipped: skip(skipped), instruct: r.instruct, notes }, lengths: r.lengths };
 }

@@ -45,6 +45,8 @@ export interface InstructOptions {
   templateVars?: Record<string, unknown>;
   /** Keep the text and ids of the first `keep` examples (for `data inspect`). */
   keep?: number;
+  /** Only the first `limit` records (the app's preview of a large dataset). */
+  limit?: number;
 }
 
 export interface InstructRow {
@@ -173,7 +175,8 @@ export async function loadInstructionData(file: string, modelDir: string, o: Ins
   if (o.format === 'text') throw new DataError(`${file}: --format text is plain text, not instruction data`, file);
   if (!(Number.isInteger(o.maxLength) && o.maxLength >= 2)) throw new DataError(`max length must be an integer >= 2, got ${o.maxLength}`);
   const skipped = new SkipReport();
-  const { records } = await readRecords(file, skipped);
+  const { records: read } = await readRecords(file, skipped);
+  const records = o.limit !== undefined ? read.slice(0, o.limit) : read;
   if (records.length === 0) throw new DataError(`${file}: no records${skipped.count ? `; ${skipped.count} row(s) skipped, first: ${skipped.examples[0]}` : ''}`, file);
   const format = resolveFormat(file, records[0]!, o);
   const trainOn = o.trainOn ?? 'completions';

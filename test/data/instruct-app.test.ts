@@ -11,6 +11,7 @@ import { chatPrompt, loadInstructionData, specialTokenStrings } from '../../engi
 import { loadTokenizer } from '../../engine/data/tokenizer.ts';
 import { exportGguf } from '../../engine/export/gguf.ts';
 import { mergeToFolder } from '../../engine/export/hf-folder.ts';
+import { previewInstructData } from '../../engine/data/instruct-preview.ts';
 import { previewDataset } from '../../engine/services/datasets.ts';
 import { type GenerateRequest, generateText } from '../../engine/services/generate.ts';
 import { trainInProject } from '../../engine/store/run-training.ts';
@@ -77,6 +78,16 @@ describe.skipIf(!hasSharedData)('the Datasets preview of instruction data', () =
     const z = (await previewDataset({ dataset: { path: file }, model, maxLength: 96, chatTemplate: 'zephyr' })).instruct!;
     expect(z.template).toBe('zephyr (built-in)');
     expect(z.examples[0]!.segments.map((s) => s.text).join('')).toBe('<|user|>\nWhat goes in guacamole?<|endoftext|>\n<|assistant|>\nAvocado, lime and salt.<|endoftext|>\n');
+  });
+
+  it('a large dataset: every row counted, the first `limit` rendered (and said so)', async () => {
+    const { preview } = await previewInstructData(file, 'messages', { model, maxLength: 96, limit: 3 });
+    const first3 = await loadInstructionData(file, model, { maxLength: 96, limit: 3 });
+    expect(first3.rows).toHaveLength(2); // rows 1 and 3; row 2 is skipped
+    expect(preview.examples).toBe(3);
+    expect(preview.skipped.count).toBe(2);
+    expect(preview.instruct!.tokens).toBe(first3.tokens);
+    expect(preview.notes).toContain('rendered and tokenized the first 3 of 5 rows: the token statistics, trained share and examples are from those');
   });
 
   it('without a model: the format and counts, nothing rendered; plain text data has no instruct part', async () => {
