@@ -1,7 +1,7 @@
 // Grid search from the app: the contract of experiments.grid / experiments.stop / grid.update, and
 // EngineBridge running a real 2-trial grid with the tiny GPT-2 (test/helpers/tiny-model.ts; skipped
 // without ../shared/data): live events, stop after a step, and the same settings again resume it.
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type StudioEvent, StudioEventSchema, parse, parseParams, parseResult } from '../../engine/api.ts';
@@ -70,14 +70,16 @@ describe('grid search through the bridge', () => {
     const stopped = await b.invoke('experiments.grid', p);
     clearInterval(watch);
     expect(await stopAsked).toEqual({ stopping: true });
-    expect(stopped.trials.map((t) => t.status)).toEqual(['pending', 'pending']);
-    expect(stopped.bestRunId).toBeNull();
+    // The stop lands in the first trial (almost always) or, on a slow machine, in the second: from there on nothing is finished.
+    const at = stopped.trials.findIndex((t) => t.status === 'pending');
+    expect(at).toBeGreaterThanOrEqual(0);
+    expect(stopped.trials.map((t) => t.status)).toEqual(stopped.trials.map((_, i) => (i < at ? 'completed' : 'pending')));
     expect(stopped.settings).toEqual({ ...settings, maxSteps: 60 });
     const updates = events.filter((e): e is Extract<StudioEvent, { type: 'grid.update' }> => e.type === 'grid.update');
-    expect(updates.map((u) => u.running)).toEqual([null, 0]); // started; trial 0 training
-    const firstRun = (await b.invoke('runs.get', { runId: stopped.trials[0].runId })).run;
-    expect(firstRun.status).toBe('cancelled');
-    expect(firstRun.step).toBeLessThan(60);
+    expect(updates.map((u) => u.running)).toEqual([null, ...Array.from({ length: at }, (_, i) => [i, null]).flat(), at]);
+    const stoppedRun = (await b.invoke('runs.get', { runId: stopped.trials[at].runId })).run;
+    expect(stoppedRun.status).toBe('cancelled');
+    expect(stoppedRun.step).toBeLessThan(60);
 
     // A second search cannot start while one runs; the same settings again resume this one.
     events.length = 0;
@@ -92,11 +94,16 @@ describe('grid search through the bridge', () => {
     expect(done.bestAdapter).toContain(join('experiments', stopped.id, 'best-adapter'));
     // Live: every trial's trainer events came as experiment.event with the trial's run id.
     const trialRuns = new Set(events.filter((e) => e.type === 'experiment.event' && e.event.type === 'step').map((e) => e.type === 'experiment.event' && e.runId));
-    expect(trialRuns).toEqual(new Set(done.trials.map((t) => t.runId)));
-    expect(events.filter((e) => e.type === 'grid.update').map((e) => e.type === 'grid.update' && e.running)).toEqual([null, 0, null, 1, null]);
+    expect(trialRuns).toEqual(new Set(done.trials.slice(at).map((t) => t.runId)));
+    expect(events.filter((e) => e.type === 'grid.update').map((e) => e.type === 'grid.update' && e.running)).toEqual([null, ...[0, 1].filter((i) => i >= at).flatMap((i) => [i, null])]);
     // Saved: listed with its settings (so the app can resume it), and its trials are runs of the project.
     const list = await b.invoke('experiments.list', {});
     expect(list.grids.map((g) => [g.id, g.bestRunId, g.settings?.maxSteps])).toEqual([[done.id, done.bestRunId, 60]]);
+    // A saved grid whose options don't give its id again (say, from the CLI with more options) is listed, not resumable from the app.
+    const saved = JSON.parse(readFileSync(done.file, 'utf8'));
+    writeFileSync(join(project, 'experiments', 'grid-cli0000000.json'), JSON.stringify({ ...saved, id: 'grid-cli0000000', updatedAt: '2000-01-01T00:00:00Z' }));
+    const both = (await b.invoke('experiments.list', {})).grids;
+    expect(both.map((g) => [g.id, Boolean(g.settings)])).toEqual([[done.id, true], ['grid-cli0000000', false]]);
     const runs = (await b.invoke('runs.list', {})).runs.filter((r) => r.runId.startsWith(done.id));
     expect(runs.map((r) => r.status)).toEqual(['completed', 'completed']);
     expect(await b.invoke('experiments.stop', {})).toEqual({ stopping: false });

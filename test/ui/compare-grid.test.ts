@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import type { GridReportData, GridSettings, RunSummary, StudioEvent } from '../../engine/api.ts';
+import { ApiError, type GridReportData, type GridSettings, type RunSummary, type StudioEvent } from '../../engine/api.ts';
 import App from '../../renderer/src/App.svelte';
 import BarChart from '../../renderer/src/components/BarChart.svelte';
 import LineChart from '../../renderer/src/components/LineChart.svelte';
@@ -104,6 +104,29 @@ describe('chart helpers', () => {
   test('BarChart: a log-scale chart says so, and the highlighted bar is named', () => {
     render(BarChart, { props: { title: 'Trainable parameters', logScale: true, labels: ['LoRA', 'full'], values: [2048, 10_000_000], highlight: 0 } });
     expect(screen.getByRole('img').getAttribute('aria-label')).toBe('Trainable parameters. (log scale) LoRA: 2048 (best), full: 1.00e+7');
+  });
+});
+
+describe('Compare: stopping a comparison', () => {
+  test('Stop asks the engine to stop; the comparison’s stop is a notice, not an error', async () => {
+    let release!: () => void;
+    const { api } = await compareView({
+      'experiments.compare': async () => {
+        api.emit({ type: 'experiment.event', method: 'full', runId: 'c-full', event: { type: 'step', step: 1, totalSteps: 4, epoch: 0, loss: 3, lr: 1e-4, gradNorm: 1, tokensPerS: 1, elapsedS: 1, etaS: 1 } });
+        await new Promise<void>((r) => (release = r));
+        throw new ApiError('failed', 'comparison stopped during the full run (c-full, step 1)');
+      },
+      'experiments.stop': () => (release(), { stopping: true }),
+    });
+    await input('Model folder', '/models/tiny');
+    await input('Training text', '/data/train.txt');
+    await fireEvent.click(screen.getByRole('button', { name: 'Compare LoRA and full' }));
+    await waitFor(() => expect(screen.getByTestId('exp-progress').textContent).toBe('full: step 1/4, loss 3'));
+    await fireEvent.click(screen.getByRole('button', { name: 'Stop comparison' }));
+    await waitFor(() => expect(screen.getByTestId('exp-notice').textContent).toBe('Comparison stopped. The runs it trained so far are kept in the project.'));
+    expect(screen.queryByRole('alert')).toBeNull();
+    expect(api.callsOf('experiments.stop')).toEqual([{}]);
+    expect(screen.queryByTestId('exp-progress')).toBeNull();
   });
 });
 
