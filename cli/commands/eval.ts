@@ -17,7 +17,10 @@ Perplexity of the model (with the adapter merged in); give exactly one of:
                         binary files are refused; a .jsonl or .csv file is scored as raw text,
                         punctuation and all: score a dataset with --data
   --data FILE           a dataset read as training reads it (aclImdb, CSV/TSV, JSONL, parquet,
-                        Markdown, text): each example is its own text, cut at --max-length tokens
+                        Markdown, text): each example is its own text, cut at --max-length tokens;
+                        instruction data (prompt/completion, Alpaca, ShareGPT, messages) trains
+                        through the chat template, so it needs --text-column or --template here
+                        (or score a run's --held-out split)
     --format auto|${DATASET_FORMATS.filter((f) => f !== 'auto').join('|')}   the dataset's format (default: auto-detected)
     --text-column C     the column holding the text (CSV/JSONL/parquet)
     --split S           the split to read (e.g. train, test) where the dataset has splits

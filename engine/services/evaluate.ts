@@ -33,7 +33,9 @@ export interface PerplexityRequest {
 export async function evaluatePerplexity(p: PerplexityRequest, fns: EngineFunctions = ENGINE): Promise<PerplexityResultData> {
   const model = requireDir(p.model, 'model folder');
   const adapter = p.adapter ? requireDir(p.adapter, 'adapter folder') : undefined;
-  const r = await fns.perplexity({ model, adapter, ...whatToScore(p), ...(p.device ? { device: p.device } : {}) });
+  const what = whatToScore(p);
+  if (what.data !== undefined && !what.dataOptions?.textColumn && !what.dataOptions?.template) await refuseInstructionData(what.data);
+  const r = await fns.perplexity({ model, adapter, ...what, ...(p.device ? { device: p.device } : {}) });
   return { perplexity: r.perplexity, meanNll: r.meanNll, tokens: r.tokens, ...(r.windows !== undefined ? { windows: r.windows } : {}) };
 }
 
@@ -49,6 +51,19 @@ function whatToScore(p: PerplexityRequest): Pick<PerplexityOptions, 'text' | 'da
   if (p.maxLength !== undefined) throw new ApiError('invalid_params', 'maxLength: a run\'s held-out split is cut at the run\'s own max length');
   if (!p.project) throw new ApiError('failed', `run ${p.heldOutOf} is not saved in a project, so its held-out split cannot be rebuilt: open the run's project`);
   return { heldOut: heldOutOptions(p.project, p.heldOutOf!) };
+}
+
+/**
+ * Training renders instruction data (prompt/completion, Alpaca, ShareGPT, messages) through the
+ * chat template with only the answers scored; example-by-example scoring would read one field of
+ * it as text, so unmapped instruction data is refused (a mapped column or template is scored as asked).
+ */
+async function refuseInstructionData(file: string): Promise<void> {
+  const { instructFormatOf } = await import('../data/instruct.ts');
+  const format = await instructFormatOf(file, 'auto');
+  if (format) {
+    throw new ApiError('invalid_params', `${file}: holds instruction data (${format}), which training renders through the chat template: score it as training does with a run's held-out split, or name a text column to score one field as plain text`);
+  }
 }
 
 /**

@@ -68,6 +68,19 @@ describe.runIf(hasSharedData)('lora-studio eval --data / --held-out', () => {
     expect(got.mean_nll).toBeCloseTo(engine.meanNll, 6);
   }, 120_000);
 
+  it('unmapped instruction data is refused (training renders it through the chat template); a named column is scored', async () => {
+    const file = path.join(root, 'alpaca.jsonl');
+    writeFileSync(file, RECIPES.map((r) => JSON.stringify({ instruction: `How do I make ${r.title}?`, input: '', output: r.steps })).join('\n') + '\n');
+    const refused = await cli('eval', '--model', model, '--data', file);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.trim()).toBe(`lora-studio eval: ${file}: holds instruction data (alpaca), which training renders through the chat template: score it as training does with a run's held-out split, or name a text column to score one field as plain text`);
+    const got = json(await cli('eval', '--model', model, '--data', file, '--text-column', 'output', '--json'));
+    const tok = await loadTokenizer(model);
+    const want = await windowsNll(loadModel(model), RECIPES.map((r) => tok.encode(r.steps)));
+    expect(got.tokens).toBe(want.count);
+    expect(got.mean_nll).toBeCloseTo(want.sum / want.count, 5);
+  }, 120_000);
+
   it('--held-out --run scores the run\'s validation split: its own final validation loss', async () => {
     const project = path.join(root, 'project');
     const data = path.join(root, 'train.txt');
