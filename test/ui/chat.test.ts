@@ -3,7 +3,7 @@
 // the Playground's chat mode (multi-turn, base and fine-tuned side by side, each with its own answers).
 import { fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import type { DatasetPreview, InstructPreview, Params, RunSummary } from '../../engine/api.ts';
+import { type DatasetPreview, type InstructPreview, type Params, type RunSummary, parseParams, parseResult } from '../../engine/api.ts';
 import App from '../../renderer/src/App.svelte';
 import { DEFAULT_FORM, Studio } from '../../renderer/src/lib/state.svelte.ts';
 import { FakeStudio, type Handlers } from './fake-studio.ts';
@@ -190,5 +190,24 @@ describe('Playground: chat mode', () => {
     await waitFor(() => expect(api.callsOf('generate.text')).toHaveLength(2));
     expect(api.callsOf('generate.text')[1]).toMatchObject({ prompt: 'Once' });
     expect((api.callsOf('generate.text')[1] as Params<'generate.text'>).chat).toBeUndefined();
+  });
+});
+
+describe('the contract', () => {
+  const gen = { model: '/m', maxNewTokens: 4, temperature: 0, topK: 0, topP: 1 };
+  test('generate.text: chat.messages instead of a prompt; roles and fields are checked', () => {
+    const messages = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }];
+    expect(parseParams('generate.text', { ...gen, chat: { messages, template: 'chatml' } })).toMatchObject({ chat: { messages, template: 'chatml' } });
+    expect(() => parseParams('generate.text', { ...gen, chat: { messages: [{ role: 'tool', content: 'x' }] } })).toThrow(/chat\.messages\[0\]\.role: expected one of "system", "user", "assistant"/);
+    expect(() => parseParams('generate.text', { ...gen, chat: { messages, extra: 1 } })).toThrow(/unknown field "extra"/);
+    expect(() => parseParams('generate.text', { ...gen, chat: { messages, template: '' } })).toThrow(/chat\.template/);
+  });
+
+  test('datasets.preview: chatTemplate and trainOn; the result\'s instruct part is checked', () => {
+    expect(parseParams('datasets.preview', { dataset: { path: '/d.jsonl' }, chatTemplate: 'zephyr', trainOn: 'all' })).toMatchObject({ chatTemplate: 'zephyr', trainOn: 'all' });
+    expect(() => parseParams('datasets.preview', { dataset: { path: '/d.jsonl' }, trainOn: 'answers' })).toThrow(/trainOn/);
+    const p = instructPreview({ dataset: { path: '/d.jsonl' }, model: '/m' });
+    expect(parseResult('datasets.preview', p)).toEqual(p);
+    expect(() => parseResult('datasets.preview', { ...p, instruct: { ...p.instruct!, format: 'csv' } })).toThrow(/instruct\.format/);
   });
 });
