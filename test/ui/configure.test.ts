@@ -221,10 +221,18 @@ describe('Configure: remembered per project', () => {
     again.api.emit({ type: 'project.changed', project });
     await waitFor(() => expect(screen.getByText(/Default: \/projects\/b\/runs/)).toBeTruthy());
     await fireEvent.input(input('Rank r'), { target: { value: '4' } });
+    await fireEvent.click(screen.getByRole('checkbox', { name: /Generate a sample/ })); // off in B
     await waitFor(() => expect(JSON.parse(localStorage.getItem('studio.form:/projects/b')!).lora.r).toBe(4));
+    expect(screen.queryByLabelText('Sample prompt')).toBeNull();
     project = { dir: '/projects/a', name: 'A' };
     again.api.emit({ type: 'project.changed', project });
     await waitFor(() => expect(input('Rank r').value).toBe('16'));
+    expect(input('Sample prompt').value).toBe('The soup was cold and the');
+    // And B again: its samples stay off (not A's left over).
+    project = { dir: '/projects/b', name: 'B' };
+    again.api.emit({ type: 'project.changed', project });
+    await waitFor(() => expect(input('Rank r').value).toBe('4'));
+    expect(screen.queryByLabelText('Sample prompt')).toBeNull();
     expect(DEFAULT_FORM.lr).toBe(2e-3);
   });
 });

@@ -249,7 +249,8 @@ export class Studio {
   /** The configuration saved for the open project, in place (views hold the form object). */
   private restoreForm(): void {
     const saved = loadJson<Partial<FormConfig> | null>(this.formKey(), null);
-    if (saved) Object.assign(this.form, formFrom(saved));
+    // Optional fields the saved form left out are cleared, not kept from the project before.
+    if (saved) Object.assign(this.form, { sample: undefined, checkpointEvery: undefined }, formFrom(saved));
   }
 
   async openModel(dir: string): Promise<ModelInfo> {
