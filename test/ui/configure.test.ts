@@ -81,6 +81,11 @@ describe('Configure: what the engine can train', () => {
   test('base dtype, gradient checkpointing, samples (prompt from the data) and the chat template + train-on choice reach runs.start', async () => {
     const { started } = await configure();
     expect(input('Learning rate').value).toBe('0.002'); // the app's LoRA default
+    // Left at the default, the rate follows the method: full fine-tuning gets the engine's 2e-4.
+    await fireEvent.click(screen.getByRole('radio', { name: 'Full fine-tuning' }));
+    expect(input('Learning rate').value).toBe('0.0002');
+    await fireEvent.click(screen.getByRole('radio', { name: 'LoRA' }));
+    expect(input('Learning rate').value).toBe('0.002');
     await fireEvent.change(screen.getByLabelText('Base weights'), { target: { value: 'int8' } });
     await fireEvent.click(screen.getByRole('checkbox', { name: 'Gradient checkpointing' }));
     await fireEvent.click(screen.getByRole('checkbox', { name: /Generate a sample/ }));
