@@ -21,7 +21,11 @@ export interface WorkerSpec {
 }
 
 /** Parent → worker. */
-export type ToWorker = { type: 'train'; project: string; opts: TrialOptions; name?: string; runId?: string; checkpointEvery?: number } | { type: 'abort' };
+export type ToWorker =
+  | { type: 'train'; project: string; opts: TrialOptions; name?: string; runId?: string; checkpointEvery?: number }
+  | { type: 'resume'; project: string; runId: string }
+  | { type: 'abort' };
+type WorkRequest = Extract<ToWorker, { type: 'train' | 'resume' }>;
 /** Worker → parent. */
 export type FromWorker =
   | { type: 'event'; event: TrainEvent }
@@ -44,10 +48,15 @@ export function bundledWorker(dir: string): WorkerSpec {
 
 /** A runner that trains every trial in a fresh child process. */
 export function isolatedTrials(spec: WorkerSpec = sourceWorker()): IsolatedTrialRunner & { readonly spec: WorkerSpec } {
-  return { isolated: true, spec, run: (project, opts, hooks) => runIsolated(spec, project, opts, hooks ?? {}) };
+  return {
+    isolated: true,
+    spec,
+    run: (project, opts, hooks = {}) => runIsolated(spec, { type: 'train', project, opts, name: hooks.name, runId: hooks.runId, checkpointEvery: hooks.checkpointEvery }, hooks),
+    resume: (project, runId, hooks = {}) => runIsolated(spec, { type: 'resume', project, runId }, hooks),
+  };
 }
 
-function runIsolated(spec: WorkerSpec, project: string, opts: TrialOptions, o: TrialHooks): Promise<TrialOutcome> {
+function runIsolated(spec: WorkerSpec, request: WorkRequest, o: TrialHooks): Promise<TrialOutcome> {
   const worker = forkTransport<ToWorker>(spec.entry, { execArgv: spec.execArgv, env: spec.env, output: 'inherit' });
   return new Promise<TrialOutcome>((resolve, reject) => {
     let done = false;
@@ -67,7 +76,7 @@ function runIsolated(spec: WorkerSpec, project: string, opts: TrialOptions, o: T
       else if (m.type === 'error') finish(() => reject(new Error(m.message)));
     });
     worker.onExit((info) => finish(() => reject(new Error(`training process exited (${info.reason ?? `code ${info.code}`}) before reporting a result`))));
-    worker.post({ type: 'train', project, opts, name: o.name, runId: o.runId, checkpointEvery: o.checkpointEvery });
+    worker.post(request);
     if (o.signal?.aborted) onAbort();
   });
 }

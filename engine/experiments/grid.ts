@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { writeJsonAtomic } from '../store/atomic.ts';
 import { openOrCreateProject } from '../store/project.ts';
-import { copyFolder, resumeRun } from '../store/run-training.ts';
+import { copyFolder } from '../store/run-training.ts';
 import { readMetrics, readRun, runDir } from '../store/runs.ts';
 import { DEFAULT_TRAIN, type LoraOptions, type TrainEvent, type TrainOptions, type TrainResult } from '../train/types.ts';
 import { EXPERIMENTS_DIR } from './compare.ts';
@@ -231,9 +231,11 @@ async function runTrial(o: GridOptions, g: GridContext, t: Trial): Promise<'done
   try {
     const opts = { ...g.shared, lr: t.params.lr, model: o.model, data: o.data, method: 'lora' as const, lora: { ...g.lora, r: t.params.r, alpha: t.params.alpha, dropout: t.params.dropout } };
     const name = `${g.id} r=${t.params.r} alpha=${t.params.alpha} dropout=${t.params.dropout} lr=${t.params.lr}`;
+    // Through the runner both ways, so an isolated search resumes its trial in a process of its own too.
+    const runner = o.runner ?? inProcessTrials();
     const result = existing
-      ? (await resumeRun(g.project, t.runId, { onEvent, signal: ac.signal })).result
-      : (await (o.runner ?? inProcessTrials()).run(g.project, opts, { runId: t.runId, name, onEvent, signal: ac.signal })).result;
+      ? (await runner.resume(g.project, t.runId, { onEvent, signal: ac.signal })).result
+      : (await runner.run(g.project, opts, { runId: t.runId, name, onEvent, signal: ac.signal })).result;
     if (pruned) {
       t.status = 'pruned';
       t.steps = result.steps;

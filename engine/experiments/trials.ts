@@ -3,7 +3,7 @@
 // memory (RSS) it reports is this process's, shared with whatever ran before; host/trials.ts
 // isolatedTrials trains each in its own child process (its peak RSS is its own, and a crash cannot
 // take the caller down). A LoRA-vs-full comparison always takes an isolated runner.
-import { type ProjectTrainHooks, type RunOutcome, trainInProject } from '../store/run-training.ts';
+import { type ProjectTrainHooks, type RunOutcome, resumeRun, trainInProject } from '../store/run-training.ts';
 import type { TrainEvent, TrainOptions } from '../train/types.ts';
 
 export type TrialOptions = Partial<TrainOptions> & Pick<TrainOptions, 'model' | 'data'>;
@@ -27,6 +27,8 @@ export interface TrialOutcome extends RunOutcome {
 export interface TrialRunner {
   readonly isolated: boolean;
   run(project: string, opts: TrialOptions, hooks?: TrialHooks): Promise<TrialOutcome>;
+  /** Continues a run of the project from its last checkpoint, with the options it started with (a grid's interrupted trial). */
+  resume(project: string, runId: string, hooks?: Pick<TrialHooks, 'onEvent' | 'signal'>): Promise<TrialOutcome>;
 }
 
 /** A runner whose trials each train in their own process. */
@@ -38,6 +40,10 @@ export function inProcessTrials(trainer?: ProjectTrainHooks['trainer']): TrialRu
     isolated: false,
     async run(project, opts, o = {}) {
       const outcome = await trainInProject(project, opts, { name: o.name, runId: o.runId, checkpointEvery: o.checkpointEvery, onEvent: o.onEvent, onRun: o.onRun, signal: o.signal, trainer });
+      return { ...outcome, peakRssMb: outcome.result.peakRssMb, isolated: false };
+    },
+    async resume(project, runId, o = {}) {
+      const outcome = await resumeRun(project, runId, { onEvent: o.onEvent, signal: o.signal, trainer });
       return { ...outcome, peakRssMb: outcome.result.peakRssMb, isolated: false };
     },
   };

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type StudioEvent, StudioEventSchema, parse, parseParams, parseResult } from '../../engine/api.ts';
 import { EngineBridge } from '../../host/bridge.ts';
 import { inProcessEngine } from '../../host/engine-process.ts';
+import { isolatedTrials } from '../../host/trials.ts';
 import { SAMPLE_TEXT, hasSharedData, makeTinyGPT2, tempDir } from '../helpers/tiny-model.ts';
 
 let dir: string;
@@ -45,6 +46,26 @@ function bridgeWith(project: string | null) {
   b.start();
   return { b, events };
 }
+
+describe('isolated trials resume in a process of their own', () => {
+  test.skipIf(!hasSharedData)('a trial stopped after a step continues from its checkpoint in a fresh child process', async () => {
+    const project = join(dir, 'resume-proj');
+    const model = makeTinyGPT2(join(dir, 'tiny-resume'), { nEmbd: 16, nLayer: 1, nHead: 2, nPositions: 32 });
+    const data = join(dir, 'resume.txt');
+    writeFileSync(data, SAMPLE_TEXT);
+    const runner = isolatedTrials();
+    const ac = new AbortController();
+    const first = await runner.run(project, { model, data, maxSteps: 40, batchSize: 2, maxLength: 16, lr: 1e-2, valRatio: 0.2, logEvery: 1, threads: 1 }, {
+      runId: 'trial-r', onEvent: (e) => void (e.type === 'step' && ac.abort()), signal: ac.signal,
+    });
+    expect(first.result.stopped).toBe('cancelled');
+    expect(first.result.steps).toBeLessThan(40);
+    const steps: number[] = [];
+    const again = await runner.resume(project, 'trial-r', { onEvent: (e) => void (e.type === 'step' && steps.push(e.step)) });
+    expect([again.isolated, again.runId, again.result.stopped, again.result.steps]).toEqual([true, 'trial-r', 'completed', 40]);
+    expect(steps[0]).toBe(first.result.steps + 1); // continued from the checkpoint of the stop, not from step 1
+  }, 60_000);
+});
 
 describe('grid search through the bridge', () => {
   test('without a project it is refused with a reason; stop with nothing running says so', async () => {
