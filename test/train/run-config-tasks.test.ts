@@ -7,6 +7,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_TRAINING, type RunConfig, type StudioEvent } from '../../engine/api.ts';
 import { createEngineHandlers } from '../../host/engine-handlers.ts';
+import { hasWebGpuDriver } from '../../engine/onnx/devices.ts';
 import { loadModelSpec } from '../../engine/models/registry.ts';
 import { estimateForRun } from '../../engine/services/estimate.ts';
 import { LiveRuns, toTrainOptions } from '../../engine/services/train.ts';
@@ -103,5 +104,10 @@ describe.skipIf(!hasSharedData)('a RunConfig trains with its task (tiny random G
     const info = (await h.handle('app.info', {})) as { devices: string[] };
     expect(info.devices[0]).toBe('cpu');
     expect(info.devices.every((d) => ['cpu', 'webgpu', 'cuda'].includes(d))).toBe(true);
+    if (!hasWebGpuDriver()) expect(info.devices).not.toContain('webgpu');
+    // WebGPU on Linux needs a Vulkan loader; macOS and Windows bring their own APIs.
+    expect(hasWebGpuDriver('linux', () => false)).toBe(false);
+    expect(hasWebGpuDriver('linux', (f) => f.endsWith('libvulkan.so.1'))).toBe(true);
+    expect(hasWebGpuDriver('darwin', () => false)).toBe(true);
   });
 });
