@@ -37,6 +37,7 @@ async function compareView(handlers: Handlers = {}) {
   return { api, studio };
 }
 
+const nav = (name: string) => within(screen.getByRole('navigation', { name: 'Studio sections' })).getByRole('button', { name });
 const input = (label: string, value: string) => fireEvent.input(screen.getByLabelText(label), { target: { value } });
 
 function grid(settings: GridSettings, status: (i: number) => 'pending' | 'completed', best: number | null = null): GridReportData {
@@ -184,6 +185,11 @@ describe('Compare: grid search', () => {
     await input('Learning rates', '0.001');
     await fireEvent.click(screen.getByRole('button', { name: 'Start grid search' }));
 
+    await waitFor(() => expect(screen.getByTestId('exp-progress').textContent).toBe('Trial 1 of 2 (r=2 α=8 d=0 lr=0.001): step 2/4, loss 3'));
+    // Leaving Compare and coming back: the search is still there, live.
+    await fireEvent.click(nav('Models'));
+    await waitFor(() => expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('Models'));
+    await fireEvent.click(nav('Compare'));
     await waitFor(() => expect(screen.getByTestId('exp-progress').textContent).toBe('Trial 1 of 2 (r=2 α=8 d=0 lr=0.001): step 2/4, loss 3'));
     const rows = () => within(screen.getByTestId('grid-table')).getAllByRole('row').slice(1);
     expect(rows().map((r) => within(r).getAllByRole('cell')[4].textContent)).toEqual(['running', 'pending']);
