@@ -179,6 +179,17 @@ describe('Export in Train', () => {
   });
 });
 
+describe('Run outcome in Train', () => {
+  test('a stopped run is not shown as a success (no green "ok" line); a finished one is', async () => {
+    const result = { steps: 2, finalLoss: 3, trainableParams: 100, allParams: 1000, tokensPerS: 10, peakRssMb: 50, wallS: 1 };
+    await app(withRuns([run('r5', { status: 'cancelled', result: { ...result, stopped: 'cancelled' } })]));
+    await fireEvent.click(nav('Train'));
+    const line = await waitFor(() => screen.getByText(/^Stopped after 2 steps/));
+    expect(line.classList.contains('ok')).toBe(false);
+    expect(line.classList.contains('warn')).toBe(true);
+  });
+});
+
 describe('Samples in Train', () => {
   test('samples stream in live, newest first, with step, prompt and text; saved ones load with the run', async () => {
     const r = run('s1', { status: 'running', step: 0, out: null, config: config({ sample: { prompt: 'Once upon', every: 2 } }) });
