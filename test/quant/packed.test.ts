@@ -126,9 +126,12 @@ describe.each([['gpt2 (Conv1D, tied head)', GPT2], ['llama (nn.Linear, tied head
     const m = randomModel(cfg, { seed: 3, std: 0.2 });
     const ref = await step(m, dequantized(m, dtype));
     const got = await step(m, new Map(m.weights), { dtype });
-    const exact = dtype !== 'int8'; // int8 also quantizes activations
-    expect(Math.abs(got.loss - ref.loss) / ref.loss).toBeLessThan(exact ? 1e-5 : 2e-3);
-    got.grads.forEach((g, i) => expect(relErr(g, ref.grads[i])).toBeLessThan(exact ? 1e-4 : 0.15));
+    // int8 also quantizes activations (8-bit, per tensor), so it is close, not exact; how close
+    // depends on MLAS's kernel for the CPU: on AVX-512 VNNI the loss is 0.34% off and the LoRA
+    // gradients up to 15.6% (relative L2); on AVX2-only CPUs under 0.2% and 15%.
+    const exact = dtype !== 'int8';
+    expect(Math.abs(got.loss - ref.loss) / ref.loss).toBeLessThan(exact ? 1e-5 : 5e-3);
+    got.grads.forEach((g, i) => expect(relErr(g, ref.grads[i])).toBeLessThan(exact ? 1e-4 : 0.2)); // int8: 0.156 at worst on VNNI
     // ...and they differ from the float32 model's step (the base really is stored in low precision).
     const f32 = await step(m, new Map(m.weights));
     expect(relErr(got.grads[0], f32.grads[0])).toBeGreaterThan(1e-7);
