@@ -44,19 +44,73 @@ export interface EngineHandlers {
   readonly active: ReadonlySet<string>;
 }
 
+/** Generations in progress, by stream id, so generate.cancel can stop one. */
+class Generations {
+  private readonly live = new Map<string, AbortController>();
+
+  constructor(private readonly emit: (e: StudioEvent) => void, private readonly fns: EngineFunctions) {}
+
+  async run(p: Params<'generate.text'>): Promise<Result<'generate.text'>> {
+    const { streamId } = p;
+    if (streamId && this.live.has(streamId)) throw new ApiError('busy', `a generation named ${streamId} is running already`);
+    const controller = new AbortController();
+    if (streamId) this.live.set(streamId, controller);
+    try {
+      return await generateText({
+        model: p.model, adapter: p.adapter, prompt: p.prompt ?? '', ...(p.chat ? { chat: p.chat } : {}), maxNewTokens: p.maxNewTokens, temperature: p.temperature, topK: p.topK, topP: p.topP,
+        repetitionPenalty: p.repetitionPenalty ?? 1, numReturnSequences: p.numReturnSequences ?? 1, seed: p.seed ?? 0, stop: p.stop ?? [], signal: controller.signal,
+        onToken: streamId ? (e) => this.emit({ type: 'generate.token', streamId, sequence: e.sequence, token: e.token, text: e.text }) : undefined,
+      }, this.fns);
+    } finally {
+      if (streamId) this.live.delete(streamId);
+    }
+  }
+
+  cancel(streamId: string): { cancelled: boolean } {
+    const c = this.live.get(streamId);
+    c?.abort();
+    return { cancelled: Boolean(c) };
+  }
+}
+
+/** The experiment running now (one at a time: a comparison or a grid search), so it can be stopped. */
+class Experiments {
+  private current: AbortController | null = null;
+
+  /** Runs `fn` as the one experiment, refusing a second while it runs. */
+  async run<T>(what: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    if (this.current) throw new ApiError('busy', `${what} cannot start: an experiment is running already (stop it first)`);
+    const ac = (this.current = new AbortController());
+    try {
+      return await fn(ac.signal);
+    } finally {
+      this.current = null;
+    }
+  }
+
+  stop(): { stopping: boolean } {
+    const running = this.current !== null && !this.current.signal.aborted;
+    this.current?.abort();
+    return { stopping: running };
+  }
+}
+
+/** runs.export: a saved run in its project (the host says which), else a run of this engine's temporary project. */
+async function exportForRun(p: Params<'runs.export'>, runs: LiveRuns): Promise<Result<'runs.export'>> {
+  const project = p.project ?? runs.sessionDir;
+  if (!project) throw new ApiError('not_found', `no run ${p.runId} in this session`);
+  if (runs.running.has(p.runId)) throw new ApiError('busy', `run ${p.runId} is training; export it once it has finished or is stopped`);
+  const { exportRun } = await import('../engine/services/export.ts'); // merge and GGUF load on first use
+  return exportRun({ ...p, project, temporary: !p.project });
+}
+
 export function createEngineHandlers(opts: EngineHandlerOptions): EngineHandlers {
   const fns = engineWith(opts.engine);
   const trials = opts.trials ?? isolatedTrials();
   const runs = new LiveRuns(opts.emit, fns);
-  // Generations in progress, by stream id (generate.cancel).
-  const generations = new Map<string, AbortController>();
+  const generations = new Generations(opts.emit, fns);
   const pulls = new ModelPulls(opts.emit);
-  // The experiment running now (one at a time: a comparison or a grid search), to stop it.
-  let experiment: AbortController | null = null;
-  const startExperiment = (what: string): AbortController => {
-    if (experiment) throw new ApiError('busy', `${what} cannot start: an experiment is running already (stop it first)`);
-    return (experiment = new AbortController());
-  };
+  const experiments = new Experiments();
 
   const table: EngineTable = {
     'app.info': async () => ({
@@ -73,68 +127,27 @@ export function createEngineHandlers(opts: EngineHandlerOptions): EngineHandlers
     'runs.stop': async (p) => runs.stop(p.runId),
     'runs.pause': async (p) => runs.pause(p.runId),
     'runs.resume': (p) => runs.resume(p),
-    'runs.export': async (p) => {
-      // A saved run: in its project (the host says which); else a run of this engine's temporary project.
-      const project = p.project ?? runs.sessionDir;
-      if (!project) throw new ApiError('not_found', `no run ${p.runId} in this session`);
-      if (runs.running.has(p.runId)) throw new ApiError('busy', `run ${p.runId} is training; export it once it has finished or is stopped`);
-      const { exportRun } = await import('../engine/services/export.ts'); // merge and GGUF load on first use
-      return exportRun({ ...p, project, temporary: !p.project });
-    },
+    'runs.export': (p) => exportForRun(p, runs),
     'runs.estimate': async (p) => estimateForRun(p),
     'eval.perplexity': (p) => evaluatePerplexity(p, fns),
-    'generate.text': async (p) => {
-      const { streamId } = p;
-      if (streamId && generations.has(streamId)) throw new ApiError('busy', `a generation named ${streamId} is running already`);
-      const controller = new AbortController();
-      if (streamId) generations.set(streamId, controller);
-      try {
-        return await generateText({
-          model: p.model, adapter: p.adapter, prompt: p.prompt ?? '', ...(p.chat ? { chat: p.chat } : {}), maxNewTokens: p.maxNewTokens, temperature: p.temperature, topK: p.topK, topP: p.topP,
-          repetitionPenalty: p.repetitionPenalty ?? 1, numReturnSequences: p.numReturnSequences ?? 1, seed: p.seed ?? 0, stop: p.stop ?? [], signal: controller.signal,
-          onToken: streamId ? (e) => opts.emit({ type: 'generate.token', streamId, sequence: e.sequence, token: e.token, text: e.text }) : undefined,
-        }, fns);
-      } finally {
-        if (streamId) generations.delete(streamId);
-      }
-    },
-    'generate.cancel': async (p) => {
-      const c = generations.get(p.streamId);
-      c?.abort();
-      return { cancelled: Boolean(c) };
-    },
+    'generate.text': (p) => generations.run(p),
+    'generate.cancel': async (p) => generations.cancel(p.streamId),
     'eval.classify': (p) => classify(p, fns),
     'experiments.list': (p) => listExperiments(p.project, fns),
-    'experiments.compare': async (p) => {
-      const ac = startExperiment('the comparison');
+    'experiments.compare': (p) => experiments.run('the comparison', (signal) => {
       const runIds: Record<'lora' | 'full', string | null> = { lora: null, full: null };
-      try {
-        return await compareForStudio(p, trials, {
-          onRun: (method, run) => void (runIds[method] = run.id),
-          onEvent: (method, event) => opts.emit({ type: 'experiment.event', method, runId: runIds[method], event }),
-          signal: ac.signal,
-        }, fns);
-      } finally {
-        experiment = null;
-      }
-    },
-    'experiments.grid': async (p) => {
-      const ac = startExperiment('the grid search');
-      try {
-        return await gridForStudio(p, trials, {
-          onUpdate: (grid, running) => opts.emit({ type: 'grid.update', grid, running }),
-          onEvent: (runId, event) => opts.emit({ type: 'experiment.event', method: 'lora', runId, event }),
-          signal: ac.signal,
-        });
-      } finally {
-        experiment = null;
-      }
-    },
-    'experiments.stop': async () => {
-      const running = experiment !== null && !experiment.signal.aborted;
-      experiment?.abort();
-      return { stopping: running };
-    },
+      return compareForStudio(p, trials, {
+        onRun: (method, run) => void (runIds[method] = run.id),
+        onEvent: (method, event) => opts.emit({ type: 'experiment.event', method, runId: runIds[method], event }),
+        signal,
+      }, fns);
+    }),
+    'experiments.grid': (p) => experiments.run('the grid search', (signal) => gridForStudio(p, trials, {
+      onUpdate: (grid, running) => opts.emit({ type: 'grid.update', grid, running }),
+      onEvent: (runId, event) => opts.emit({ type: 'experiment.event', method: 'lora', runId, event }),
+      signal,
+    })),
+    'experiments.stop': async () => experiments.stop(),
   };
 
   return {
