@@ -2,27 +2,16 @@
 // Opens a model folder, imports a dataset, configures LoRA, trains a few steps and watches the
 // chart update, evaluates perplexity, opens Playground and Compare — with a screenshot of each
 // view in out/e2e-artifacts/ (git-ignored), each checked to be non-blank.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { type BrowserContext, type Locator, type Page, chromium } from 'playwright-core';
+import type { ChildProcess } from 'node:child_process';
+import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { decodePng, imageStats } from './png.ts';
+import { SHARED, checkedShot, gotoView, openBrowser, startServe as serve, stopServe as stop, studioE2eMissing, textOf as text, tinyGpt2 } from './studio-harness.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const SHARED = resolve('../shared/data');
-const FAKE_GPT2 = join(SHARED, 'tiny-gpt2', 'fake_gpt2');
-const TOKENIZER = join(SHARED, 'gpt2-tokenizer');
 const ARTIFACTS = resolve('out', 'e2e-artifacts');
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-const missing = !existsSync(CHROMIUM)
-  ? `${CHROMIUM} is not installed (apt-get install -y chromium)`
-  : !existsSync(FAKE_GPT2) || !existsSync(TOKENIZER)
-    ? `${SHARED} (tiny-gpt2/fake_gpt2, gpt2-tokenizer) is absent`
-    : null;
-if (missing) console.warn(`studio e2e skipped: ${missing}`);
+const missing = studioE2eMissing('studio e2e');
 
 describe.skipIf(missing !== null)('the studio in Chromium', () => {
   let work: string;
@@ -31,36 +20,21 @@ describe.skipIf(missing !== null)('the studio in Chromium', () => {
   let url: string;
   let context: BrowserContext;
   let page: Page;
-  const problems: string[] = [];
+  let problems: string[] = [];
   const shots: string[] = [];
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'studio-e2e-'));
     // A GPT-2-shaped model folder with a real tokenizer: the tiny fake GPT-2 + GPT-2's files.
-    model = join(work, 'tiny-gpt2');
-    cpSync(FAKE_GPT2, model, { recursive: true });
-    for (const f of readdirSync(TOKENIZER)) if (f !== 'SOURCE.txt') copyFileSync(join(TOKENIZER, f), join(model, f));
+    model = tinyGpt2(work);
     const lines = (n: number, seed: number) =>
       Array.from({ length: n }, (_, i) => `Recipe ${i + seed}: whisk the eggs, fold in the flour and bake for ${20 + (i % 9)} minutes until golden.`).join('\n');
     writeFileSync(join(work, 'train.txt'), lines(160, 0));
     writeFileSync(join(work, 'valid.txt'), lines(30, 1000));
-    mkdirSync(join(work, 'project'));
     rmSync(ARTIFACTS, { recursive: true, force: true });
     mkdirSync(ARTIFACTS, { recursive: true });
-
     url = await startServe();
-
-    context = await chromium.launchPersistentContext(join(work, 'chromium-profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ARGS,
-      viewport: { width: 1280, height: 900 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('console', (m) => {
-      if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    ({ context, page, problems } = await openBrowser(work));
   }, 120_000);
 
   afterAll(async () => {
@@ -70,47 +44,22 @@ describe.skipIf(missing !== null)('the studio in Chromium', () => {
   });
 
   /** `lora-studio serve --project <work>/project`; resolves with the URL it prints. */
-  async function startServe(): Promise<string> {
-    server = spawn(process.execPath, ['bin/lora-studio.mjs', 'serve', '--port', '0', '--project', join(work, 'project')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    server.stderr!.on('data', (d) => (stderr += d));
-    return new Promise<string>((ok, fail) => {
-      let out = '';
-      server.stdout!.on('data', (d) => {
-        out += d;
-        if (out.includes('\n')) ok(out.split('\n')[0]);
-      });
-      server.on('exit', (c) => fail(new Error(`serve exited with ${c}: ${stderr}`)));
-    });
+  function startServe(): Promise<string> {
+    const s = serve(join(work, 'project'));
+    server = s.server;
+    return s.url;
   }
-
-  async function stopServe(): Promise<void> {
-    if (server && server.exitCode === null) {
-      await new Promise((r) => {
-        server.on('exit', r);
-        server.kill('SIGTERM');
-      });
-    }
-  }
+  const stopServe = () => stop(server);
 
   async function shot(name: string) {
     await page.waitForTimeout(150); // let chart.js draw
-    const file = join(ARTIFACTS, `${String(shots.length + 1).padStart(2, '0')}-${name}.png`);
-    const png = await page.screenshot({ path: file, fullPage: true });
-    const stats = imageStats(decodePng(png));
-    expect(stats.colors, `${name}: distinct colours`).toBeGreaterThan(30);
-    expect(stats.nonBackground, `${name}: share of non-background pixels`).toBeGreaterThan(0.03);
-    shots.push(file);
+    const file = `${String(shots.length + 1).padStart(2, '0')}-${name}`;
+    await checkedShot(page, ARTIFACTS, file);
+    shots.push(join(ARTIFACTS, `${file}.png`));
   }
 
-  // playwright-core has no web-first assertions: poll with vitest's expect.poll.
-  const text = (l: Locator) => expect.poll(async () => (await l.textContent())?.trim(), { timeout: 30_000 });
   const countOf = (l: Locator) => expect.poll(() => l.count(), { timeout: 60_000 });
-
-  async function view(label: string) {
-    await page.getByRole('navigation', { name: 'Studio sections' }).getByRole('button', { name: label, exact: true }).click();
-    await text(page.locator('main h1')).toBe(label);
-  }
+  const view = (label: string) => gotoView(page, label);
 
   test('loads over the token URL; the token (in the fragment) leaves the address bar and is never a cookie', async () => {
     expect(new URL(url).hash).toMatch(/^#token=/);

@@ -1,75 +1,34 @@
 // End to end: the Configure view in Debian's Chromium against `lora-studio serve`: the engine's
 // estimate for an int8 base, a zero-step run refused next to its field (Go to Train and Start
 // disabled), and the configuration still there after a reload.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { type BrowserContext, type Locator, type Page, chromium } from 'playwright-core';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { gotoView, closeStudio, launchStudio, type Studio, studioE2eMissing, textOf as text, tinyGpt2 } from './studio-harness.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const SHARED = resolve('../shared/data');
-const FAKE_GPT2 = join(SHARED, 'tiny-gpt2', 'fake_gpt2');
-const TOKENIZER = join(SHARED, 'gpt2-tokenizer');
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-const missing = !existsSync(CHROMIUM)
-  ? `${CHROMIUM} is not installed (apt-get install -y chromium)`
-  : !existsSync(FAKE_GPT2) || !existsSync(TOKENIZER)
-    ? `${SHARED} (tiny-gpt2/fake_gpt2, gpt2-tokenizer) is absent`
-    : null;
-if (missing) console.warn(`studio configure e2e skipped: ${missing}`);
+const missing = studioE2eMissing('studio configure e2e');
 
 describe.skipIf(missing !== null)('Configure in Chromium', () => {
   let work: string;
-  let server: ChildProcess;
+  let st: Studio;
   let url: string;
-  let context: BrowserContext;
   let page: Page;
-  const problems: string[] = [];
+  let problems: string[] = [];
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'studio-configure-e2e-'));
-    const model = join(work, 'tiny-gpt2');
-    cpSync(FAKE_GPT2, model, { recursive: true });
-    for (const f of readdirSync(TOKENIZER)) if (f !== 'SOURCE.txt') copyFileSync(join(TOKENIZER, f), join(model, f));
+    tinyGpt2(work);
     writeFileSync(join(work, 'train.txt'), Array.from({ length: 60 }, (_, i) => `Recipe ${i}: whisk the eggs and bake for ${20 + (i % 9)} minutes.`).join('\n'));
-    mkdirSync(join(work, 'project'));
-    url = await startServe();
-    context = await chromium.launchPersistentContext(join(work, 'chromium-profile'), { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 900 } });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('console', (m) => {
-      if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    st = await launchStudio(work, join(work, 'project'));
+    ({ page, problems } = st);
+    url = st.url;
   }, 120_000);
 
-  afterAll(async () => {
-    await context?.close();
-    if (server && server.exitCode === null) await new Promise((r) => (server.on('exit', r), server.kill('SIGTERM')));
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
+  afterAll(() => closeStudio(st, work));
 
-  async function startServe(): Promise<string> {
-    server = spawn(process.execPath, ['bin/lora-studio.mjs', 'serve', '--port', '0', '--project', join(work, 'project')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    server.stderr!.on('data', (d) => (stderr += d));
-    return new Promise<string>((ok, fail) => {
-      let out = '';
-      server.stdout!.on('data', (d) => {
-        out += d;
-        if (out.includes('\n')) ok(out.split('\n')[0]);
-      });
-      server.on('exit', (c) => fail(new Error(`serve exited with ${c}: ${stderr}`)));
-    });
-  }
-
-  const text = (l: Locator) => expect.poll(async () => (await l.textContent())?.trim(), { timeout: 30_000 });
-  async function view(label: string) {
-    await page.getByRole('navigation', { name: 'Studio sections' }).getByRole('button', { name: label, exact: true }).click();
-    await text(page.locator('main h1')).toBe(label);
-  }
+  const view = (label: string) => gotoView(page, label);
 
   test('int8 base: the estimate; zero steps: a field error, Go to Train and Start disabled; a reload keeps the configuration', async () => {
     await page.goto(url);

@@ -2,29 +2,18 @@
 // A run trained (by the CLI) in the served project, a JSONL dataset opened in the Datasets view:
 // Evaluate scores the dataset example by example, and the run's held-out split, whose mean NLL is
 // the run's own final validation loss. A screenshot (out/e2e-artifacts/, git-ignored), non-blank.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { type BrowserContext, type Locator, type Page, chromium } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { perplexity } from '../../engine/train/eval.ts';
-import { decodePng, imageStats } from './png.ts';
+import { checkedShot, connect, gotoView, closeStudio, launchStudio, type Studio, studioE2eMissing, textOf as text, tinyGpt2 } from './studio-harness.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const SHARED = resolve('../shared/data');
-const FAKE_GPT2 = join(SHARED, 'tiny-gpt2', 'fake_gpt2');
-const TOKENIZER = join(SHARED, 'gpt2-tokenizer');
 const ARTIFACTS = resolve('out', 'e2e-artifacts');
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-const missing = !existsSync(CHROMIUM)
-  ? `${CHROMIUM} is not installed (apt-get install -y chromium)`
-  : !existsSync(FAKE_GPT2) || !existsSync(TOKENIZER)
-    ? `${SHARED} (tiny-gpt2/fake_gpt2, gpt2-tokenizer) is absent`
-    : null;
-if (missing) console.warn(`studio evaluate e2e skipped: ${missing}`);
+const missing = studioE2eMissing('studio evaluate e2e');
 
 /** The results table's formatting (renderer/src/lib/format.ts num, 5 digits). */
 const shown = (x: number) => Number(x.toPrecision(5)).toString();
@@ -33,61 +22,29 @@ describe.skipIf(missing !== null)('the Evaluate view in Chromium', () => {
   let work: string;
   let model: string;
   let runId: string;
-  let server: ChildProcess;
-  let context: BrowserContext;
+  let st: Studio;
   let page: Page;
-  const problems: string[] = [];
+  let problems: string[] = [];
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'studio-eval-e2e-'));
-    model = join(work, 'tiny-gpt2');
-    cpSync(FAKE_GPT2, model, { recursive: true });
-    for (const f of readdirSync(TOKENIZER)) if (f !== 'SOURCE.txt') copyFileSync(join(TOKENIZER, f), join(model, f));
+    model = tinyGpt2(work);
     const recipes = Array.from({ length: 40 }, (_, i) => `Recipe ${i}: whisk the eggs, fold in the flour and bake for ${20 + (i % 9)} minutes.`);
     writeFileSync(join(work, 'train.txt'), recipes.join('\n'));
     writeFileSync(join(work, 'recipes.jsonl'), recipes.slice(0, 6).map((text) => JSON.stringify({ text })).join('\n') + '\n');
     const project = join(work, 'project');
-    mkdirSync(project);
     // A run with a held-out split, saved in the project serve opens.
     const t = await promisify(execFile)(process.execPath, ['bin/lora-studio.mjs', 'train', '--model', model, '--data', join(work, 'train.txt'), '--project', project,
       '--max-steps', '2', '--batch-size', '2', '--max-length', '32', '--val-ratio', '0.25', '--threads', '1', '--run-name', 'recipes', '--json']);
     runId = /^run (\S+): /m.exec(t.stderr)![1]!;
-    mkdirSync(ARTIFACTS, { recursive: true });
-    server = spawn(process.execPath, ['bin/lora-studio.mjs', 'serve', '--port', '0', '--project', project], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const url = await new Promise<string>((ok, fail) => {
-      let out = '';
-      server.stdout!.on('data', (d) => {
-        out += d;
-        if (out.includes('\n')) ok(out.split('\n')[0]);
-      });
-      server.on('exit', (c) => fail(new Error(`serve exited with ${c}`)));
-    });
-    context = await chromium.launchPersistentContext(join(work, 'chromium-profile'), { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 900 } });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('console', (m) => {
-      if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    await page.goto(url);
-    await page.getByTestId('connection').filter({ hasText: 'connected' }).waitFor();
+    st = await launchStudio(work, project);
+    ({ page, problems } = st);
+    await connect(page, st.url);
   }, 120_000);
 
-  afterAll(async () => {
-    await context?.close();
-    if (server && server.exitCode === null) {
-      await new Promise((r) => {
-        server.on('exit', r);
-        server.kill('SIGTERM');
-      });
-    }
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
+  afterAll(() => closeStudio(st, work));
 
-  const text = (l: Locator) => expect.poll(async () => (await l.textContent())?.trim(), { timeout: 30_000 });
-  async function view(label: string) {
-    await page.getByRole('navigation', { name: 'Studio sections' }).getByRole('button', { name: label, exact: true }).click();
-    await text(page.locator('main h1')).toBe(label);
-  }
+  const view = (label: string) => gotoView(page, label);
 
   test('a JSONL dataset scored example by example, then the run\'s held-out split: its validation loss', async () => {
     await view('Models');
@@ -125,10 +82,7 @@ describe.skipIf(missing !== null)('the Evaluate view in Chromium', () => {
     expect(tuned[3]).toBe(shown(saved.result.evalLoss));
     expect((await cells(1)).slice(0, 2)).toEqual(['base · tiny-gpt2', `held-out split of ${runId}`]);
 
-    const png = await page.screenshot({ path: join(ARTIFACTS, 'evaluate-sources.png'), fullPage: true });
-    const stats = imageStats(decodePng(png));
-    expect(stats.colors).toBeGreaterThan(30);
-    expect(stats.nonBackground).toBeGreaterThan(0.03);
+    await checkedShot(page, ARTIFACTS, 'evaluate-sources');
     expect(problems).toEqual([]);
   }, 90_000);
 });

@@ -3,91 +3,41 @@
 // prompt and sees the samples appear in Train, exports the run merged and sees the path — a
 // Hugging Face folder in the run's folder — with a Copy button (a browser cannot open folders).
 // The training settings come from the saved form (localStorage), as a returning user has them.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { type BrowserContext, type Locator, type Page, chromium } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { decodePng, imageStats } from './png.ts';
+import { checkedShot, connect, gotoView, closeStudio, launchStudio, type Studio, studioE2eMissing, textOf as text, tinyGpt2 } from './studio-harness.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const SHARED = resolve('../shared/data');
-const FAKE_GPT2 = join(SHARED, 'tiny-gpt2', 'fake_gpt2');
-const TOKENIZER = join(SHARED, 'gpt2-tokenizer');
 const ARTIFACTS = resolve('out', 'e2e-artifacts', 'export');
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const PROMPT = 'The cat';
-
-const missing = !existsSync(CHROMIUM)
-  ? `${CHROMIUM} is not installed (apt-get install -y chromium)`
-  : !existsSync(FAKE_GPT2) || !existsSync(TOKENIZER)
-    ? `${SHARED} (tiny-gpt2/fake_gpt2, gpt2-tokenizer) is absent`
-    : null;
-if (missing) console.warn(`studio export e2e skipped: ${missing}`);
+const missing = studioE2eMissing('studio export e2e');
 
 describe.skipIf(missing !== null)('samples and export in Chromium', () => {
   let work: string;
   let model: string;
-  let server: ChildProcess;
-  let context: BrowserContext;
+  let st: Studio;
   let page: Page;
-  const problems: string[] = [];
+  let problems: string[] = [];
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'studio-export-e2e-'));
-    model = join(work, 'tiny-gpt2');
-    cpSync(FAKE_GPT2, model, { recursive: true });
-    for (const f of readdirSync(TOKENIZER)) if (f !== 'SOURCE.txt') copyFileSync(join(TOKENIZER, f), join(model, f));
+    model = tinyGpt2(work);
     writeFileSync(join(work, 'train.txt'), Array.from({ length: 60 }, (_, i) => `The cat ${i} sat on the mat and purred at the ${i % 5} birds.`).join('\n'));
-    mkdirSync(join(work, 'project'));
-    mkdirSync(ARTIFACTS, { recursive: true });
-    const url = await startServe();
-    context = await chromium.launchPersistentContext(join(work, 'chromium-profile'), { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 900 } });
+    st = await launchStudio(work, join(work, 'project'));
+    ({ page, problems } = st);
     // The saved Configure form: 4 steps, a sample of the prompt every 2 steps.
     const form = { stopBy: 'steps', maxSteps: 4, batchSize: 2, maxLength: 16, logEvery: 1, lr: 0.01, lora: { r: 4, dropout: 0 }, sample: { prompt: PROMPT, every: 2, maxNewTokens: 6 } };
-    await context.addInitScript((f) => {
+    await st.context.addInitScript((f) => {
       if (!localStorage.getItem('studio.form')) localStorage.setItem('studio.form', f);
     }, JSON.stringify(form));
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('console', (m) => {
-      if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    await page.goto(url);
-    await page.getByTestId('connection').filter({ hasText: 'connected' }).waitFor({ timeout: 60_000 });
+    await connect(page, st.url, 60_000);
   }, 180_000);
 
-  afterAll(async () => {
-    await context?.close();
-    if (server && server.exitCode === null) {
-      await new Promise((r) => {
-        server.on('exit', r);
-        server.kill('SIGTERM');
-      });
-    }
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
+  afterAll(() => closeStudio(st, work));
 
-  async function startServe(): Promise<string> {
-    server = spawn(process.execPath, ['bin/lora-studio.mjs', 'serve', '--port', '0', '--project', join(work, 'project')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    server.stderr!.on('data', (d) => (stderr += d));
-    return new Promise<string>((ok, fail) => {
-      let out = '';
-      server.stdout!.on('data', (d) => {
-        out += d;
-        if (out.includes('\n')) ok(out.split('\n')[0]);
-      });
-      server.on('exit', (c) => fail(new Error(`serve exited with ${c}: ${stderr}`)));
-    });
-  }
-
-  const text = (l: Locator, timeout = 30_000) => expect.poll(async () => (await l.textContent())?.trim(), { timeout });
-  async function view(label: string) {
-    await page.getByRole('navigation', { name: 'Studio sections' }).getByRole('button', { name: label, exact: true }).click();
-    await text(page.locator('main h1')).toBe(label);
-  }
+  const view = (label: string) => gotoView(page, label);
 
   test('train with samples, see them in Train, export merged, see the path', async () => {
     await view('Models');
@@ -123,10 +73,7 @@ describe.skipIf(missing !== null)('samples and export in Chromium', () => {
     expect(await page.getByRole('button', { name: `Copy the path ${merged}` }).count()).toBe(1);
     expect(await page.getByRole('button', { name: /^Open the folder/ }).count()).toBe(0);
 
-    const png = await page.screenshot({ path: join(ARTIFACTS, 'train-export.png'), fullPage: true });
-    const stats = imageStats(decodePng(png));
-    expect(stats.colors).toBeGreaterThan(30);
-    expect(stats.nonBackground).toBeGreaterThan(0.03);
+    await checkedShot(page, ARTIFACTS, 'train-export');
     expect(problems).toEqual([]);
   }, 120_000);
 });

@@ -2,80 +2,33 @@
 // `lora-studio serve`, on the tiny GPT-2: two trials of a few steps, live, the best one marked,
 // smoothing and the hover readout of the loss chart, and the page fitting a 1024×700 window (no
 // sideways scroll) — with a screenshot checked to be non-blank (out/e2e-artifacts/, git-ignored).
-import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { type BrowserContext, type Locator, type Page, chromium } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { decodePng, imageStats } from './png.ts';
+import { decodePng } from './png.ts';
+import { checkedShot, connect, closeStudio, launchStudio, type Studio, studioE2eMissing, textOf as text, tinyGpt2 } from './studio-harness.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const SHARED = resolve('../shared/data');
-const FAKE_GPT2 = join(SHARED, 'tiny-gpt2', 'fake_gpt2');
-const TOKENIZER = join(SHARED, 'gpt2-tokenizer');
 const ARTIFACTS = resolve('out', 'e2e-artifacts');
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-const missing = !existsSync(CHROMIUM)
-  ? `${CHROMIUM} is not installed (apt-get install -y chromium)`
-  : !existsSync(FAKE_GPT2) || !existsSync(TOKENIZER)
-    ? `${SHARED} (tiny-gpt2/fake_gpt2, gpt2-tokenizer) is absent`
-    : null;
-if (missing) console.warn(`studio grid e2e skipped: ${missing}`);
+const missing = studioE2eMissing('studio grid e2e');
 
 describe.skipIf(missing !== null)('a grid search in the studio, in Chromium', () => {
   let work: string;
-  let server: ChildProcess;
-  let context: BrowserContext;
+  let st: Studio;
   let page: Page;
-  const problems: string[] = [];
+  let problems: string[] = [];
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'studio-grid-e2e-'));
-    const model = join(work, 'tiny-gpt2');
-    cpSync(FAKE_GPT2, model, { recursive: true });
-    for (const f of readdirSync(TOKENIZER)) if (f !== 'SOURCE.txt') copyFileSync(join(TOKENIZER, f), join(model, f));
+    tinyGpt2(work);
     writeFileSync(join(work, 'train.txt'), Array.from({ length: 120 }, (_, i) => `Recipe ${i}: whisk the eggs, fold in the flour and bake for ${20 + (i % 9)} minutes.`).join('\n'));
-    mkdirSync(join(work, 'project'));
-    mkdirSync(ARTIFACTS, { recursive: true });
-    const url = await startServe();
-    context = await chromium.launchPersistentContext(join(work, 'chromium-profile'), { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1024, height: 700 } });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('console', (m) => {
-      if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    await page.goto(url);
-    await page.getByTestId('connection').filter({ hasText: 'connected' }).waitFor();
+    st = await launchStudio(work, join(work, 'project'), { width: 1024, height: 700 });
+    ({ page, problems } = st);
+    await connect(page, st.url);
   }, 120_000);
 
-  afterAll(async () => {
-    await context?.close();
-    if (server && server.exitCode === null) {
-      await new Promise((r) => {
-        server.on('exit', r);
-        server.kill('SIGTERM');
-      });
-    }
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
-
-  function startServe(): Promise<string> {
-    server = spawn(process.execPath, ['bin/lora-studio.mjs', 'serve', '--port', '0', '--project', join(work, 'project')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    server.stderr!.on('data', (d) => (stderr += d));
-    return new Promise<string>((ok, fail) => {
-      let out = '';
-      server.stdout!.on('data', (d) => {
-        out += d;
-        if (out.includes('\n')) ok(out.split('\n')[0]);
-      });
-      server.on('exit', (c) => fail(new Error(`serve exited with ${c}: ${stderr}`)));
-    });
-  }
-
-  const text = (l: Locator, timeout = 30_000) => expect.poll(async () => (await l.textContent())?.trim(), { timeout });
+  afterAll(() => closeStudio(st, work));
 
   test('two trials train live; the best is marked; the chart smooths and reads out; the page fits 1024 px', async () => {
     await page.getByRole('navigation', { name: 'Studio sections' }).getByRole('button', { name: 'Compare', exact: true }).click();
@@ -138,15 +91,10 @@ describe.skipIf(missing !== null)('a grid search in the studio, in Chromium', ()
     expect(wide.scrollWidth).toBeLessThanOrEqual(1024);
     await page.getByTestId('grid-results').scrollIntoViewIfNeeded();
     await page.waitForTimeout(150); // let chart.js draw
-    const png = await page.screenshot({ path: join(ARTIFACTS, 'grid-compare-1024.png') });
-    const img = decodePng(png);
+    const img = decodePng(await checkedShot(page, ARTIFACTS, 'grid-compare-1024', false));
     expect([img.width, img.height]).toEqual([1024, 700]);
-    const stats = imageStats(img);
-    expect(stats.colors).toBeGreaterThan(30);
-    expect(stats.nonBackground).toBeGreaterThan(0.03);
     // The whole view too (for a look: forms side by side, tables, charts), equally non-blank.
-    const full = imageStats(decodePng(await page.screenshot({ path: join(ARTIFACTS, 'grid-compare-1024-full.png'), fullPage: true })));
-    expect(full.nonBackground).toBeGreaterThan(0.03);
+    await checkedShot(page, ARTIFACTS, 'grid-compare-1024-full');
     expect(problems).toEqual([]);
   }, 120_000);
 });
