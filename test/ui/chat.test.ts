@@ -1,30 +1,16 @@
 // Instruction data in the app (issue #15), in jsdom against a scripted window.studio: the Datasets
 // view's instruction preview (trained spans highlighted, with a legend and screen-reader text) and
 // the Playground's chat mode (multi-turn, base and fine-tuned side by side, each with its own answers).
-import { fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { fireEvent, screen, waitFor, within } from '@testing-library/svelte';
+import { describe, expect, test } from 'vitest';
 import { type DatasetPreview, type InstructPreview, type Params, type RunSummary, parseParams, parseResult } from '../../engine/api.ts';
-import App from '../../renderer/src/App.svelte';
-import { DEFAULT_FORM, Studio } from '../../renderer/src/lib/state.svelte.ts';
-import { FakeStudio, type Handlers } from './fake-studio.ts';
+import { DEFAULT_FORM } from '../../renderer/src/lib/state.svelte.ts';
+import { freshAppPerTest, nav, renderApp } from './render-app.ts';
 
-HTMLCanvasElement.prototype.getContext = (() => null) as unknown as HTMLCanvasElement['getContext'];
+freshAppPerTest();
 
-beforeEach(() => {
-  localStorage.clear();
-  history.replaceState(null, '', '#/projects');
-});
-afterEach(() => localStorage.clear());
+const app = renderApp;
 
-async function app(handlers: Handlers = {}) {
-  const api = new FakeStudio(handlers);
-  const studio = new Studio(api);
-  render(App, { props: { studio, connection: api.connection() } });
-  await waitFor(() => expect(studio.info).not.toBeNull());
-  return { api, studio };
-}
-
-const nav = (name: string) => within(screen.getByRole('navigation', { name: 'Studio sections' })).getByRole('button', { name });
 
 /** A scripted preview: chatml or zephyr turns, the answer (and its end of turn) trained. */
 function instructPreview(p: Params<'datasets.preview'>): DatasetPreview {

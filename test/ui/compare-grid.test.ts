@@ -3,7 +3,7 @@
 // helpers (one colour per run, no greens, TensorBoard smoothing, log-scale bars).
 import { readFileSync } from 'node:fs';
 import { fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { ApiError, type GridReportData, type GridSettings, type RunSummary, type StudioEvent } from '../../engine/api.ts';
 import App from '../../renderer/src/App.svelte';
 import BarChart from '../../renderer/src/components/BarChart.svelte';
@@ -11,16 +11,11 @@ import LineChart from '../../renderer/src/components/LineChart.svelte';
 import { PALETTE, ema, isGreenish, runColor } from '../../renderer/src/lib/chart.ts';
 import { parseValues, trialCount } from '../../renderer/src/lib/grid-form.ts';
 import { DEFAULT_FORM, Studio } from '../../renderer/src/lib/state.svelte.ts';
+import { freshAppPerTest } from './render-app.ts';
 import { FakeStudio, INFO, type Handlers } from './fake-studio.ts';
 
 // jsdom has no canvas: the charts fall back to their text summaries.
-HTMLCanvasElement.prototype.getContext = (() => null) as unknown as HTMLCanvasElement['getContext'];
-
-beforeEach(() => {
-  localStorage.clear();
-  history.replaceState(null, '', '#/compare');
-});
-afterEach(() => localStorage.clear());
+freshAppPerTest('compare');
 
 const inProject: Handlers = {
   'app.info': () => ({ ...INFO, project: '/p' }),

@@ -3,30 +3,17 @@
 // when the run will not fit; checks sit next to their fields, in words; only this machine's
 // devices are offered; the whole configuration survives a reload, per project. Train's Start asks
 // before a run that will not fit.
-import { fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { fireEvent, screen, waitFor } from '@testing-library/svelte';
+import { describe, expect, test } from 'vitest';
 import { ApiError, type DatasetPreview, type Params, type RunConfig, type RunDetail, type RunSummary } from '../../engine/api.ts';
 import { friendly, phraseIssue } from '../../renderer/src/lib/config-check.ts';
-import App from '../../renderer/src/App.svelte';
-import { DEFAULT_FORM, Studio } from '../../renderer/src/lib/state.svelte.ts';
-import { FakeStudio, INFO, type Handlers } from './fake-studio.ts';
+import { DEFAULT_FORM } from '../../renderer/src/lib/state.svelte.ts';
+import { INFO, type Handlers } from './fake-studio.ts';
+import { freshAppPerTest, nav, renderApp } from './render-app.ts';
 
-HTMLCanvasElement.prototype.getContext = (() => null) as unknown as HTMLCanvasElement['getContext'];
+freshAppPerTest();
 
-beforeEach(() => {
-  localStorage.clear();
-  history.replaceState(null, '', '#/projects');
-});
-afterEach(() => localStorage.clear());
-
-async function app(handlers: Handlers = {}) {
-  const api = new FakeStudio(handlers);
-  const studio = new Studio(api);
-  const view = render(App, { props: { studio, connection: api.connection() } });
-  await waitFor(() => expect(studio.info).not.toBeNull());
-  return { api, studio, view };
-}
-const nav = (name: string) => within(screen.getByRole('navigation', { name: 'Studio sections' })).getByRole('button', { name });
+const app = renderApp;
 const input = (label: string) => screen.getByLabelText(label) as HTMLInputElement;
 
 const PREVIEW: DatasetPreview = {

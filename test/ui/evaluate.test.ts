@@ -1,19 +1,14 @@
 // The Evaluate view in jsdom against a scripted window.studio: what is scored (a text file, the
 // Datasets view's mapped dataset, a run's held-out split), the run it starts on, classifier runs.
 import { fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import type { RunSummary } from '../../engine/api.ts';
 import App from '../../renderer/src/App.svelte';
 import { DEFAULT_FORM, Studio } from '../../renderer/src/lib/state.svelte.ts';
+import { freshAppPerTest } from './render-app.ts';
 import { FakeStudio, type Handlers } from './fake-studio.ts';
 
-HTMLCanvasElement.prototype.getContext = (() => null) as unknown as HTMLCanvasElement['getContext'];
-
-beforeEach(() => {
-  localStorage.clear();
-  history.replaceState(null, '', '#/projects');
-});
-afterEach(() => localStorage.clear());
+freshAppPerTest();
 
 const PPL = { perplexity: 12.5, meanNll: Math.log(12.5), tokens: 40 };
 

@@ -2,33 +2,18 @@
 // finished run in Projects and Train (merged, adapter, GGUF with its type), its busy state, the
 // path and size it answers, "Open folder" (desktop) or the path with a Copy button (browser); a
 // paused run keeps its adapter; generation samples appear live in Train.
-import { fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
-import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import { fireEvent, screen, waitFor, within } from '@testing-library/svelte';
+import { afterEach, describe, expect, test, vi } from 'vitest';
 import type { Result, RunExportResult, RunSummary } from '../../engine/api.ts';
-import App from '../../renderer/src/App.svelte';
-import { DEFAULT_FORM, Studio } from '../../renderer/src/lib/state.svelte.ts';
-import { FakeStudio, INFO, type Handlers } from './fake-studio.ts';
+import { DEFAULT_FORM } from '../../renderer/src/lib/state.svelte.ts';
+import { INFO, type Handlers } from './fake-studio.ts';
+import { freshAppPerTest, nav, renderApp } from './render-app.ts';
 
-HTMLCanvasElement.prototype.getContext = (() => null) as unknown as HTMLCanvasElement['getContext'];
+freshAppPerTest();
+afterEach(() => vi.unstubAllGlobals());
 
-beforeEach(() => {
-  localStorage.clear();
-  history.replaceState(null, '', '#/projects');
-});
-afterEach(() => {
-  localStorage.clear();
-  vi.unstubAllGlobals();
-});
+const app = renderApp;
 
-async function app(handlers: Handlers = {}) {
-  const api = new FakeStudio(handlers);
-  const studio = new Studio(api);
-  render(App, { props: { studio, connection: api.connection() } });
-  await waitFor(() => expect(studio.info).not.toBeNull());
-  return { api, studio };
-}
-
-const nav = (name: string) => within(screen.getByRole('navigation', { name: 'Studio sections' })).getByRole('button', { name });
 
 function config(over: Partial<RunSummary['config']> = {}): RunSummary['config'] {
   const { stopBy: _s, name: _n, out: _o, ...rest } = DEFAULT_FORM;

@@ -1,29 +1,15 @@
 // The renderer's views in jsdom (@testing-library/svelte), against a scripted window.studio.
-import { fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { fireEvent, screen, waitFor, within } from '@testing-library/svelte';
+import { describe, expect, test } from 'vitest';
 import type { RunDetail, RunSummary } from '../../engine/api.ts';
-import App from '../../renderer/src/App.svelte';
-import { DEFAULT_FORM, Studio } from '../../renderer/src/lib/state.svelte.ts';
-import { FakeStudio, INFO, type Handlers } from './fake-studio.ts';
+import { DEFAULT_FORM } from '../../renderer/src/lib/state.svelte.ts';
+import { INFO } from './fake-studio.ts';
+import { freshAppPerTest, nav, renderApp } from './render-app.ts';
 
-// jsdom has no canvas: the charts fall back to their text summaries (and stay quiet about it).
-HTMLCanvasElement.prototype.getContext = (() => null) as unknown as HTMLCanvasElement['getContext'];
+freshAppPerTest();
 
-beforeEach(() => {
-  localStorage.clear();
-  history.replaceState(null, '', '#/projects');
-});
-afterEach(() => localStorage.clear());
+const app = renderApp;
 
-async function app(handlers: Handlers = {}) {
-  const api = new FakeStudio(handlers);
-  const studio = new Studio(api);
-  render(App, { props: { studio, connection: api.connection() } });
-  await waitFor(() => expect(studio.info).not.toBeNull());
-  return { api, studio };
-}
-
-const nav = (name: string) => within(screen.getByRole('navigation', { name: 'Studio sections' })).getByRole('button', { name });
 const heading = () => screen.getByRole('heading', { level: 1 });
 
 function summary(runId: string, over: Partial<RunSummary> = {}): RunSummary {
