@@ -1,11 +1,10 @@
 // `lora-studio eval` scores data the way training reads it: --data example by example (with the
 // dataset's columns/template, never its JSON punctuation), --held-out a run's validation split
 // exactly as the run held it out; one of --text/--data/--held-out, one-line errors otherwise.
-import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.ts';
 import { parseParams } from '../../engine/api.ts';
 import { loadTokenizer } from '../../engine/data/tokenizer.ts';
 import { loadModel } from '../../engine/models/registry.ts';
@@ -13,16 +12,7 @@ import { heldOutOptions } from '../../engine/services/evaluate.ts';
 import { perplexity, windowsNll } from '../../engine/train/eval.ts';
 import { SAMPLE_TEXT, hasSharedData, makeTinyGPT2, tempDir } from '../helpers/tiny-model.ts';
 
-const BIN = path.resolve(import.meta.dirname, '..', '..', 'bin', 'lora-studio.mjs');
-const cli = async (...args: string[]) => {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args], { maxBuffer: 1 << 24 });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-};
+const cli = runCli;
 const json = (r: { code: number; stdout: string; stderr: string }) => {
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
