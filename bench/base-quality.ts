@@ -1,6 +1,6 @@
 // Base-model quality of each low-precision base dtype vs float32 (issue #16): perplexity of the
 // frozen base (LoRA B = 0, so the step graph's loss is the base model's) on samples/recipes.jsonl
-// and samples/reviews.csv, for models/demo-gpt2 (GPT-2 family, trained by this project) and
+// and samples/reviews.csv, for models/demo-llama (Llama family, trained by this project) and
 // stories260K (a trained llama2.c TinyStories Llama from ../shared/data, converted here; its own
 // greedy stories from reference_outputs.json as a third text). Writes its section of
 // docs/BENCHMARKS.md.  node --import tsx bench/base-quality.ts
@@ -22,7 +22,7 @@ import { updateSection } from './report.ts';
 const root = path.resolve(import.meta.dirname, '..');
 const SRC = path.resolve(root, '..', 'shared', 'data', 'stories260K');
 const tmp = mkdtempSync(path.join(tmpdir(), 'ls-quality-'));
-const models: [string, string][] = [['demo-gpt2', path.join(root, 'models', 'demo-gpt2')]];
+const models: [string, string][] = [['demo-llama', path.join(root, 'models', 'demo-llama')]];
 if (existsSync(path.join(SRC, 'stories260K.bin'))) {
   convertLlama2c(path.join(SRC, 'stories260K.bin'), path.join(SRC, 'tok512.bin'), path.join(tmp, 'stories260K'));
   models.push(['stories260K', path.join(tmp, 'stories260K')]);

@@ -9,7 +9,7 @@ import { bars } from '../progress.ts';
 
 const HELP = `Usage: lora-studio demo [--project DIR] [--model DIR] [--quick] [--json]
 
-The tutorial end to end, offline, on the built-in demo model (models/demo-gpt2) and the bundled
+The tutorial end to end, offline, on the built-in demo model (models/demo-llama) and the bundled
 samples (samples/recipes.jsonl, samples/reviews.csv):
   1. perplexity of held-out recipes and a generated recipe, before fine-tuning
   2. LoRA fine-tuning on the other recipes (a run of the demo project)

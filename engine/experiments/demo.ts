@@ -1,5 +1,5 @@
 // The demo service (`lora-studio demo`, `npm run demo`): the whole tutorial, offline, on the
-// built-in demo model (models/demo-gpt2) and the bundled samples: LoRA on recipes with perplexity
+// built-in demo model (models/demo-llama) and the bundled samples: LoRA on recipes with perplexity
 // and generation before/after, LoRA vs full fine-tuning (each in its own process), and sentiment
 // classification on reviews. Everything lands in a demo project the app can open. The caller says
 // how to show progress (`log` lines, `progress` bars).
@@ -23,7 +23,7 @@ import { type CompareReport, compareMethods, fmtBytes, formatComparison, table }
 import type { IsolatedTrialRunner } from './trials.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
-export const DEMO_MODEL = path.join(ROOT, 'models', 'demo-gpt2');
+export const DEMO_MODEL = path.join(ROOT, 'models', 'demo-llama');
 export const DEMO_PROMPT = 'Banana Bread\n\nIngredients:\n';
 
 interface Settings {
@@ -149,7 +149,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   const s = opts.quick ? QUICK : FULL;
   const o = { ...opts, project: path.resolve(opts.project) };
   const log = o.log;
-  if (!fs.existsSync(path.join(o.model, 'config.json'))) throw new Error(`${o.model}: no demo model here (models/demo-gpt2 ships with the repository)`);
+  if (!fs.existsSync(path.join(o.model, 'config.json'))) throw new Error(`${o.model}: no demo model here (models/demo-llama ships with the repository)`);
   openOrCreateProject(o.project);
   updateProject(o.project, (p) => { if (p.name === path.basename(o.project) || !p.name) p.name = 'LoRA Studio demo'; });
   const tok = await loadTokenizer(o.model);

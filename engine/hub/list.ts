@@ -33,11 +33,11 @@ export interface ListedModel {
 export interface ListOptions {
   env?: Env;
   cacheDir?: string;
-  /** Built-in model folders (default: the repository's models/demo-gpt2). */
+  /** Built-in model folders (default: the repository's models/demo-llama). */
   builtIn?: readonly string[];
 }
 
-export const DEMO_MODEL_DIR = path.resolve(import.meta.dirname, '..', '..', 'models', 'demo-gpt2');
+export const DEMO_MODEL_DIR = path.resolve(import.meta.dirname, '..', '..', 'models', 'demo-llama');
 
 export function listModels(o: ListOptions = {}): ListedModel[] {
   const out: ListedModel[] = [];

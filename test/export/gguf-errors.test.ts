@@ -2,7 +2,7 @@
 // an output that exists, a full disk — one clear line each, and no file (or temp file) left.
 // Also the number formats (F16 rounding, Q8_0 blocks), the tensor-type rules and the Modelfile.
 import { execFile } from 'node:child_process';
-import fs, { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import fs, { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -10,10 +10,12 @@ import { exportGguf, modelfilePath, tensorType } from '../../engine/export/gguf.
 import { ollamaModelfile } from '../../engine/export/gguf-modelfile.ts';
 import type { GgufTokenizer } from '../../engine/export/gguf-tokenizer.ts';
 import { decodeQ8_0, encodeQ8_0, fromHalf, toHalf } from '../../engine/export/gguf-writer.ts';
-import { FIXTURES, makeTinyGPT2, tempDir } from '../helpers/tiny-model.ts';
+import { llamaParamShapes, parseLlamaConfig } from '../../engine/models/llama.ts';
+import { writeSafetensors } from '../../engine/store/safetensors.ts';
+import { FIXTURES, tempDir } from '../helpers/tiny-model.ts';
 import { makeLora } from './random-lora.ts';
 
-const DEMO = path.resolve(import.meta.dirname, '..', '..', 'models', 'demo-gpt2');
+const DEMO = path.resolve(import.meta.dirname, '..', '..', 'models', 'demo-llama');
 const BIN = path.resolve(import.meta.dirname, '..', '..', 'bin', 'lora-studio.mjs');
 
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -24,6 +26,16 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
     const x = e as { code: number; stdout: string; stderr: string };
     return { code: x.code, stdout: x.stdout, stderr: x.stderr };
   }
+}
+
+/** A Llama config.json + zero weights of the demo model's layout at another width (no tokenizer). */
+function makeTinyLlama(dir: string, hidden: number): string {
+  mkdirSync(dir, { recursive: true });
+  const json = { model_type: 'llama', vocab_size: 4096, hidden_size: hidden, intermediate_size: 2 * hidden, num_hidden_layers: 1, num_attention_heads: 2, tie_word_embeddings: true };
+  writeFileSync(path.join(dir, 'config.json'), JSON.stringify(json));
+  const cfg = parseLlamaConfig(json, path.join(dir, 'config.json'));
+  writeSafetensors(path.join(dir, 'model.safetensors'), llamaParamShapes(cfg).map(([name, shape]) => ({ name, dtype: 'F32' as const, shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) })));
+  return dir;
 }
 
 /** The message of the rejection, checked to be one line. */
@@ -47,12 +59,12 @@ describe('GGUF export: bad input', () => {
   });
 
   it('refuses an adapter trained for another model (shapes), writing nothing', async () => {
-    const small = makeTinyGPT2(path.join(root, 'tiny'), { nEmbd: 16, tokenizer: false });
-    const adapter = makeLora(path.join(root, 'tiny-adapter'), small, { targets: ['c_attn'] });
+    const small = makeTinyLlama(path.join(root, 'tiny'), 16);
+    const adapter = makeLora(path.join(root, 'tiny-adapter'), small, { targets: ['q_proj'] });
     for (const loraOnly of [false, true]) {
       const out = path.join(root, `wrong-${loraOnly}.gguf`);
       const msg = await oneLineError(exportGguf({ model: DEMO, adapter, out, loraOnly }));
-      expect(msg).toMatch(/has shape \[4, 16\] but the base model needs \[4, 128\]: this adapter was trained for another model/);
+      expect(msg).toMatch(/has shape \[4, 16\] but the base model needs \[4, 256\]: this adapter was trained for another model/);
       expect(existsSync(out)).toBe(false);
       expect(existsSync(modelfilePath(out))).toBe(false);
     }
@@ -68,14 +80,14 @@ describe('GGUF export: bad input', () => {
     expect(r.bytes).toBe(fs.statSync(out).size);
     expect(await oneLineError(exportGguf({ model: DEMO, out: path.join(root, 'x.gguf'), loraOnly: true }))).toMatch(/--lora-only writes an adapter/);
     // An adapter with a trained bias (PEFT bias="all") cannot be a GGUF LoRA: merged only.
-    const biased = makeLora(path.join(root, 'biased'), DEMO, { targets: ['c_attn'] });
+    const biased = makeLora(path.join(root, 'biased'), DEMO, { targets: ['q_proj'] });
     const { saveAdapter, loadAdapter } = await import('../../engine/store/adapter.ts');
     const ad = loadAdapter(biased);
     const tensors = new Map([...ad.tensors].map(([n, t]) => [`base_model.model.${n}`, t]));
-    tensors.set('base_model.model.transformer.h.0.attn.c_attn.bias', { shape: [384], data: new Float32Array(384).fill(0.01) });
+    tensors.set('base_model.model.model.layers.0.self_attn.q_proj.bias', { shape: [256], data: new Float32Array(256).fill(0.01) });
     saveAdapter(biased, { ...ad.config, bias: 'all' }, tensors);
     const msg = await oneLineError(exportGguf({ model: DEMO, adapter: biased, out: path.join(root, 'b.gguf'), loraOnly: true }));
-    expect(msg).toMatch(/also trains transformer\.h\.0\.attn\.c_attn\.bias.*export the merged model instead/);
+    expect(msg).toMatch(/also trains model\.layers\.0\.self_attn\.q_proj\.bias.*export the merged model instead/);
   });
 
   it('a full disk (a failing write) is one line naming the file; no GGUF and no temp file are left', async () => {

@@ -1,7 +1,8 @@
 // The GGUF export verified by llama.cpp itself (node-llama-cpp's prebuilt CPU binary), not by a
 // reader of our own: llama.cpp loads each exported file, tokenizes the prompt with the GGUF's
 // embedded tokenizer, and its greedy continuation (float32 KV cache) equals the studio's own
-// generate token for token for F32 exports — the demo GPT-2 (base and with a merged adapter), and
+// generate token for token for F32 exports — the demo Llama with its own byte-level BPE (base, with a
+// merged adapter, and the adapter as a GGUF LoRA), and
 // stories260K converted from llama2.c (base, adapter merged, adapter as a GGUF LoRA applied at run
 // time). F16 and Q8_0 exports load and agree on the first tokens.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -18,7 +19,7 @@ import { SHARED, tempDir } from '../helpers/tiny-model.ts';
 import { disposeLlamaCpp, llamaCppGreedy } from './llama-cpp.ts';
 import { makeLora } from './random-lora.ts';
 
-const DEMO = path.resolve(import.meta.dirname, '..', '..', 'models', 'demo-gpt2');
+const DEMO = path.resolve(import.meta.dirname, '..', '..', 'models', 'demo-llama');
 const STORIES = path.join(SHARED, 'stories260K');
 const haveStories = existsSync(path.join(STORIES, 'stories260K.bin'));
 if (!haveStories) console.warn(`skipping the stories260K GGUF tests: ${STORIES} is absent`);
@@ -45,7 +46,7 @@ afterAll(async () => {
   await disposeLlamaCpp();
 });
 
-describe('GGUF export, verified by llama.cpp: demo GPT-2 (models/demo-gpt2)', () => {
+describe('GGUF export, verified by llama.cpp: the demo Llama (models/demo-llama, byte-level BPE)', () => {
   const N = 16;
   const PROMPTS = [
     'Call me Ishmael. Some years ago, never mind how long precisely, having little or no money in my purse,',
@@ -53,8 +54,8 @@ describe('GGUF export, verified by llama.cpp: demo GPT-2 (models/demo-gpt2)', ()
   ];
   let root: string, adapter: string;
   beforeAll(() => {
-    root = tempDir('ls-gguf-gpt2-');
-    adapter = makeLora(path.join(root, 'adapter'), DEMO, { targets: ['c_attn', 'c_proj', 'c_fc'], std: 0.12 });
+    root = tempDir('ls-gguf-demo-');
+    adapter = makeLora(path.join(root, 'adapter'), DEMO, { targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], std: 0.12 });
   });
 
   it('F32: llama.cpp tokenizes as the studio does, and its greedy continuation is the studio\'s, token for token', async () => {
@@ -62,7 +63,7 @@ describe('GGUF export, verified by llama.cpp: demo GPT-2 (models/demo-gpt2)', ()
     const tok = await loadTokenizer(DEMO);
     for (const text of PROMPTS) {
       const run = await llamaCppGreedy(file, text, N);
-      expect(run.addsBos).toBe(false); // GPT-2 adds no BOS, in HF and in llama.cpp
+      expect(run.addsBos).toBe(false); // its GPT-2-style tokenizer adds no BOS, in HF and in llama.cpp
       expect(run.prompt).toEqual(tok.encode(text));
       expect(run.tokens).toEqual(await studioGreedy(DEMO, undefined, run.prompt, N));
     }

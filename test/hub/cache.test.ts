@@ -136,7 +136,7 @@ const readDir = (dir: string, names: string[]): Record<string, Buffer> => Object
     const models = listModels({ env: env() });
     expect(models.map((m) => m.ref)).toEqual([DEMO_MODEL_DIR, 'py-org/mamba', 'py-org/tiny', 'solo@v1']);
     const [demo, mamba, tiny, solo] = models;
-    expect(demo).toMatchObject({ source: 'built-in', family: 'gpt2', dtype: 'F16', trainable: true });
+    expect(demo).toMatchObject({ source: 'built-in', family: 'llama', architecture: 'LlamaForCausalLM', dtype: 'F16', trainable: true });
     expect(tiny).toMatchObject({
       source: 'hf-cache', repo: 'py-org/tiny', commit: gpt2.commit, revisions: ['main'], family: 'gpt2', architecture: 'GPT2LMHeadModel',
       params: inspectModel(src, { method: 'full' }).allParams, dtype: 'F32', sizeBytes: gpt2.blobBytes, trainable: true,

@@ -49,7 +49,7 @@ type PullEv = Extract<StudioEvent, { type: 'model.pull' }>;
   it('models.list before anything is pulled: the demo model only', async () => {
     const r = await bridge.invoke('models.list', {});
     expect(r.cacheDir).toBe(cache);
-    expect(r.models.map((m) => [m.name, m.source, m.trainable])).toEqual([['demo-gpt2', 'built-in', true]]);
+    expect(r.models.map((m) => [m.name, m.source, m.trainable])).toEqual([['demo-llama', 'built-in', true]]);
   });
 
   it('a cancelled pull answers with the one-line error and a failed event; pulling again resumes and lists the model', async () => {

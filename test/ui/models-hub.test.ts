@@ -16,7 +16,7 @@ beforeEach(() => {
 });
 afterEach(() => localStorage.clear());
 
-const DEMO: ListedModelData = { ref: '/app/models/demo-gpt2', name: 'demo-gpt2', source: 'built-in', dir: '/app/models/demo-gpt2', family: 'gpt2', architecture: 'GPT2LMHeadModel', params: 7_242_624, dtype: 'F16', sizeBytes: 16_602_111, trainable: true };
+const DEMO: ListedModelData = { ref: '/app/models/demo-llama', name: 'demo-llama', source: 'built-in', dir: '/app/models/demo-llama', family: 'llama', architecture: 'LlamaForCausalLM', params: 4_212_992, dtype: 'F16', sizeBytes: 8_817_000, trainable: true };
 const MAMBA: ListedModelData = {
   ref: 'state-spaces/mamba-130m-hf', name: 'state-spaces/mamba-130m-hf', source: 'hf-cache', dir: '/cache/models--state-spaces--mamba-130m-hf/snapshots/abc', repo: 'state-spaces/mamba-130m-hf',
   commit: 'a'.repeat(40), revisions: ['main'], family: 'mamba', architecture: 'MambaForCausalLM', params: 129_135_360, dtype: 'F32', sizeBytes: 517_000_000, trainable: false,
@@ -47,11 +47,11 @@ describe('Models: the Hugging Face cache and downloads', () => {
   test('lists the demo model and the cached ones, with why a model cannot be trained; a click opens one', async () => {
     const { api } = await modelsView();
     const table = within(screen.getByTestId('models-table'));
-    expect(table.getByRole('button', { name: 'Open demo-gpt2' })).toBeTruthy();
-    expect(table.getByText('7.2M')).toBeTruthy();
+    expect(table.getByRole('button', { name: 'Open demo-llama' })).toBeTruthy();
+    expect(table.getByText('4.2M')).toBeTruthy();
     expect(table.getByText(/unsupported architecture "mamba"/)).toBeTruthy();
     expect(screen.getByText('/cache')).toBeTruthy();
-    await fireEvent.click(table.getByRole('button', { name: 'Open demo-gpt2' }));
+    await fireEvent.click(table.getByRole('button', { name: 'Open demo-llama' }));
     await waitFor(() => expect(screen.getByTestId('model-summary')).toBeTruthy());
     expect(api.callsOf('models.inspect')).toContainEqual({ dir: DEMO.dir, method: 'full' });
   });
