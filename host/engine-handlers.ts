@@ -8,7 +8,8 @@ import type { IsolatedTrialRunner } from '../engine/experiments/trials.ts';
 import { compareForStudio, listExperiments } from '../engine/services/compare.ts';
 import { gridForStudio } from '../engine/services/grid.ts';
 import { previewDataset } from '../engine/services/datasets.ts';
-import { estimateForRun } from '../engine/services/estimate.ts';
+import { estimateForRun, machineMemory } from '../engine/services/estimate.ts';
+import { calibratedMachine } from '../engine/train/estimate-calibrate.ts';
 import { availableDevices } from '../engine/onnx/devices.ts';
 import { type EngineFunctions, engineWith } from '../engine/services/engine.ts';
 import { evaluatePerplexity } from '../engine/services/evaluate.ts';
@@ -128,7 +129,7 @@ export function createEngineHandlers(opts: EngineHandlerOptions): EngineHandlers
     'runs.pause': async (p) => runs.pause(p.runId),
     'runs.resume': (p) => runs.resume(p),
     'runs.export': (p) => exportForRun(p, runs),
-    'runs.estimate': async (p) => estimateForRun(p),
+    'runs.estimate': async (p) => estimateForRun(p, machineMemory, await calibratedMachine()),
     'eval.perplexity': (p) => evaluatePerplexity(p, fns),
     'generate.text': (p) => generations.run(p),
     'generate.cancel': async (p) => generations.cancel(p.streamId),

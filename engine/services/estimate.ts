@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { freemem, totalmem } from 'node:os';
 import type { Params, Result } from '../api.ts';
 import { loadModelSpec } from '../models/registry.ts';
-import { estimateRun } from '../train/estimate.ts';
+import { type Machine, estimateRun } from '../train/estimate.ts';
 import { requireDir } from './files.ts';
 
 const MB = 2 ** 20;
@@ -44,8 +44,11 @@ export function machineMemory(): MachineMemory {
   return { totalMb: total / MB, availableMb: available / MB };
 }
 
-/** The estimate of a run's peak memory and step time, with the machine's memory beside it. */
-export function estimateForRun(p: Params<'runs.estimate'>, memory: () => MachineMemory = machineMemory): Result<'runs.estimate'> {
+/**
+ * The estimate of a run's peak memory and step time, with the machine's memory beside it. `machine`:
+ * this machine's calibrated constants (engine/train/estimate-calibrate.ts; default: the reference's).
+ */
+export function estimateForRun(p: Params<'runs.estimate'>, memory: () => MachineMemory = machineMemory, machine: Partial<Machine> = {}): Result<'runs.estimate'> {
   const lm = loadModelSpec(requireDir(p.model, 'model folder'));
   // A classifier has no LM head: no vocabulary-wide logits (its own head is a few values).
   const spec = p.task === 'seq-cls' ? { ...lm, lmHead: null, lmHeadShapes: [] } : lm;
@@ -60,6 +63,7 @@ export function estimateForRun(p: Params<'runs.estimate'>, memory: () => Machine
     loraR: p.lora?.r,
     loraTargets: Array.isArray(targets) && targets.length === 0 ? undefined : targets,
     gradientCheckpointing: p.gradientCheckpointing,
+    machine,
   });
   const m = memory();
   return { ...e, totalMemoryMb: m.totalMb, availableMemoryMb: m.availableMb, fits: e.peakRssMb <= m.availableMb };

@@ -10,6 +10,7 @@ import { createEngineHandlers } from '../../host/engine-handlers.ts';
 import { hasWebGpuDriver } from '../../engine/onnx/devices.ts';
 import { loadModelSpec } from '../../engine/models/registry.ts';
 import { estimateForRun } from '../../engine/services/estimate.ts';
+import { calibratedMachine } from '../../engine/train/estimate-calibrate.ts';
 import { LiveRuns, toTrainOptions } from '../../engine/services/train.ts';
 import { estimateRun } from '../../engine/train/estimate.ts';
 import type { TrainEvent } from '../../engine/train/types.ts';
@@ -97,7 +98,8 @@ describe.skipIf(!hasSharedData)('a RunConfig trains with its task (tiny random G
     const h = createEngineHandlers({ emit: () => {} });
     const p = { model, method: 'full' as const, batchSize: 2, maxLength: 32 };
     const got = (await h.handle('runs.estimate', p)) as Record<string, number | boolean>;
-    const want = estimateRun({ spec: loadModelSpec(model), method: 'full', batchSize: 2, maxLength: 32 });
+    // Timed against this machine's own calibration step (measured once per process).
+    const want = estimateRun({ spec: loadModelSpec(model), method: 'full', batchSize: 2, maxLength: 32, machine: await calibratedMachine() });
     expect(got).toMatchObject(want);
     expect(got.fits).toBe(want.peakRssMb <= (got.availableMemoryMb as number));
     await expect(h.handle('runs.estimate', { ...p, batchSize: 0 })).rejects.toThrow(/batchSize/);
