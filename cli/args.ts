@@ -4,6 +4,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEVICES, LORA_BIASES, METHODS_OF_TRAINING, SCHEDULES } from '../engine/api.ts';
 import { resolveModelRef } from '../engine/hub/resolve.ts';
 import { parseTargets } from '../engine/lora/targets.ts';
+import { BASE_DTYPES } from '../engine/quant/formats.ts';
 import { DEFAULT_CLASSIFY, DEFAULT_LORA, DEFAULT_TRAIN, type LoraOptions, type TaskKind, type TrainOptions } from '../engine/train/types.ts';
 
 export class UsageError extends Error {}
@@ -108,6 +109,7 @@ export const TRAIN_ONLY_FLAGS = {
   method: { type: 'string' }, task: { type: 'string' }, 'warmup-ratio': { type: 'string' }, 'max-grad-norm': { type: 'string' }, 'log-every': { type: 'string' },
   'eval-every': { type: 'string' }, 'model-dropout': { type: 'boolean' }, device: { type: 'string' },
   validation: { type: 'string' }, 'text-column': { type: 'string' }, 'label-column': { type: 'string' },
+  'base-dtype': { type: 'string' }, 'gradient-checkpointing': { type: 'boolean' }, 'no-gradient-checkpointing': { type: 'boolean' },
 } as const;
 
 /**
@@ -120,6 +122,10 @@ export function trainOptionsFromFlags(v: Record<string, unknown>): Partial<Train
   if (task === 'seq-cls' && method !== 'lora') throw new UsageError('--task seq-cls trains with --method lora (the heads train whole as modules_to_save)');
   const d = task === 'seq-cls' ? DEFAULT_CLASSIFY : DEFAULT_TRAIN;
   const s = (k: string) => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
+  const baseDtype = oneOf(v['base-dtype'], 'base-dtype', BASE_DTYPES, 'f32');
+  if (baseDtype !== 'f32' && method !== 'lora') throw new UsageError(`--base-dtype ${baseDtype} needs --method lora (full fine-tuning trains every weight in float32)`);
+  if (v['gradient-checkpointing'] && v['no-gradient-checkpointing']) throw new UsageError('--gradient-checkpointing and --no-gradient-checkpointing contradict each other');
+  const ckpt = v['gradient-checkpointing'] ? true : v['no-gradient-checkpointing'] ? false : undefined;
   return {
     task, method, lora: loraFromFlags(v, d.lora), ...trainingFromFlags(v, { base: d }),
     warmupRatio: num(s('warmup-ratio'), 'warmup-ratio', 0, (x) => x >= 0 && x < 1),
@@ -131,6 +137,8 @@ export function trainOptionsFromFlags(v: Record<string, unknown>): Partial<Train
     ...(s('validation') ? { validation: s('validation') } : {}),
     ...(s('text-column') ? { textColumn: s('text-column') } : {}),
     ...(s('label-column') ? { labelColumn: s('label-column') } : {}),
+    ...(baseDtype !== 'f32' ? { baseDtype } : {}),
+    ...(ckpt !== undefined ? { gradientCheckpointing: ckpt } : {}),
   };
 }
 

@@ -20,6 +20,17 @@ export const DATASET_FORMATS = ['auto', 'aclimdb', 'csv', 'jsonl', 'txt', 'parqu
 export const RUN_TASKS = ['causal-lm', 'seq-cls'] as const;
 /** How a LoRA run stores its frozen base (engine/quant/formats.ts BaseDtype). */
 export const RUN_BASE_DTYPES = ['f32', 'bf16', 'f16', 'int8', 'int4'] as const;
+
+/**
+ * Whether a run recomputes each block in the backward pass. Unset, it is on for a LoRA run on an
+ * int8 or int4 base, as PEFT's prepare_model_for_kbit_training does: such a base is chosen to fit
+ * memory, and checkpointing is what brings a 1.1B LoRA step under a third of PyTorch's peak
+ * (docs/BENCHMARKS.md, "Gradient checkpointing").
+ */
+export function checkpointingFor(o: { method?: 'lora' | 'full'; baseDtype?: (typeof RUN_BASE_DTYPES)[number]; gradientCheckpointing?: boolean }): boolean {
+  return o.gradientCheckpointing ?? (o.method !== 'full' && (o.baseDtype === 'int8' || o.baseDtype === 'int4'));
+}
+
 /** What a causal-LM data file holds (engine/data/instruct.ts DataFormatChoice): auto-detected, plain text, or an instruction format. */
 export const CHAT_FORMATS = ['auto', 'text', 'prompt-completion', 'alpaca', 'sharegpt', 'messages'] as const;
 /** The built-in chat templates (engine/data/chat/templates.ts); `auto`: the model's own, else chatml. A file path works too. */

@@ -1,7 +1,7 @@
 // `lora-studio train`: flags -> the train service (engine/services/train.ts) -> progress and the
 // result printed. Both tasks (causal LM, sequence classification) take the same flags.
 import { trainableLine } from '../../engine/lora/peft-model.ts';
-import { DEFAULT_TRAIN, type TrainEvent, type TrainResult } from '../../engine/train/types.ts';
+import { checkpointingFor, DEFAULT_TRAIN, type TrainEvent, type TrainResult } from '../../engine/train/types.ts';
 import { LORA_FLAGS, LORA_HELP, TRAIN_FLAGS, TRAIN_ONLY_FLAGS, parse, required, runCommand, trainHelp, trainOptionsFromFlags } from '../args.ts';
 import { CHAT_TRAIN_FLAGS, CHAT_TRAIN_HELP, chatFromFlags, describeInstruct } from './chat-flags.ts';
 import { PROJECT_TRAIN_FLAGS, PROJECT_TRAIN_HELP, outFlag, trainMaybeInProject } from './project-flags.ts';
@@ -28,6 +28,12 @@ ${trainHelp()}
   --model-dropout       train with the model's own dropouts (config.json's *_pdrop), as HF does
   --eval-every N        validation loss every N steps (default: at the end only)
   --device cpu|webgpu|cuda (default cpu)
+  --base-dtype f32|bf16|f16|int8|int4
+                        LoRA: how the frozen base is stored (default f32); int8 and int4 are
+                        weight-only quantized, LoRA's own weights stay float32
+  --gradient-checkpointing / --no-gradient-checkpointing
+                        recompute each block in the backward pass: less memory, more time
+                        (default: on for an int8 or int4 base, off otherwise)
 
 ${CHAT_TRAIN_HELP}
 
@@ -78,6 +84,10 @@ export async function trainFromFlags(v: Record<string, unknown>): Promise<number
   const options = trainOptionsFromFlags(v);
   const classifier = options.task === 'seq-cls';
   const json = Boolean(v.json);
+  if (options.baseDtype) {
+    const say = json ? console.error : console.log;
+    say(`frozen base in ${options.baseDtype}, gradient checkpointing ${checkpointingFor(options) ? 'on' : 'off'}`);
+  }
   const ac = new AbortController();
   process.once('SIGINT', () => { console.error('stopping after this step (Ctrl-C again to kill)'); ac.abort(); });
   const r = await trainMaybeInProject(v, { ...options, model: required(v, 'model'), data: required(v, 'data'), out: outFlag(v), ...chatFromFlags(v) }, { onEvent: progress(json, classifier), signal: ac.signal });

@@ -7,6 +7,7 @@ import { defaultLoraConfig } from '../lora/config.ts';
 import { loraPlan } from '../lora/peft-model.ts';
 import { type ModelSpec, lmParamShapes } from '../models/types.ts';
 import { type BaseDtype, bytesPerValue } from '../quant/formats.ts';
+import { checkpointingFor } from './types.ts';
 
 export interface EstimateInput {
   spec: ModelSpec;
@@ -17,6 +18,7 @@ export interface EstimateInput {
   /** LoRA target modules (default: the family's, as PEFT) and rank (default 8). */
   loraTargets?: string[] | string;
   loraR?: number;
+  /** Unset: as the trainer decides (checkpointingFor). */
   gradientCheckpointing?: boolean;
   machine?: Partial<Machine>;
 }
@@ -92,6 +94,7 @@ export function estimateRun(inp: EstimateInput): RunEstimate {
   // Values in matrix products per token: every linear layer and the LM head.
   const linear = spec.linearModules.reduce((s, l) => s + l.inFeatures * l.outFeatures, 0);
   const headValues = spec.lmHead ? spec.vocabSize * spec.hidden : 0;
+  const ckpt = checkpointingFor(inp);
   const trainable = method === 'full' ? all : loraPlan(spec, defaultLoraConfig({ r: inp.loraR ?? 8, targetModules: inp.loraTargets ?? spec.family.defaultTargets })).trainableParams;
 
   // Weights: trainables in float32 x 4 (value, gradient, two moments); the frozen rest as stored.
@@ -104,14 +107,14 @@ export function estimateRun(inp: EstimateInput): RunEstimate {
   // head, the logits; with checkpointing only each layer's input stays, plus one layer's worth.
   const perLayerLinear = spec.linearModules.reduce((s, l) => s + l.inFeatures + l.outFeatures, 0) / Math.max(1, layers);
   const perLayer = N * ((method === 'full' ? m.linearFloatsFull : m.linearFloats) * perLayerLinear + m.attentionFloats * heads * T);
-  const kept = inp.gradientCheckpointing ? N * spec.hidden * layers + perLayer : perLayer * layers;
+  const kept = ckpt ? N * spec.hidden * layers + perLayer : perLayer * layers;
   const logits = spec.lmHead ? N * spec.vocabSize * m.logitsCopies : 0;
   const activationsMb = ((kept + logits) * 4) / MB;
 
   // Time: 2 FLOPs per multiply-add; forward 1x, input gradients 1x, weight gradients 1x (full only);
   // checkpointing recomputes the forward once more. Attention: QK^T and PV, same passes.
-  const passes = (method === 'full' ? 3 : 2) + (inp.gradientCheckpointing ? 1 : 0);
-  const flops = 2 * N * (linear + headValues) * passes + 2 * 2 * N * T * spec.hidden * layers * (3 + (inp.gradientCheckpointing ? 1 : 0));
+  const passes = (method === 'full' ? 3 : 2) + (ckpt ? 1 : 0);
+  const flops = 2 * N * (linear + headValues) * passes + 2 * 2 * N * T * spec.hidden * layers * (3 + (ckpt ? 1 : 0));
   const threaded = trainable >= 1 << 23;
   const optS = (trainable * (threaded ? m.optimizerNsThreaded : m.optimizerNsMain)) / 1e9;
   const stepS = flops / (m.gflops * 1e9) + m.stepOverheadS + optS;

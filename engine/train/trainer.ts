@@ -13,7 +13,7 @@ import { type StepGraph, baseStorage, buildStepGraph } from './step-graph.ts';
 import type { Sampler, Task } from './task.ts';
 import { causalLmTask } from './tasks/causal-lm.ts';
 import { seqClsTask } from './tasks/seq-cls.ts';
-import { type Checkpoint, DEFAULT_CLASSIFY, DEFAULT_TRAIN, type TrainEvent, type TrainHooks, type TrainOptions, type TrainResult } from './types.ts';
+import { type Checkpoint, checkpointingFor, DEFAULT_CLASSIFY, DEFAULT_TRAIN, type TrainEvent, type TrainHooks, type TrainOptions, type TrainResult } from './types.ts';
 
 export const peakRssMb = (): number => process.resourceUsage().maxRSS / 1024;
 
@@ -42,7 +42,7 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
   const sampler = o.sample && task.sampler ? await task.sampler(plan, o.sample) : undefined;
   const sg = await buildStepGraph(task.model.weights, plan, task.family.isNoDecay, task.loss, {
     device: o.device, threads: o.threads, releaseFrozen: o.method === 'lora', modelDropout: o.modelDropout,
-    base: baseStorage(task.model.spec, o.baseDtype ?? 'f32', o), checkpointing: o.gradientCheckpointing,
+    base: baseStorage(task.model.spec, o.baseDtype ?? 'f32', o), checkpointing: checkpointingFor(o),
   });
   const opt = new AdamW(sg.trainables, { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay });
   const start = hooks.resume ? restore(opt, hooks.resume) : 0;

@@ -7,6 +7,8 @@ import type { Device } from '../onnx/runtime.ts';
 import type { BaseDtype } from '../quant/formats.ts';
 import type { ClassificationMetrics } from './metrics.ts';
 
+export { checkpointingFor } from '../api-shapes.ts';
+
 export type Method = 'lora' | 'full';
 export type TaskKind = 'causal-lm' | 'seq-cls';
 export type Schedule = 'constant' | 'linear' | 'cosine';
@@ -58,7 +60,7 @@ export interface TrainOptions {
   threads?: number;
   /** LoRA: how the frozen base is stored (engine/quant): f32 (default), bf16, f16, int8 or int4. */
   baseDtype?: BaseDtype;
-  /** Recompute each block's forward in the backward pass (less memory for long contexts, more time). */
+  /** Recompute each block's forward in the backward pass (less memory, more time); unset: checkpointingFor. */
   gradientCheckpointing?: boolean;
   /** Evaluate on the validation split every N optimizer steps (0: only at the end). */
   evalEvery: number;

@@ -94,6 +94,24 @@ describe('lora-studio CLI', () => {
     expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!).out).toBe(path.join(project, 'runs', id, 'adapter'));
   });
 
+  it('train --base-dtype int8: checkpointing on by default (same loss as off), saved in the run; refused for full fine-tuning', async () => {
+    const project = path.join(root, 'int8-project');
+    const common = ['train', '--model', 'models/demo-llama', '--data', 'samples/recipes.jsonl', '--max-steps', '2', '--batch-size', '2',
+      '--max-length', '64', '--threads', '1', '--base-dtype', 'int8', '--json'];
+    const on = await run(...common, '--project', project, '--run-name', 'q8');
+    expect(on.code).toBe(0);
+    expect(on.stderr).toContain('frozen base in int8, gradient checkpointing on');
+    const id = /^run (\S+): /m.exec(on.stderr)![1]!;
+    expect(JSON.parse(readFileSync(path.join(project, 'runs', id, 'run.json'), 'utf8')).config).toMatchObject({ baseDtype: 'int8' });
+    const off = await run(...common, '--out', path.join(root, 'q8-off'), '--no-gradient-checkpointing');
+    expect(off.stderr).toContain('gradient checkpointing off');
+    // Recomputing the blocks changes what is kept, not what is computed.
+    expect(JSON.parse(off.stdout.trim().split('\n').at(-1)!).final_loss).toBe(JSON.parse(on.stdout.trim().split('\n').at(-1)!).final_loss);
+    const full = await run('train', '--model', 'models/demo-llama', '--data', 'samples/recipes.jsonl', '--method', 'full', '--base-dtype', 'int4', '--out', root);
+    expect(full.code).toBe(2);
+    expect(full.stderr.split('\n')[0]).toBe('lora-studio train: --base-dtype int4 needs --method lora (full fine-tuning trains every weight in float32)');
+  });
+
   (hasSharedData ? it : it.skip)('eval --run in a project it cannot write to: the result is printed, then a warning that it was not recorded', async () => {
     const model = makeTinyGPT2(path.join(root, 'tiny-ro'), { nEmbd: 16, nLayer: 1, nHead: 2, nPositions: 32 });
     const data = path.join(root, 'ro.txt');

@@ -58,5 +58,10 @@ describe('estimateRun', () => {
     expect(at({ batchSize: 16 }).activationsMb).toBeCloseTo(2 * lora.activationsMb, 6);
     expect(at({ loraR: 64 }).weightsMb).toBeGreaterThan(lora.weightsMb);
     expect(at({ machine: { gflops: 40 } }).stepS).toBeGreaterThan(1.8 * lora.stepS); // half the reference rate
+    // Unset, checkpointing follows the trainer: on for an int8/int4 base, off for f16 and full fine-tuning.
+    expect(at({ baseDtype: 'int8' })).toEqual(at({ baseDtype: 'int8', gradientCheckpointing: true }));
+    expect(at({ baseDtype: 'int4' }).activationsMb).toBe(ck.activationsMb);
+    expect(at({ baseDtype: 'f16' }).activationsMb).toBe(lora.activationsMb);
+    expect(at({ baseDtype: 'int8', gradientCheckpointing: false }).activationsMb).toBe(lora.activationsMb);
   });
 });

@@ -73,8 +73,11 @@ describe('Configure: what the engine can train', () => {
     expect(input('Learning rate').value).toBe('0.0002');
     await fireEvent.click(screen.getByRole('radio', { name: 'LoRA' }));
     expect(input('Learning rate').value).toBe('0.002');
+    const ckpt = screen.getByRole('checkbox', { name: 'Gradient checkpointing' }) as HTMLInputElement;
+    expect(ckpt.checked).toBe(false);
     await fireEvent.change(screen.getByLabelText('Base weights'), { target: { value: 'int8' } });
-    await fireEvent.click(screen.getByRole('checkbox', { name: 'Gradient checkpointing' }));
+    expect(ckpt.checked).toBe(true); // the engine's default for an int8 base, shown
+    await fireEvent.click(ckpt); // and turned off: stored, since it differs from the default
     await fireEvent.click(screen.getByRole('checkbox', { name: /Generate a sample/ }));
     expect(input('Sample prompt').value).toBe('The soup was cold and the');
     await fireEvent.input(input('Sample every (steps)'), { target: { value: '5' } });
@@ -84,7 +87,7 @@ describe('Configure: what the engine can train', () => {
     await startFromTrain();
     await waitFor(() => expect(started).toHaveLength(1));
     expect(started[0]).toMatchObject({
-      lr: 2e-3, baseDtype: 'int8', gradientCheckpointing: true,
+      lr: 2e-3, baseDtype: 'int8', gradientCheckpointing: false,
       sample: { prompt: 'The soup was cold and the', every: 5, maxNewTokens: 40 }, chat: { template: 'llama3', trainOn: 'all' },
     });
     expect(started[0]).not.toHaveProperty('task'); // causal LM: the default, left out

@@ -3,7 +3,7 @@
 // without labels), each phrased for the field it belongs to, with the field's label — never a
 // RunConfig path, a contract method or a CLI flag.
 
-import { RunConfigSchema, ValidationError, parse, type DatasetPreview, type RunConfig } from '../../../engine/api.ts';
+import { RunConfigSchema, checkpointingFor, ValidationError, parse, type DatasetPreview, type RunConfig } from '../../../engine/api.ts';
 import type { FormConfig } from './state.svelte.ts';
 
 /** The form's labels of the RunConfig paths (the inputs' <label>s). */
@@ -105,7 +105,8 @@ export function taskOptions(f: FormConfig): Pick<RunConfig, 'task' | 'baseDtype'
   const o: Pick<RunConfig, 'task' | 'baseDtype' | 'gradientCheckpointing' | 'sample' | 'chat'> = {};
   if (f.task === 'seq-cls') o.task = 'seq-cls';
   if (f.method === 'lora' && f.baseDtype && f.baseDtype !== 'f32') o.baseDtype = f.baseDtype;
-  if (f.gradientCheckpointing) o.gradientCheckpointing = true;
+  // Stored only where it differs from what the engine does unset (on for an int8/int4 base).
+  if (Boolean(f.gradientCheckpointing) !== checkpointingFor({ method: f.method, baseDtype: o.baseDtype })) o.gradientCheckpointing = Boolean(f.gradientCheckpointing);
   if (f.task === 'seq-cls') return o;
   if (f.sample) o.sample = { ...f.sample };
   const chat: NonNullable<RunConfig['chat']> = {};
