@@ -74,7 +74,12 @@ function blockRanges(g: Graph, param: ParamFn): { param: ParamFn; ranges: () => 
   };
 }
 
-/** Frozen float32 weights above this go in as fed inputs: a model's protobuf must stay under 2 GB. */
+/**
+ * Frozen float32 weights go in as fed inputs over the caller's buffers on the CPU (initializers
+ * cost the protobuf's copy, ONNX Runtime's and MLAS's pre-packed one: at SmolLM2-135M 2.5 GB after
+ * the build against 0.7 GB fed, for 3 % of step time; docs/BENCHMARKS.md), and above this on every
+ * device: a model's protobuf must stay under 2 GB. A GPU keeps small ones as initializers, uploaded once.
+ */
 const FEED_F32_ABOVE = 1.5e9;
 
 /**
@@ -109,8 +114,9 @@ export async function buildStepGraph(weights: Weights, plan: Plan, isNoDecay: (n
   const trainableBase = new Set(plan.trainableBase);
   let frozenBytes = 0;
   for (const [name, w] of weights) if (!trainableBase.has(name)) frozenBytes += 4 * w.shape.reduce((a, b) => a * b, 1);
-  const base: BaseStorage | undefined = frozenBytes > FEED_F32_ABOVE || opts.base
-    ? { dtype: 'f32', layouts: new Map(), model: 'model', ...opts.base, release: !!opts.releaseFrozen, feedF32: frozenBytes > FEED_F32_ABOVE }
+  const feedF32 = frozenBytes > FEED_F32_ABOVE || (opts.device ?? 'cpu') === 'cpu';
+  const base: BaseStorage | undefined = feedF32 || opts.base
+    ? { dtype: 'f32', layouts: new Map(), model: 'model', ...opts.base, release: !!opts.releaseFrozen, feedF32 }
     : undefined;
   const param = bindParams(g, weights, {
     trainable: trainableBase,
