@@ -57,14 +57,28 @@ export const PartialLoraOptionsSchema = s.object({
   init: s.optional(LoraOptionsSchema.shape.init),
 });
 
+const columnName = () => s.optional(s.string({ min: 1, max: 256 }));
+
+/** Instruction data: the file's column each field of its format reads (engine/data/chat/types.ts ChatColumns; `train --columns`). */
+export const ChatColumnsSchema = s.object({
+  prompt: columnName(), completion: columnName(),
+  instruction: columnName(), input: columnName(), output: columnName(), system: columnName(),
+  messages: columnName(), conversations: columnName(),
+});
+export type ChatColumnsData = Infer<typeof ChatColumnsSchema>;
+/** The fields of ChatColumnsSchema (the Datasets view's mapping selects). */
+export const CHAT_COLUMN_FIELDS = ['prompt', 'completion', 'instruction', 'input', 'output', 'system', 'messages', 'conversations'] as const;
+
 /** Where the training text comes from, and how to read it (the Datasets view's mapping). */
 export const DatasetSpecSchema = s.object({
   path: path(),
   format: s.optional(s.enum(DATASET_FORMATS)),
-  textColumn: s.optional(s.string({ min: 1, max: 256 })),
-  labelColumn: s.optional(s.string({ min: 1, max: 256 })),
+  textColumn: columnName(),
+  labelColumn: columnName(),
   split: s.optional(s.string({ min: 1, max: 64 })),
   template: s.optional(s.string({ max: 10_000 })),
+  /** Instruction data's column mapping (the data's format is the run's: RunConfig.chat.format). */
+  chatColumns: s.optional(ChatColumnsSchema),
 });
 export type DatasetSpec = Infer<typeof DatasetSpecSchema>;
 

@@ -55,7 +55,7 @@ export class ApiError extends Error {
 
 export * from './api-shapes.ts';
 import {
-  AppInfoSchema, ClassifyResultSchema, CompareReportSchema, DatasetPreviewSchema, DatasetSpecSchema, ENDED_STATUSES, FsListingSchema,
+  AppInfoSchema, CHAT_FORMATS, ClassifyResultSchema, CompareReportSchema, DatasetPreviewSchema, DatasetSpecSchema, ENDED_STATUSES, FsListingSchema,
   GenerateResultSchema, GridReportSchema, GridSettingsSchema, ListedModelSchema, METHODS_OF_TRAINING, ModelInfoSchema, PartialLoraOptionsSchema, PerplexityResultSchema,
   ProjectEntrySchema, ProjectInfoSchema, PullResultSchema, RUN_BASE_DTYPES, RUN_STATUSES, RUN_TASKS, RunConfigSchema, RunEstimateSchema, RunDetailSchema, RunSummarySchema, STREAM_ID,
   TrainEventSchema, pathSchema as path, runIdSchema as runId, EXPORT_GGUF_TYPES, EXPORT_KINDS, RunExportResultSchema,
@@ -151,7 +151,8 @@ export const API = {
       model: s.optional(path()),
       maxLength: s.optional(s.int({ min: 2, max: 131_072 })),
       sample: s.optional(s.int({ min: 0, max: 200 })),
-      /** Instruction data: the chat template to render it with (auto, a built-in or a file) and which tokens train. */
+      /** Instruction data: its format (the run's chat.format; default auto), the chat template to render it with (auto, a built-in or a file) and which tokens train. */
+      chatFormat: s.optional(s.enum(CHAT_FORMATS)),
       chatTemplate: s.optional(s.string({ min: 1, max: 4096 })),
       trainOn: s.optional(s.enum(['completions', 'all'])),
     }),

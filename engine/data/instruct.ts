@@ -18,7 +18,7 @@ import { DataError } from './errors.ts';
 import { IGNORE_INDEX } from './preprocess.ts';
 import { loadTokenizer, type LoadedTokenizer } from './tokenizer.ts';
 import { SkipReport } from './types.ts';
-import { checkFormatName, columnsOf, detectInstructFormat, parseRecord } from './chat/formats.ts';
+import { checkFormatName, checkMappedColumns, columnsOf, detectInstructFormat, parseRecord } from './chat/formats.ts';
 import { addsBos, labelsOf, tokenizeSpans } from './chat/masks.ts';
 import { firstRecord, readRecords } from './chat/records.ts';
 import { ChatTemplate, ChatTemplateError, type SpecialTokenStrings } from './chat/render.ts';
@@ -27,7 +27,7 @@ import { INSTRUCT_FORMATS, type ChatColumns, type ChatMessage, type DataFormatCh
 
 export { INSTRUCT_FORMATS, type ChatColumns, type DataFormatChoice, type InstructFormat, type TrainOn } from './chat/types.ts';
 export { BUILTIN_NAMES } from './chat/templates.ts';
-export { parseColumns } from './chat/formats.ts';
+export { FORMAT_FIELDS, parseColumns } from './chat/formats.ts';
 
 export interface InstructOptions {
   /** auto (detected from the first record), an instruction format; 'text' is refused here. */
@@ -94,7 +94,17 @@ export async function instructFormatOf(file: string, format: DataFormatChoice | 
   if (format === 'text') return null;
   if (format !== 'auto') return format;
   const r = await firstRecord(file);
-  return r ? detectInstructFormat(r, columns) : null;
+  if (!r) return null;
+  const detected = detectInstructFormat(r, columns);
+  // Columns were mapped for instruction data: reading the file as plain text instead would hide a typo.
+  const mapped = Object.entries(columns ?? {}).filter(([, v]) => v !== undefined);
+  if (!detected && mapped.length) {
+    throw new DataError(
+      `${file}: the mapped columns ${mapped.map(([k, v]) => `${k}=${v}`).join(', ')} do not make instruction data: the fields are ${Object.keys(r).map((k) => JSON.stringify(k)).join(', ')}`,
+      file,
+    );
+  }
+  return detected;
 }
 
 export async function loadTemplate(modelDir: string, tok: LoadedTokenizer, o: Pick<InstructOptions, 'chatTemplate' | 'now' | 'templateVars'> = {}): Promise<{ template: ChatTemplate; fallback: boolean }> {
@@ -179,6 +189,7 @@ export async function loadInstructionData(file: string, modelDir: string, o: Ins
   const records = o.limit !== undefined ? read.slice(0, o.limit) : read;
   if (records.length === 0) throw new DataError(`${file}: no records${skipped.count ? `; ${skipped.count} row(s) skipped, first: ${skipped.examples[0]}` : ''}`, file);
   const format = resolveFormat(file, records[0]!, o);
+  checkMappedColumns(file, records.map((r) => r.value), format, o.columns);
   const trainOn = o.trainOn ?? 'completions';
   if (trainOn !== 'completions' && trainOn !== 'all') throw new DataError(`--train-on must be completions or all, got ${JSON.stringify(trainOn)}`);
   const tok = await loadTokenizer(modelDir);

@@ -7,6 +7,7 @@ import { extname, resolve } from 'node:path';
 import { ApiError, type DatasetPreview, type DatasetSpec, type Params, type RunConfig } from '../api.ts';
 import type { LoadDatasetOptions } from '../data/index.ts';
 import { detectInstructData, previewInstructData } from '../data/instruct-preview.ts';
+import type { InstructFormat } from '../data/instruct.ts';
 import type { LabelledData } from '../data/pipeline.ts';
 import type { TrainOptions } from '../train/types.ts';
 import { maxOf } from '../util/math.ts';
@@ -111,14 +112,25 @@ function lengthStats(lengths: number[], count: number, maxLength: number | undef
   };
 }
 
+/**
+ * The instruction format a causal LM reads the dataset in (null: plain text), from the run's data
+ * format (RunConfig.chat.format) and the dataset's mapping: the one choice the preview and the
+ * run both make, so that they read the file the same way.
+ */
+export function instructFormatFor(spec: DatasetSpec, chatFormat: NonNullable<RunConfig['chat']>['format']): Promise<InstructFormat | null> {
+  const plain = Boolean(spec.textColumn || spec.labelColumn || spec.template);
+  return detectInstructData(resolve(spec.path), { importFormat: spec.format, plainText: plain, format: chatFormat, columns: spec.chatColumns });
+}
+
 /** Instruction data's preview (engine/data/instruct-preview.ts), or null when the dataset is not instruction data. */
 async function instructPreview(p: Params<'datasets.preview'>): Promise<DatasetPreview | null> {
   const file = requirePath(p.dataset.path, 'dataset');
-  const plain = Boolean(p.dataset.textColumn || p.dataset.labelColumn || p.dataset.template);
-  const format = await detectInstructData(file, { importFormat: p.dataset.format, plainText: plain });
+  const format = await instructFormatFor(p.dataset, p.chatFormat);
   if (!format) return null;
   const model = p.model ? requireDir(p.model, 'model folder') : undefined;
-  const r = await previewInstructData(file, format, { model, maxLength: p.maxLength, chatTemplate: p.chatTemplate, trainOn: p.trainOn, sample: p.sample });
+  const r = await previewInstructData(file, format, {
+    model, maxLength: p.maxLength, chatTemplate: p.chatTemplate, trainOn: p.trainOn, sample: p.sample, columns: p.dataset.chatColumns,
+  });
   const notes = [...r.preview.notes];
   const tokens = r.lengths ? lengthStats(r.lengths, r.lengths.length, undefined, notes) : null;
   return { ...r.preview, columns: await sniffColumns(file), tokens, notes };
@@ -168,7 +180,7 @@ export async function trainingData(config: RunConfig, signal: AbortSignal | unde
   const file = resolve(config.dataset.path);
   const mapping = importOptions(config.dataset);
   if (config.task === 'seq-cls') return mapping.template || mapping.format ? labelledData(config.dataset, fns) : file;
-  if (config.chat?.format !== 'text' && (await instructionFormat(file, config))) return file;
+  if (await instructFormatFor(config.dataset, config.chat?.format)) return file;
   if (Object.keys(mapping).length === 0) return file;
   const ds = await readDataset(config.dataset, fns);
   const tok = await fns.loadTokenizer(resolve(config.model));
@@ -179,12 +191,6 @@ export async function trainingData(config: RunConfig, signal: AbortSignal | unde
     if (i % 500 === 499) await new Promise((r) => setImmediate(r));
   }
   return { documents };
-}
-
-/** The instruction format of a run's data file (null: plain text), as the trainer will see it. */
-async function instructionFormat(file: string, config: RunConfig): Promise<string | null> {
-  const { instructFormatOf } = await import('../data/instruct.ts');
-  return instructFormatOf(file, config.chat?.format ?? 'auto');
 }
 
 /** A mapped labelled dataset's examples, in memory, for a classifier. */

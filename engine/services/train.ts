@@ -6,7 +6,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApiError, type Infer, type Params, type Result, type RunConfig, type StudioEvent, type TrainEventSchema, type TrainResultSchema } from '../api.ts';
+import { ApiError, type ChatColumnsSchema, type Infer, type Params, type Result, type RunConfig, type StudioEvent, type TrainEventSchema, type TrainResultSchema } from '../api.ts';
+import type { ChatColumns } from '../data/instruct.ts';
 import { createProject } from '../store/project.ts';
 import { type ProjectTrainHooks, type RunOutcome, resumeRun, trainInProject } from '../store/run-training.ts';
 import { newRunId, runName } from '../store/runs.ts';
@@ -21,7 +22,8 @@ export type { TrainInput };
 type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 const sameTrainEvent: Equals<Infer<typeof TrainEventSchema>, TrainEvent> = true;
 const sameTrainResult: Equals<Infer<typeof TrainResultSchema>, TrainResult> = true;
-void [sameTrainEvent, sameTrainResult];
+const sameChatColumns: Equals<Infer<typeof ChatColumnsSchema>, ChatColumns> = true;
+void [sameTrainEvent, sameTrainResult, sameChatColumns];
 
 export interface TrainRequest {
   /** The trainer's options; `out` gets a copy of the result (required without a project). */
@@ -74,8 +76,8 @@ export function resumeTraining(project: string, runId: string, hooks: TrainHooks
 
 /**
  * A RunConfig (the contract's) as the trainer's options, with its data: a classifier reads the
- * dataset's text and label columns and split; instruction data its format, chat template and
- * train-on choice (as `train --format --chat-template --train-on` passes them).
+ * dataset's text and label columns and split; instruction data its format, column mapping, chat
+ * template and train-on choice (as `train --format --columns --chat-template --train-on` pass them).
  */
 export function toTrainOptions(config: RunConfig, data: TrainOptions['data']): TrainInput {
   const { dataset, name: _name, checkpointEvery: _every, chat, ...rest } = config;
@@ -87,10 +89,13 @@ export function toTrainOptions(config: RunConfig, data: TrainOptions['data']): T
       if (dataset.labelColumn) o.labelColumn = dataset.labelColumn;
       if (dataset.split) o.split = dataset.split;
     }
-  } else if (chat) {
-    if (chat.format) o.format = chat.format;
-    if (chat.template) o.chatTemplate = chat.template;
-    if (chat.trainOn) o.trainOn = chat.trainOn;
+  } else {
+    if (chat?.format) o.format = chat.format;
+    if (chat?.template) o.chatTemplate = chat.template;
+    if (chat?.trainOn) o.trainOn = chat.trainOn;
+    // Only the file is read through the mapping (mapped plain text arrives as documents).
+    const columns = Object.entries(dataset.chatColumns ?? {}).filter(([, v]) => v);
+    if (typeof data === 'string' && columns.length) o.chatColumns = Object.fromEntries(columns) as ChatColumns;
   }
   return o;
 }

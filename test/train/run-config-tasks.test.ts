@@ -9,6 +9,7 @@ import { DEFAULT_TRAINING, type RunConfig, type StudioEvent } from '../../engine
 import { createEngineHandlers } from '../../host/engine-handlers.ts';
 import { hasWebGpuDriver } from '../../engine/onnx/devices.ts';
 import { loadModelSpec } from '../../engine/models/registry.ts';
+import { previewDataset } from '../../engine/services/datasets.ts';
 import { estimateForRun } from '../../engine/services/estimate.ts';
 import { calibratedMachine } from '../../engine/train/estimate-calibrate.ts';
 import { LiveRuns, toTrainOptions } from '../../engine/services/train.ts';
@@ -112,4 +113,58 @@ describe.skipIf(!hasSharedData)('a RunConfig trains with its task (tiny random G
     expect(hasWebGpuDriver('linux', (f) => f.endsWith('libvulkan.so.1'))).toBe(true);
     expect(hasWebGpuDriver('darwin', () => false)).toBe(true);
   });
+});
+
+// The Datasets view's instruction column mapping (DatasetSpec.chatColumns, `train --columns`'s
+// semantics): a CSV of question/answer rows previews and trains as prompt/completion pairs, one
+// example per row with only the answers in the loss; a mapped column the file lacks is one line.
+describe('a RunConfig with an instruction column mapping (models/demo-llama)', () => {
+  const demo = path.resolve(import.meta.dirname, '..', '..', 'models', 'demo-llama');
+  const root = tempDir('run-columns-');
+  const data = path.join(root, 'qa.csv');
+  const qa = [['What goes in guacamole?', 'Avocado and lime.'], ['How long do eggs boil?', 'Eight minutes.'], ['What makes bread rise?', 'Yeast.'], ['Can soup be frozen?', 'Yes, for months.'], ['Is rice gluten free?', 'Yes.']];
+  writeFileSync(data, `question,answer\n${qa.map(([q, a]) => `"${q} ",${a}`).join('\n')}\n`);
+  const chatColumns = { prompt: 'question', completion: 'answer' };
+  const config = (over: Partial<RunConfig> = {}): RunConfig =>
+    base(demo, { lora: { ...DEFAULT_TRAINING.lora, r: 2, targets: [] }, dataset: { path: data, chatColumns }, chat: { format: 'prompt-completion' }, ...over });
+
+  it('the preview reads the mapped columns as prompt/completion, the answer trained', async () => {
+    for (const chatFormat of ['prompt-completion', 'auto'] as const) {
+      const p = await previewDataset({ dataset: { path: data, chatColumns }, chatFormat, model: demo, maxLength: 32 });
+      expect(p.instruct).toMatchObject({ format: 'prompt-completion', fields: ['question', 'answer'], trainOn: 'completions' });
+      expect(p.examples).toBe(qa.length);
+      expect(p.columns).toEqual(['question', 'answer']);
+      const trained = p.instruct!.examples[0]!.segments.filter((g) => g.trained).map((g) => g.text).join('');
+      expect(trained).toContain('Avocado and lime.');
+      expect(trained).not.toContain('guacamole');
+    }
+    // Unmapped, the same file is plain CSV text (no instruction fields).
+    expect((await previewDataset({ dataset: { path: data } })).instruct).toBeUndefined();
+  });
+
+  it('trains one example per row with completion-only loss', async () => {
+    const c = config();
+    expect(toTrainOptions(c, data)).toMatchObject({ format: 'prompt-completion', chatColumns, data });
+    const r = await train(c);
+    expect(r.error).toBeNull();
+    expect(r.status).toBe('completed');
+    const start = r.events.find((e) => e.type === 'start');
+    const ins = start && start.type === 'start' ? start.instruct : undefined;
+    expect(ins).toMatchObject({ format: 'prompt-completion', trainOn: 'completions', examples: qa.length, skipped: 0 });
+    expect(ins!.trainedShare).toBeGreaterThan(0);
+    expect(ins!.trainedShare).toBeLessThan(1);
+    expect(r.events.filter((e) => e.type === 'step')).toHaveLength(2);
+  }, 120_000);
+
+  it('a mapped column the file lacks: one line naming the file and the column, in the preview and the run', async () => {
+    const wrong = { dataset: { path: data, chatColumns: { prompt: 'query', completion: 'answer' } } };
+    const line = `${data}: missing field "query", mapped to prompt (the prompt-completion format needs it; the fields are "question", "answer")`;
+    await expect(previewDataset({ ...wrong, chatFormat: 'prompt-completion', model: demo })).rejects.toThrow(line);
+    await expect(previewDataset({ ...wrong, chatFormat: 'prompt-completion' })).rejects.toThrow(line);
+    // auto: the mapping does not make instruction data; it is not read as plain text instead.
+    await expect(previewDataset(wrong)).rejects.toThrow(`${data}: the mapped columns prompt=query, completion=answer do not make instruction data: the fields are "question", "answer"`);
+    const r = await train(config(wrong));
+    expect(r.status).toBe('failed');
+    expect(r.error).toBe(line);
+  }, 60_000);
 });

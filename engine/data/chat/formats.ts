@@ -35,6 +35,34 @@ export function parseColumns(spec: string): ChatColumns {
 
 const has = (r: Rec, k: string) => Object.hasOwn(r, k) && r[k] !== undefined && r[k] !== null;
 
+/** The fields each format reads (required first; Alpaca's input and system are optional). */
+export const FORMAT_FIELDS: Record<InstructFormat, (keyof ChatColumns)[]> = {
+  messages: ['messages'],
+  sharegpt: ['conversations'],
+  alpaca: ['instruction', 'input', 'output', 'system'],
+  'prompt-completion': ['prompt', 'completion'],
+};
+const OPTIONAL_FIELDS: readonly (keyof ChatColumns)[] = ['input', 'system'];
+
+/** A row's missing-field problem, as it is reported (without the row). */
+function missingField(k: string, format: InstructFormat, r: Rec, mappedTo?: string): string {
+  return `missing field ${JSON.stringify(k)}${mappedTo ? `, mapped to ${mappedTo}` : ''} (the ${format} format needs it; the fields are ${Object.keys(r).map((x) => JSON.stringify(x)).join(', ')})`;
+}
+
+/**
+ * A column the format needs, or one the user mapped, that no record has: one line naming the file
+ * and the column (else every row would be skipped, or a mapped optional field silently unread).
+ */
+export function checkMappedColumns(file: string, records: readonly Rec[], format: InstructFormat, cols: ChatColumns = {}): void {
+  const c = columnsOf(cols);
+  for (const f of FORMAT_FIELDS[format]) {
+    if (OPTIONAL_FIELDS.includes(f) && cols[f] === undefined) continue;
+    if (records.some((r) => Object.hasOwn(r, c[f]))) continue;
+    const mappedTo = cols[f] !== undefined && cols[f] !== f ? f : undefined;
+    throw new DataError(`${file}: ${missingField(c[f], format, records[0] ?? {}, mappedTo)}`, file);
+  }
+}
+
 /** The instruction format of a record, or null when it is not instruction data. */
 export function detectInstructFormat(r: Rec, cols: ChatColumns = {}): InstructFormat | null {
   const c = columnsOf(cols);
@@ -60,7 +88,7 @@ export function parseRecord(rec: SourceRecord, format: InstructFormat, cols: Cha
   const r = rec.value;
   const where = rec.where;
   const field = (k: string) => (has(r, k) ? r[k] : undefined);
-  const missing = (k: string) => bad(`missing field ${JSON.stringify(k)} (the ${format} format needs it; the fields are ${Object.keys(r).map((x) => JSON.stringify(x)).join(', ')})`);
+  const missing = (k: string) => bad(missingField(k, format, r));
   switch (format) {
     case 'messages': {
       const list = field(c.messages);
