@@ -66,8 +66,13 @@ export const ChatColumnsSchema = s.object({
   messages: columnName(), conversations: columnName(),
 });
 export type ChatColumnsData = Infer<typeof ChatColumnsSchema>;
-/** The fields of ChatColumnsSchema (the Datasets view's mapping selects). */
-export const CHAT_COLUMN_FIELDS = ['prompt', 'completion', 'instruction', 'input', 'output', 'system', 'messages', 'conversations'] as const;
+/** The fields each instruction format reads (Alpaca's input and system are optional): the Datasets view's mapping selects. */
+export const INSTRUCT_FORMAT_FIELDS: Record<Exclude<(typeof CHAT_FORMATS)[number], 'auto' | 'text'>, readonly (keyof ChatColumnsData)[]> = {
+  'prompt-completion': ['prompt', 'completion'],
+  alpaca: ['instruction', 'input', 'output', 'system'],
+  sharegpt: ['conversations'],
+  messages: ['messages'],
+};
 
 /** Where the training text comes from, and how to read it (the Datasets view's mapping). */
 export const DatasetSpecSchema = s.object({

@@ -7,6 +7,7 @@
 //   messages           {messages: [{role: system|user|assistant, content}]}
 // Every problem with a row is one line naming the row (`file:line: problem`).
 
+import { INSTRUCT_FORMAT_FIELDS } from '../../api-shapes.ts';
 import { DataError } from '../errors.ts';
 import { INSTRUCT_FORMATS, type ChatColumns, type ChatMessage, type InstructExample, type InstructFormat, type Role, type SourceRecord } from './types.ts';
 
@@ -35,13 +36,8 @@ export function parseColumns(spec: string): ChatColumns {
 
 const has = (r: Rec, k: string) => Object.hasOwn(r, k) && r[k] !== undefined && r[k] !== null;
 
-/** The fields each format reads (required first; Alpaca's input and system are optional). */
-export const FORMAT_FIELDS: Record<InstructFormat, (keyof ChatColumns)[]> = {
-  messages: ['messages'],
-  sharegpt: ['conversations'],
-  alpaca: ['instruction', 'input', 'output', 'system'],
-  'prompt-completion': ['prompt', 'completion'],
-};
+/** The fields each format reads (the contract's list; Alpaca's input and system are optional). */
+export const FORMAT_FIELDS: Record<InstructFormat, readonly (keyof ChatColumns)[]> = INSTRUCT_FORMAT_FIELDS;
 const OPTIONAL_FIELDS: readonly (keyof ChatColumns)[] = ['input', 'system'];
 
 /** A row's missing-field problem, as it is reported (without the row). */
