@@ -432,7 +432,11 @@ export const FsEntrySchema = s.object({ name: s.string(), path: s.string(), kind
 export const FsListingSchema = s.object({ dir: s.string(), parent: s.nullable(s.string()), entries: s.array(FsEntrySchema), truncated: s.boolean() });
 export type FsListing = Infer<typeof FsListingSchema>;
 
-export const PerplexityResultSchema = s.object({ perplexity: num(), meanNll: num(), tokens: s.int({ min: 0 }), windows: s.optional(s.int({ min: 0 })) });
+export const PerplexityResultSchema = s.object({
+  perplexity: num(), meanNll: num(), tokens: s.int({ min: 0 }), windows: s.optional(s.int({ min: 0 })),
+  /** Instruction data: the rows scored (tokens = their trained tokens) and the rows skipped, as training skips them. */
+  examples: s.optional(s.int({ min: 0 })), skipped: s.optional(s.int({ min: 0 })),
+});
 export type PerplexityResultData = Infer<typeof PerplexityResultSchema>;
 
 export const STREAM_ID = /^[A-Za-z0-9_.:-]{1,64}$/;

@@ -219,13 +219,15 @@ export const API = {
   ),
 
   'eval.perplexity': op(
-    'perplexity of a model (with an optional LoRA adapter) on a text file, a dataset read as training reads it (each example its own text), or a run\'s held-out split',
+    'perplexity of a model (with an optional LoRA adapter) on a text file, a dataset read as training reads it (each example its own text; instruction data through the chat template, its trained tokens scored), or a run\'s held-out split',
     // Exactly one of text, dataset, heldOutOf. `project` is set by the host (the run's project); a client's value is replaced.
     exactlyOne(s.object({
       model: path(),
       adapter: s.optional(path()),
       text: s.optional(path()),
       dataset: s.optional(DatasetSpecSchema),
+      /** Instruction data (a dataset): its format, chat template and scored tokens, as a run's (RunConfig.chat). */
+      chat: RunConfigSchema.shape.chat,
       heldOutOf: s.optional(runId()),
       project: s.optional(path()),
       maxLength: s.optional(s.int({ min: 2, max: 131_072 })),

@@ -18,7 +18,7 @@ export interface EngineFunctions {
   /** The training loop (engine/train/trainer.ts). */
   train(opts: TrainInput, hooks: TrainHooks): Promise<TrainResult>;
   /** Perplexity of a model (and adapter) on a text (engine/train/eval.ts). */
-  perplexity(opts: PerplexityOptions): Promise<Pick<PerplexityResult, 'perplexity' | 'meanNll' | 'tokens'> & { windows?: number }>;
+  perplexity(opts: PerplexityOptions): Promise<Pick<PerplexityResult, 'perplexity' | 'meanNll' | 'tokens'> & Partial<Pick<PerplexityResult, 'windows' | 'examples' | 'skipped'>>>;
   /** A dataset, imported (engine/data/index.ts). */
   loadDataset(path: string, opts: LoadDatasetOptions): Promise<Pick<LoadedDataset, 'format' | 'examples' | 'labelNames' | 'notes'> & { skipped?: LoadedDataset['skipped'] }>;
   loadTokenizer(dir: string): Promise<{ encode(text: string): number[] }>;

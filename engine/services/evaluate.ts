@@ -5,12 +5,13 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { ApiError, type DatasetSpec, type PerplexityResultData } from '../api.ts';
+import { ApiError, type DatasetSpec, type PerplexityResultData, type RunConfig } from '../api.ts';
+import type { ChatColumns } from '../data/instruct.ts';
 import type { Device } from '../onnx/runtime.ts';
 import { ADAPTER_DIR, MODEL_DIR, readDocuments, readRun, recordEval, recordSamples, sha256File } from '../store/runs.ts';
 import type { PerplexityOptions } from '../train/eval.ts';
 import type { TrainOptions } from '../train/types.ts';
-import { importOptions } from './datasets.ts';
+import { importOptions, instructFormatFor } from './datasets.ts';
 import { ENGINE, type EngineFunctions } from './engine.ts';
 import { requireDir, requirePath } from './files.ts';
 
@@ -21,6 +22,8 @@ export interface PerplexityRequest {
   text?: string;
   /** A dataset, mapped as for training (format, columns, split, template): each example is its own text. */
   dataset?: DatasetSpec;
+  /** Instruction data's format, chat template and trained tokens, as for a run (RunConfig.chat). */
+  chat?: RunConfig['chat'];
   /** A run of `project` whose held-out split (its validation blocks) is scored. */
   heldOutOf?: string;
   project?: string;
@@ -34,9 +37,29 @@ export async function evaluatePerplexity(p: PerplexityRequest, fns: EngineFuncti
   const model = requireDir(p.model, 'model folder');
   const adapter = p.adapter ? requireDir(p.adapter, 'adapter folder') : undefined;
   const what = whatToScore(p);
-  if (what.data !== undefined && !what.dataOptions?.textColumn && !what.dataOptions?.template) await refuseInstructionData(what.data);
-  const r = await fns.perplexity({ model, adapter, ...what, ...(p.device ? { device: p.device } : {}) });
-  return { perplexity: r.perplexity, meanNll: r.meanNll, tokens: r.tokens, ...(r.windows !== undefined ? { windows: r.windows } : {}) };
+  const chat = p.dataset ? await instructionOptions(p.dataset, p.chat) : undefined;
+  const r = await fns.perplexity({ model, adapter, ...what, ...(chat ? { chat } : {}), ...(p.device ? { device: p.device } : {}) });
+  return {
+    perplexity: r.perplexity, meanNll: r.meanNll, tokens: r.tokens, ...(r.windows !== undefined ? { windows: r.windows } : {}),
+    ...(r.examples !== undefined ? { examples: r.examples, skipped: r.skipped ?? 0 } : {}),
+  };
+}
+
+/**
+ * Instruction data is scored as training scores it (the chat template, the trained tokens only),
+ * chosen as a run chooses it (instructFormatFor: a text column or template reads it as plain text);
+ * undefined for plain data.
+ */
+async function instructionOptions(spec: DatasetSpec, chat: PerplexityRequest['chat']): Promise<PerplexityOptions['chat']> {
+  const format = await instructFormatFor({ ...spec, path: requirePath(spec.path, 'dataset') }, chat?.format);
+  if (!format) return undefined;
+  const columns = Object.entries(spec.chatColumns ?? {}).filter(([, v]) => v);
+  return {
+    format,
+    ...(chat?.template ? { chatTemplate: chat.template } : {}),
+    ...(chat?.trainOn ? { trainOn: chat.trainOn } : {}),
+    ...(columns.length ? { chatColumns: Object.fromEntries(columns) as ChatColumns } : {}),
+  };
 }
 
 /** Exactly one of text, dataset and held-out split, with the options that fit it (one-line errors otherwise). */
@@ -46,24 +69,12 @@ function whatToScore(p: PerplexityRequest): Pick<PerplexityOptions, 'text' | 'da
     throw new ApiError('invalid_params', `give exactly one of a text file, a dataset or a run's held-out split to score${given.length ? `, not ${given.join(' and ')}` : ''}`);
   }
   if (p.lines && p.text === undefined) throw new ApiError('invalid_params', 'lines (each line its own text) applies to a text file only');
+  if (p.chat && p.dataset === undefined) throw new ApiError('invalid_params', 'chat (instruction data\'s format, template, train-on) applies to a dataset only: a held-out split is read with its run\'s');
   if (p.text !== undefined) return { text: requirePath(p.text, 'text file'), maxLength: p.maxLength, lines: p.lines };
   if (p.dataset) return { data: requirePath(p.dataset.path, 'dataset'), dataOptions: importOptions(p.dataset), maxLength: p.maxLength };
   if (p.maxLength !== undefined) throw new ApiError('invalid_params', 'maxLength: a run\'s held-out split is cut at the run\'s own max length');
   if (!p.project) throw new ApiError('failed', `run ${p.heldOutOf} is not saved in a project, so its held-out split cannot be rebuilt: open the run's project`);
   return { heldOut: heldOutOptions(p.project, p.heldOutOf!) };
-}
-
-/**
- * Training renders instruction data (prompt/completion, Alpaca, ShareGPT, messages) through the
- * chat template with only the answers scored; example-by-example scoring would read one field of
- * it as text, so unmapped instruction data is refused (a mapped column or template is scored as asked).
- */
-async function refuseInstructionData(file: string): Promise<void> {
-  const { instructFormatOf } = await import('../data/instruct.ts');
-  const format = await instructFormatOf(file, 'auto');
-  if (format) {
-    throw new ApiError('invalid_params', `${file}: holds instruction data (${format}), which training renders through the chat template: score it as training does with a run's held-out split, or name a text column to score one field as plain text`);
-  }
 }
 
 /**

@@ -3,12 +3,14 @@
 //     maxLength tokens (the last may be shorter); with `lines`, every non-empty line is its own text;
 //   - data: any dataset the importers read (the same columns/template options as training),
 //     each example scored as its own text, truncated to maxLength (HF's per-example loop);
+//   - data that is instruction data (`chat` set): each row rendered through the chat template as
+//     training renders it (loadCausalRows), scored over its trained positions only (its labels);
 //   - heldOut: a run's validation split, rebuilt from its training options exactly as training
 //     held it out (the same blocks, so the number equals the run's last eval loss).
 // Each window predicts its tokens 2..end; perplexity = exp(mean NLL over predicted tokens).
 
 import { loadDataset, type LoadDatasetOptions } from '../data/index.ts';
-import { type CausalRow, loadCausalRows } from '../data/instruct.ts';
+import { type CausalRow, type ChatColumns, type InstructFormat, type TrainOn, loadCausalRows } from '../data/instruct.ts';
 import { holdOutSplit } from '../data/pipeline.ts';
 import { loadTokenizer } from '../data/tokenizer.ts';
 import { readFileSafe } from '../util/files.ts';
@@ -31,6 +33,8 @@ export interface PerplexityOptions {
   data?: string;
   /** Dataset options for `data`, as for training. */
   dataOptions?: Pick<LoadDatasetOptions, 'format' | 'textColumn' | 'labelColumn' | 'split' | 'template'>;
+  /** `data` is instruction data in this format: scored as training's loss is (the chat template, trained tokens only). */
+  chat?: { format: InstructFormat; chatTemplate?: string; trainOn?: TrainOn; chatColumns?: ChatColumns };
   /** A run's training options: score its held-out blocks. */
   heldOut?: Pick<TrainOptions, 'data' | 'valRatio' | 'seed' | 'maxLength' | 'cacheDir'> & Partial<Pick<TrainOptions, 'format' | 'chatTemplate' | 'trainOn' | 'chatColumns'>>;
   maxLength?: number;
@@ -45,6 +49,10 @@ export interface PerplexityResult {
   /** Tokens scored (the denominator of the mean). */
   tokens: number;
   windows: number;
+  /** Instruction data: the rows scored, and those skipped (as training skips them). */
+  examples?: number;
+  skipped?: number;
+  skippedExamples?: string[];
 }
 
 /** A forward graph with every weight frozen in: per-token NLL [B, T] out. */
@@ -101,10 +109,19 @@ export async function perplexity(o: PerplexityOptions): Promise<PerplexityResult
   const limit = o.heldOut?.maxLength ?? o.maxLength;
   const T = Math.min(limit ?? model.spec.maxPositions, model.spec.maxPositions);
   if (!(T >= 2)) throw new Error(`max length must be at least 2, got ${limit}`);
-  const windows = await windowsOf(o, T);
+  const { windows, instruct } = o.data !== undefined && o.chat ? await instructionRows(o, T) : { windows: await windowsOf(o, T), instruct: undefined };
   const { sum, count } = await windowsNll(model, windows, o.batchSize, o.device);
   const meanNll = sum / count;
-  return { perplexity: Math.exp(meanNll), meanNll, tokens: count, windows: windows.length };
+  return { perplexity: Math.exp(meanNll), meanNll, tokens: count, windows: windows.length, ...instruct };
+}
+
+/** Instruction data's rows as the causal-LM task trains them: the template's text, labels on the trained tokens. */
+async function instructionRows(o: PerplexityOptions, T: number): Promise<{ windows: ScoredRow[]; instruct: Pick<PerplexityResult, 'examples' | 'skipped' | 'skippedExamples'> }> {
+  const c = o.chat!;
+  const { rows, instruct } = await loadCausalRows({ data: o.data!, model: o.model, ...c }, T);
+  if (!instruct) throw new Error(`${o.data}: is not instruction data (${c.format})`);
+  const windows = rows.map((r) => ({ ids: Array.from(r.ids), labels: r.labels }));
+  return { windows, instruct: { examples: instruct.examples, skipped: instruct.skipped, skippedExamples: instruct.skippedExamples } };
 }
 
 async function windowsOf(o: PerplexityOptions, T: number): Promise<ScoredRow[]> {

@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.ts';
-import { parseParams } from '../../engine/api.ts';
+import { parseParams, parseResult } from '../../engine/api.ts';
 import { loadTokenizer } from '../../engine/data/tokenizer.ts';
 import { loadModel } from '../../engine/models/registry.ts';
 import { heldOutOptions } from '../../engine/services/evaluate.ts';
@@ -58,12 +58,16 @@ describe.runIf(hasSharedData)('lora-studio eval --data / --held-out', () => {
     expect(got.mean_nll).toBeCloseTo(engine.meanNll, 6);
   }, 120_000);
 
-  it('unmapped instruction data is refused (training renders it through the chat template); a named column is scored', async () => {
+  // The scored number itself is checked on models/demo-llama (test/cli/eval-instruct.test.ts).
+  it('unmapped instruction data is read through the chat template, as training reads it; a named column is scored as text', async () => {
     const file = path.join(root, 'alpaca.jsonl');
     writeFileSync(file, RECIPES.map((r) => JSON.stringify({ instruction: `How do I make ${r.title}?`, input: '', output: r.steps })).join('\n') + '\n');
-    const refused = await cli('eval', '--model', model, '--data', file);
-    expect(refused.code).toBe(1);
-    expect(refused.stderr.trim()).toBe(`lora-studio eval: ${file}: holds instruction data (alpaca), which training renders through the chat template: score it as training does with a run's held-out split, or name a text column to score one field as plain text`);
+    // This model's 32 positions hold no answer after the chatml prompt: training's one line.
+    const short = await cli('eval', '--model', model, '--data', file);
+    expect(short.code).toBe(1);
+    expect(short.stderr.trim().split('\n')).toHaveLength(1);
+    expect(short.stderr).toContain(`lora-studio eval: ${file}: no usable examples; 3 row(s) skipped, first: `);
+    expect(short.stderr).toContain('no answer tokens within the max length of 32 tokens');
     const got = json(await cli('eval', '--model', model, '--data', file, '--text-column', 'output', '--json'));
     const tok = await loadTokenizer(model);
     const want = await windowsNll(loadModel(model), RECIPES.map((r) => tok.encode(r.steps)));
@@ -120,5 +124,14 @@ describe('eval.perplexity params', () => {
     expect(() => parseParams('eval.perplexity', base)).toThrow('invalid params of eval.perplexity: give exactly one of "text", "dataset", "heldOutOf"');
     expect(() => parseParams('eval.perplexity', { ...base, text: '/t.txt', heldOutOf: 'run-1' })).toThrow('give exactly one of "text", "dataset", "heldOutOf", not "text" and "heldOutOf"');
     expect(() => parseParams('eval.perplexity', { ...base, heldOutOf: '../x' })).toThrow(/heldOutOf: expected a string matching/);
+  });
+
+  it('take instruction data\'s chat options with a dataset, and answer its examples and skipped rows', () => {
+    const p = { model: '/m', dataset: { path: '/c.jsonl', chatColumns: { messages: 'turns' } }, chat: { format: 'messages', template: 'chatml', trainOn: 'all' } };
+    expect(parseParams('eval.perplexity', p)).toEqual(p);
+    expect(() => parseParams('eval.perplexity', { ...p, chat: { trainOn: 'prompts' } })).toThrow(/chat\.trainOn/);
+    const r = { perplexity: 3, meanNll: Math.log(3), tokens: 40, windows: 4, examples: 4, skipped: 1 };
+    expect(parseResult('eval.perplexity', r)).toEqual(r);
+    expect(() => parseResult('eval.perplexity', { ...r, skipped: -1 })).toThrow(/skipped/);
   });
 });

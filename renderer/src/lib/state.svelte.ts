@@ -303,11 +303,12 @@ export class Studio {
   }
 
   /** Perplexity on one of: a text file, a dataset (its mapping), a run's held-out split (heldOutOf: the run id). */
-  async evaluate(p: { label: string; model: string; adapter: string | null; text?: string; dataset?: DatasetSpec; heldOutOf?: string; maxLength?: number; lines?: boolean }): Promise<EvalRecord> {
+  async evaluate(p: { label: string; model: string; adapter: string | null; text?: string; dataset?: DatasetSpec; chat?: RunConfig['chat']; heldOutOf?: string; maxLength?: number; lines?: boolean }): Promise<EvalRecord> {
     const result = await this.api.invoke('eval.perplexity', {
       model: p.model,
       ...(p.text !== undefined ? { text: p.text } : {}),
       ...(p.dataset ? { dataset: p.dataset } : {}),
+      ...(p.dataset && p.chat ? { chat: p.chat } : {}),
       ...(p.heldOutOf ? { heldOutOf: p.heldOutOf } : {}),
       ...(p.adapter ? { adapter: p.adapter } : {}),
       ...(p.maxLength ? { maxLength: p.maxLength } : {}),
