@@ -1,9 +1,10 @@
 // AdamW over a full fine-tuning's parameter count: the single-thread JavaScript kernel against the
 // worker-thread WebAssembly kernel (engine/train/optimizer.ts), ms per update, best of --reps.
+// The gradient norm too: in one pass, and sliced as the trainer runs it (the event loop's longest stall).
 // Usage: node --import tsx bench/optimizer.ts [--params 134515008] [--tensors 64] [--reps 3] [--threads 2]
 import { parseArgs } from 'node:util';
 import { loadavg } from "node:os";
-import { AdamW, globalNorm } from '../engine/train/optimizer.ts';
+import { AdamW, globalNorm, globalNormYielding } from '../engine/train/optimizer.ts';
 
 const { values: a } = parseArgs({ options: { params: { type: 'string', default: '134515008' }, tensors: { type: 'string', default: '64' }, reps: { type: 'string', default: '3' }, threads: { type: 'string' } } });
 const total = Number(a.params), nT = Number(a.tensors), reps = Number(a.reps);
@@ -25,3 +26,11 @@ for (const [label, opts] of [['JavaScript, main thread', { threads: 0 }], [`WebA
 const t = performance.now();
 globalNorm(grads);
 console.log(`globalNorm: ${(performance.now() - t).toFixed(0)} ms; load average after ${loadavg()[0].toFixed(2)}`);
+// The trainer's yielding norm: its total time and the longest the event loop waited meanwhile.
+let last = performance.now(), stall = 0, on = true;
+const tick = () => { const now = performance.now(); stall = Math.max(stall, now - last); last = now; if (on) setImmediate(tick); };
+setImmediate(tick);
+const t2 = performance.now();
+await globalNormYielding(grads);
+on = false;
+console.log(`globalNormYielding: ${(performance.now() - t2).toFixed(0)} ms, longest event-loop stall ${stall.toFixed(1)} ms`);

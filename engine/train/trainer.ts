@@ -6,7 +6,7 @@ import { type LoraConfig } from '../lora/config.ts';
 import { type Plan, fullPlan, loraPlan } from '../lora/peft-model.ts';
 import { SCHEDULES } from '../api-shapes.ts';
 import { Rng } from '../util/rng.ts';
-import { AdamW, clipScale, globalNorm } from './optimizer.ts';
+import { AdamW, clipScale, globalNormYielding } from './optimizer.ts';
 import { lrAt, warmupSteps } from './schedule.ts';
 import { runAccumulated } from './step.ts';
 import { type StepGraph, baseStorage, buildStepGraph } from './step-graph.ts';
@@ -106,7 +106,7 @@ async function loop(o: TrainOptions, task: Task, sg: StepGraph, opt: AdamW, plan
     const ts = performance.now();
     const batches = Array.from({ length: o.gradAccum }, (_, a) => microBatch(r.step * o.gradAccum + a));
     const out = await runAccumulated(sg, batches, Rng.derive(o.seed, 2, r.step));
-    const norm = globalNorm(out.grads);
+    const norm = await globalNormYielding(out.grads);
     // Never apply (or later checkpoint) an update from a non-finite loss or gradient.
     if (!Number.isFinite(out.loss) || !Number.isFinite(norm)) {
       const what = Number.isFinite(out.loss) ? `the gradient norm is ${norm}` : `the loss is ${out.loss}`;

@@ -7,7 +7,7 @@ import { fullPlan } from '../../engine/lora/peft-model.ts';
 import { loadGPT2 } from '../../engine/models/gpt2.ts';
 import { openSafetensors } from '../../engine/store/safetensors.ts';
 import { fromArrays } from '../../engine/train/batch.ts';
-import { AdamW, clipScale, globalNorm } from '../../engine/train/optimizer.ts';
+import { AdamW, clipScale, globalNorm, globalNormYielding } from '../../engine/train/optimizer.ts';
 import { buildStepGraph } from '../../engine/train/step-graph.ts';
 import { runMicroBatch } from '../../engine/train/step.ts';
 import { asTaskBatch, lmLoss } from '../../engine/train/tasks/causal-lm.ts';
@@ -81,6 +81,17 @@ describe('AdamW in worker threads', () => {
     const before = lora.params[0].data.slice();
     void lora.update(randomGrads([8 * 768, 768 * 8], new Rng(4)), 1e-3);
     expect(sameBits(lora.params[0].data, before)).toBeGreaterThan(0);
+  });
+
+  it('the gradient norm yields to the event loop between slices and gives the same bits as the one-pass sum', async () => {
+    const sizes = [10_007, 3, 65_536, 1];
+    const g = randomGrads(sizes, new Rng(9));
+    let ticks = 0;
+    setImmediate(() => ticks++);
+    const sliced = await globalNormYielding(g, 4096);
+    expect(ticks).toBe(1); // the callback queued before ran while the sum was paused
+    expect(sliced).toBe(globalNorm(g));
+    expect(await globalNormYielding(g)).toBe(globalNorm(g)); // one slice: no pause
   });
 
   it('refuses an overlapping update and keeps moments checkpointable (plain copies)', async () => {
