@@ -528,6 +528,10 @@ export const GridSettingsSchema = s.object({
   maxLength: s.int({ min: 2, max: 131_072 }),
   seed: s.int({ min: 0, max: 2 ** 32 - 1 }),
   valRatio: s.number({ min: 0, exclusiveMin: true, max: 0.9 }),
+  /** Evaluate each trial every this many steps (absent: only at its end). */
+  evalEvery: s.optional(s.int({ min: 1, max: 1_000_000 })),
+  /** Median rule: stop a trial whose eval loss is worse than the median of `minTrials`+ finished ones there (needs evalEvery). */
+  earlyStop: s.optional(s.object({ minTrials: s.int({ min: 1, max: 256 }) })),
 });
 export type GridSettings = Infer<typeof GridSettingsSchema>;
 

@@ -29,7 +29,11 @@ export interface GridHooks {
 
 /** The options the app's settings stand for: what makes a search's id, so the same settings resume it. */
 function studioTrain(s: GridSettings): GridOptions['train'] {
-  return { maxSteps: s.maxSteps, epochs: 0, batchSize: s.batchSize, maxLength: s.maxLength, lr: s.lr[0], seed: s.seed, valRatio: s.valRatio, logEvery: 1 };
+  // evalEvery only when given: an undefined key would override the default and change older grids' ids.
+  return {
+    maxSteps: s.maxSteps, epochs: 0, batchSize: s.batchSize, maxLength: s.maxLength, lr: s.lr[0], seed: s.seed, valRatio: s.valRatio, logEvery: 1,
+    ...(s.evalEvery !== undefined ? { evalEvery: s.evalEvery } : {}),
+  };
 }
 
 const axesOf = (s: GridSettings) => ({ r: s.r, alpha: s.alpha, dropout: s.dropout, lr: s.lr });
@@ -41,6 +45,7 @@ export async function gridForStudio(p: Params<'experiments.grid'>, runner: Trial
   for (const k of ['r', 'alpha', 'dropout', 'lr'] as const) if (settings[k].length === 0) throw new ApiError('invalid_params', `the grid needs at least one ${k === 'lr' ? 'learning rate' : `${k} value`}`);
   const total = settings.r.length * settings.alpha.length * settings.dropout.length * settings.lr.length;
   if (total > MAX_GRID_TRIALS) throw new ApiError('invalid_params', `the grid has ${total} settings; at most ${MAX_GRID_TRIALS} run from the app`);
+  if (settings.earlyStop && settings.evalEvery === undefined) throw new ApiError('invalid_params', 'stopping weak trials early needs evaluations during training: say every how many steps to evaluate');
   let current: GridReport | null = null;
   const update = (running: number | null) => {
     const g = current && gridSummary(current as never);
@@ -48,6 +53,7 @@ export async function gridForStudio(p: Params<'experiments.grid'>, runner: Trial
   };
   const report = await grid({
     project, model, data, axes: axesOf(settings), train: studioTrain(settings), runner, signal: hooks.signal,
+    earlyStop: settings.earlyStop ?? false, // as the CLI's --early-stop --min-trials
     onStart: (r) => ((current = r), update(null)),
     onTrialStart: (t) => update(t.index),
     onTrial: () => update(null),
@@ -58,14 +64,21 @@ export async function gridForStudio(p: Params<'experiments.grid'>, runner: Trial
   return summary;
 }
 
-type RawReport = Record<string, unknown> & { trials?: Record<string, unknown>[]; best?: { runId?: string } | null; axes?: Record<string, unknown>; train?: Record<string, unknown> };
+type RawReport = Record<string, unknown> & {
+  trials?: Record<string, unknown>[]; best?: { runId?: string } | null; axes?: Record<string, unknown>; train?: Record<string, unknown>; earlyStop?: unknown;
+};
 
 /** The app's settings of a saved search, when they give its id again (a search from the CLI with other options: none). */
 function settingsOf(r: RawReport): GridSettings | undefined {
   const a = r.axes ?? {};
   const t = r.train ?? {};
   const lr = Array.isArray(a.lr) && a.lr.length ? a.lr : [t.lr];
-  const s = { r: a.r, alpha: a.alpha, dropout: a.dropout, lr, maxSteps: t.maxSteps, batchSize: t.batchSize, maxLength: t.maxLength, seed: t.seed, valRatio: t.valRatio };
+  const s = {
+    r: a.r, alpha: a.alpha, dropout: a.dropout, lr, maxSteps: t.maxSteps, batchSize: t.batchSize, maxLength: t.maxLength, seed: t.seed, valRatio: t.valRatio,
+    // 0 (the default) is "only at the end": no field, so the id check below sees the same options.
+    evalEvery: typeof t.evalEvery === 'number' && t.evalEvery > 0 ? t.evalEvery : undefined,
+    earlyStop: r.earlyStop && typeof r.earlyStop === 'object' ? r.earlyStop : undefined,
+  };
   try {
     const settings = parse(GridSettingsSchema, s, 'settings');
     if (typeof r.model !== 'string' || typeof r.data !== 'string') return undefined;

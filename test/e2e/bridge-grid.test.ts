@@ -8,6 +8,8 @@ import { type StudioEvent, StudioEventSchema, parse, parseParams, parseResult } 
 import { EngineBridge } from '../../host/bridge.ts';
 import { inProcessEngine } from '../../host/engine-process.ts';
 import { isolatedTrials } from '../../host/trials.ts';
+import { gridIdOf } from '../../engine/experiments/grid.ts';
+import { gridForStudio, gridSummary } from '../../engine/services/grid.ts';
 import { SAMPLE_TEXT, hasSharedData, makeTinyGPT2, tempDir } from '../helpers/tiny-model.ts';
 
 let dir: string;
@@ -26,6 +28,10 @@ describe('the contract', () => {
     expect(() => parseParams('experiments.grid', { ...p, dropout: [1] })).toThrow(/dropout\[0\]/);
     expect(() => parseParams('experiments.grid', { ...p, valRatio: 0 })).toThrow(/valRatio/);
     expect(() => parseParams('experiments.grid', { ...p, axes: {} })).toThrow(/unknown field "axes"/);
+    const early = { ...p, evalEvery: 5, earlyStop: { minTrials: 2 } };
+    expect(parseParams('experiments.grid', early)).toEqual(early);
+    expect(() => parseParams('experiments.grid', { ...p, evalEvery: 0 })).toThrow(/evalEvery/);
+    expect(() => parseParams('experiments.grid', { ...early, earlyStop: { minTrials: 0 } })).toThrow(/minTrials/);
     expect(parseParams('experiments.stop', {})).toEqual({});
     expect(parseResult('experiments.stop', { stopping: true })).toEqual({ stopping: true });
   });
@@ -65,6 +71,28 @@ describe('isolated trials resume in a process of their own', () => {
     expect([again.isolated, again.runId, again.result.stopped, again.result.steps]).toEqual([true, 'trial-r', 'completed', 40]);
     expect(steps[0]).toBe(first.result.steps + 1); // continued from the checkpoint of the stop, not from step 1
   }, 60_000);
+});
+
+describe('early stopping from the app', () => {
+  const model = '/models/tiny', data = '/data/train.txt';
+  const ss = { r: [2, 4], alpha: [8], dropout: [0], lr: [0.001], maxSteps: 4, batchSize: 2, maxLength: 16, seed: 3, valRatio: 0.2 };
+  const axes = { r: ss.r, alpha: ss.alpha, dropout: ss.dropout, lr: ss.lr };
+  const train = { maxSteps: 4, epochs: 0, batchSize: 2, maxLength: 16, lr: 0.001, seed: 3, valRatio: 0.2, logEvery: 1 };
+  const raw = (id: string, extra: Record<string, unknown> = {}) => ({ id, createdAt: 't', model, data, axes, train: { ...train, evalEvery: 0 }, earlyStop: null, trials: [], best: null, file: '/f', ...extra });
+
+  test('asking for it without evaluations during training is refused in words', async () => {
+    const p = { ...ss, model: dir, data: dir, project: join(dir, 'never-made'), earlyStop: { minTrials: 2 } };
+    await expect(gridForStudio(p, isolatedTrials())).rejects.toMatchObject({ code: 'invalid_params', message: expect.stringMatching(/^stopping weak trials early needs evaluations during training/) });
+  });
+
+  test('grids without it keep their ids; with it, the settings a saved grid gives back carry it', () => {
+    expect(gridIdOf({ model, data, axes, train })).toBe('grid-68c98e76cc'); // the id before early stopping came to the app
+    const plain = gridSummary(raw('grid-68c98e76cc'))!;
+    expect(plain.settings).toEqual(ss);
+    const id = gridIdOf({ model, data, axes, train: { ...train, evalEvery: 2 } });
+    const g = gridSummary(raw(id, { train: { ...train, evalEvery: 2 }, earlyStop: { minTrials: 3 } }))!;
+    expect(g.settings).toEqual({ ...ss, evalEvery: 2, earlyStop: { minTrials: 3 } });
+  });
 });
 
 describe('grid search through the bridge', () => {

@@ -207,6 +207,44 @@ describe('Compare: grid search', () => {
     expect(within(screen.getByTestId('grid-list')).getAllByRole('row')).toHaveLength(2);
   });
 
+  test('early stopping: its fields show when checked, are checked next to them, and go into the params only when checked', async () => {
+    const { api } = await compareView({ 'experiments.grid': (p) => grid((({ model: _m, data: _d, project: _p, ...s }) => s)(p), () => 'completed', 0) });
+    await input('Model folder', '/models/tiny');
+    await input('Training text', '/data/train.txt');
+    await input('Steps', '20');
+    await input('r values', '2, 4');
+    const start = () => screen.getByRole('button', { name: 'Start grid search' }) as HTMLButtonElement;
+    expect(screen.queryByLabelText('Evaluate every (steps)')).toBeNull();
+    await fireEvent.click(start());
+    await waitFor(() => expect(api.callsOf('experiments.grid')).toHaveLength(1));
+    expect(api.callsOf('experiments.grid')[0]).not.toHaveProperty('evalEvery');
+    expect(api.callsOf('experiments.grid')[0]).not.toHaveProperty('earlyStop');
+
+    await waitFor(() => expect(start().disabled).toBe(false));
+    await fireEvent.click(screen.getByLabelText('Stop weak trials early (median rule)'));
+    await input('Evaluate every (steps)', '20');
+    const every = screen.getByLabelText('Evaluate every (steps)');
+    expect(every.getAttribute('aria-invalid')).toBe('true');
+    expect(document.getElementById(every.getAttribute('aria-describedby')!)!.textContent).toContain('Fewer than the 20 steps');
+    expect(start().disabled).toBe(true);
+    await input('Compare after (finished trials)', '0');
+    expect(screen.getByLabelText('Compare after (finished trials)').getAttribute('aria-invalid')).toBe('true');
+    await input('Evaluate every (steps)', '5');
+    await input('Compare after (finished trials)', '3');
+    expect(every.getAttribute('aria-invalid')).toBeNull();
+    await fireEvent.click(start());
+    await waitFor(() => expect(api.callsOf('experiments.grid')).toHaveLength(2));
+    expect(api.callsOf('experiments.grid')[1]).toMatchObject({ r: [2, 4], maxSteps: 20, evalEvery: 5, earlyStop: { minTrials: 3 } });
+
+    await waitFor(() => expect(start().disabled).toBe(false));
+    await fireEvent.click(screen.getByLabelText('Stop weak trials early (median rule)'));
+    expect(screen.queryByLabelText('Evaluate every (steps)')).toBeNull();
+    await fireEvent.click(start());
+    await waitFor(() => expect(api.callsOf('experiments.grid')).toHaveLength(3));
+    expect(Object.keys(api.callsOf('experiments.grid')[2] as object)).not.toContain('earlyStop');
+    expect(Object.keys(api.callsOf('experiments.grid')[2] as object)).not.toContain('evalEvery');
+  });
+
   test('a saved, unfinished grid can be resumed from the list; a cancelled run is never shown in green', async () => {
     const settings = { r: [2, 4], alpha: [8], dropout: [0], lr: [0.001], maxSteps: 4, batchSize: 2, maxLength: 16, seed: 3, valRatio: 0.2 };
     const cancelled: RunSummary = {

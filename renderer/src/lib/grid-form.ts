@@ -37,3 +37,21 @@ export function parseValues(text: string, axis: GridAxis): Parsed {
 export function trialCount(lists: Parsed[]): number | null {
   return lists.every((l) => l.values) ? lists.reduce((n, l) => n * l.values!.length, 1) : null;
 }
+
+export type ParsedWhole = { value: number; error: null } | { value: null; error: string };
+
+/** A whole number from `min` to `max` typed in a field (early stopping's), or why not. */
+export function parseWhole(text: string, min: number, max: number): ParsedWhole {
+  const p = text.trim();
+  if (p === '') return { value: null, error: 'Give a number.' };
+  const x = Number(p);
+  if (!Number.isInteger(x) || x < min || x > max) return { value: null, error: `A whole number from ${min} to ${max}.` };
+  return { value: x, error: null };
+}
+
+/** Early stopping's settings for experiments.grid: none when off; null while a field is invalid. */
+export function earlyStopSettings(on: boolean, evalEvery: ParsedWhole, minTrials: ParsedWhole): { evalEvery?: number; earlyStop?: { minTrials: number } } | null {
+  if (!on) return {};
+  if (evalEvery.value === null || minTrials.value === null) return null;
+  return { evalEvery: evalEvery.value, earlyStop: { minTrials: minTrials.value } };
+}
