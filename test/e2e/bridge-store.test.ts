@@ -11,6 +11,7 @@ import type { RunConfig, StudioEvent } from '../../engine/api.ts';
 import { tinyRunConfig } from './run-config.ts';
 import { EngineBridge } from '../../host/bridge.ts';
 import { inProcessEngine } from '../../host/engine-process.ts';
+import { stepPauser } from './step-pauser.ts';
 import { readRun } from '../../engine/store/runs.ts';
 
 const SHARED = join(process.cwd(), '..', 'shared', 'data');
@@ -36,6 +37,7 @@ const config = (over: Partial<RunConfig> = {}): RunConfig =>
 
 function bridgeOn(project: string) {
   const events: StudioEvent[] = [];
+  const pauser = stepPauser();
   const engines: ReturnType<typeof inProcessEngine>[] = [];
   const b = new EngineBridge({
     spawn: () => {
@@ -45,12 +47,13 @@ function bridgeOn(project: string) {
     },
     shell: 'test',
     project,
-    onEvent: (e) => events.push(e),
+    onEvent: (e) => { events.push(e); pauser.onEvent(e); },
     restart: { max: 3, windowMs: 10_000, delayMs: 10 },
     log: () => {},
   });
   b.start();
-  return { b, events, engines };
+  pauser.attach(b);
+  return { b, events, engines, pauseAfter: pauser.pauseAfter };
 }
 
 const statuses = (events: StudioEvent[], runId: string) => events.filter((e) => e.type === 'run.status' && e.runId === runId).map((e) => (e as { status: string }).status);
@@ -108,9 +111,9 @@ describe.skipIf(!haveShared)('runs saved in the project', () => {
     const straight = (await first.b.invoke('runs.start', { config: cfg })).runId;
     await vi.waitFor(() => expect(first.b.runs.get(straight).run.status).toBe('completed'), { timeout: 60_000 });
 
+    const firstPause = first.pauseAfter((id) => id !== straight, 2);
     const paused = (await first.b.invoke('runs.start', { config: cfg })).runId;
-    await vi.waitFor(() => expect(first.b.runs.get(paused).run.step).toBeGreaterThanOrEqual(3), { timeout: 60_000 });
-    expect(await first.b.invoke('runs.pause', { runId: paused })).toEqual({ pausing: true });
+    expect(await firstPause).toEqual({ pausing: true });
     await vi.waitFor(() => expect(first.b.runs.get(paused).run.status).toBe('paused'), { timeout: 60_000 });
     const at = first.b.runs.get(paused).run.step;
     expect(at).toBeLessThan(24);
@@ -119,9 +122,9 @@ describe.skipIf(!haveShared)('runs saved in the project', () => {
     expect(readdirSync(join(project, 'runs', paused, 'checkpoints'))).toEqual([`step-${at}`]);
     expect(readRun(project, paused).status).toBe('cancelled');
     // Resume in this session, pause again, then restart the bridge and resume from there.
+    const pausedAgain = first.pauseAfter((id) => id === paused, at);
     expect(await first.b.invoke('runs.resume', { runId: paused })).toEqual({ resumed: true });
-    await vi.waitFor(() => expect(first.b.runs.get(paused).run.step).toBeGreaterThan(at), { timeout: 60_000 });
-    await first.b.invoke('runs.pause', { runId: paused });
+    expect(await pausedAgain).toEqual({ pausing: true });
     await vi.waitFor(() => expect(first.b.runs.get(paused).run.status).toBe('paused'), { timeout: 60_000 });
     const at2 = first.b.runs.get(paused).run.step;
     expect(statuses(first.events, paused)).toEqual(['starting', 'running', 'paused', 'starting', 'running', 'paused']);

@@ -10,6 +10,7 @@ import type { EngineFunctions } from '../../engine/services/engine.ts';
 import { histogram } from '../../engine/services/datasets.ts';
 import { EngineBridge } from '../../host/bridge.ts';
 import { inProcessEngine } from '../../host/engine-process.ts';
+import { stepPauser } from './step-pauser.ts';
 import type { EngineTransport } from '../../host/transport.ts';
 import type { TrainEvent, TrainHooks, TrainResult } from '../../engine/train/types.ts';
 
@@ -49,9 +50,11 @@ function fakeTrain(stepMs = 5, seen: unknown[] = []): EngineFunctions['train'] {
 
 function bridgeWith(spawn: () => EngineTransport, restart = { max: 2, windowMs: 10_000, delayMs: 10 }) {
   const events: StudioEvent[] = [];
-  const b = new EngineBridge({ spawn, shell: 'test', onEvent: (e) => events.push(e), restart, log: () => {} });
+  const pauser = stepPauser();
+  const b = new EngineBridge({ spawn, shell: 'test', onEvent: (e) => { events.push(e); pauser.onEvent(e); }, restart, log: () => {} });
+  pauser.attach(b);
   b.start();
-  return { b, events };
+  return { b, events, pauseAfter: pauser.pauseAfter };
 }
 
 describe('runs', () => {
@@ -165,13 +168,13 @@ describe('pause and resume', () => {
     for (const f of readdirSync(join(SHARED, 'gpt2-tokenizer'))) cpSync(join(SHARED, 'gpt2-tokenizer', f), join(model, f));
     const text = join(dir, 'story.txt');
     writeFileSync(text, Array.from({ length: 120 }, (_, i) => `Line ${i}: the cat sat on the mat and looked at the ${i % 7} birds.`).join('\n'));
-    const { b } = bridgeWith(() => inProcessEngine());
+    const { b, pauseAfter } = bridgeWith(() => inProcessEngine());
     const cfg = (name: string) => config({ model, dataset: { path: text }, maxSteps: 24, lr: 5e-3, out: join(dir, name), lora: { r: 4, alpha: 8, dropout: 0.1, bias: 'none', targets: [], useRslora: false, init: 'kaiming' } });
     const straight = (await b.invoke('runs.start', { config: cfg('straight') })).runId;
     await vi.waitFor(() => expect(b.runs.get(straight).run.status).toBe('completed'), { timeout: 60_000 });
+    const pausing = pauseAfter((id) => id !== straight, 2);
     const paused = (await b.invoke('runs.start', { config: cfg('paused') })).runId;
-    await vi.waitFor(() => expect(b.runs.get(paused).run.step).toBeGreaterThanOrEqual(3), { timeout: 60_000 });
-    await b.invoke('runs.pause', { runId: paused });
+    expect(await pausing).toEqual({ pausing: true });
     await vi.waitFor(() => expect(b.runs.get(paused).run.status).toBe('paused'), { timeout: 60_000 });
     const at = b.runs.get(paused).run.step;
     expect(at).toBeLessThan(24);
