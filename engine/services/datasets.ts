@@ -7,7 +7,7 @@ import { extname, resolve } from 'node:path';
 import { ApiError, type DatasetPreview, type DatasetSpec, type Params, type RunConfig } from '../api.ts';
 import type { LoadDatasetOptions } from '../data/index.ts';
 import { detectInstructData, previewInstructData } from '../data/instruct-preview.ts';
-import type { InstructFormat } from '../data/instruct.ts';
+import type { ChatColumns, InstructFormat } from '../data/instruct.ts';
 import type { LabelledData } from '../data/pipeline.ts';
 import type { TrainOptions } from '../train/types.ts';
 import { maxOf } from '../util/math.ts';
@@ -109,6 +109,21 @@ function lengthStats(lengths: number[], count: number, maxLength: number | undef
     max: sorted[sorted.length - 1],
     p95: sorted[Math.min(sorted.length - 1, Math.floor(0.95 * sorted.length))],
     histogram: histogram(lengths),
+  };
+}
+
+/**
+ * A run's instruction-data choices (RunConfig.chat) and the dataset's column mapping as the data
+ * layer's options (`train --format --chat-template --train-on --columns`): what training and
+ * evaluation both pass on. Only the given ones.
+ */
+export function instructOptions(chat: RunConfig['chat'], spec: DatasetSpec): Pick<TrainOptions, 'format' | 'chatTemplate' | 'trainOn' | 'chatColumns'> {
+  const columns = Object.entries(spec.chatColumns ?? {}).filter(([, v]) => v);
+  return {
+    ...(chat?.format ? { format: chat.format } : {}),
+    ...(chat?.template ? { chatTemplate: chat.template } : {}),
+    ...(chat?.trainOn ? { trainOn: chat.trainOn } : {}),
+    ...(columns.length ? { chatColumns: Object.fromEntries(columns) as ChatColumns } : {}),
   };
 }
 

@@ -6,12 +6,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ApiError, type DatasetSpec, type PerplexityResultData, type RunConfig } from '../api.ts';
-import type { ChatColumns } from '../data/instruct.ts';
 import type { Device } from '../onnx/runtime.ts';
 import { ADAPTER_DIR, MODEL_DIR, readDocuments, readRun, recordEval, recordSamples, sha256File } from '../store/runs.ts';
 import type { PerplexityOptions } from '../train/eval.ts';
 import type { TrainOptions } from '../train/types.ts';
-import { importOptions, instructFormatFor } from './datasets.ts';
+import { importOptions, instructFormatFor, instructOptions } from './datasets.ts';
 import { ENGINE, type EngineFunctions } from './engine.ts';
 import { requireDir, requirePath } from './files.ts';
 
@@ -53,13 +52,7 @@ export async function evaluatePerplexity(p: PerplexityRequest, fns: EngineFuncti
 async function instructionOptions(spec: DatasetSpec, chat: PerplexityRequest['chat']): Promise<PerplexityOptions['chat']> {
   const format = await instructFormatFor({ ...spec, path: requirePath(spec.path, 'dataset') }, chat?.format);
   if (!format) return undefined;
-  const columns = Object.entries(spec.chatColumns ?? {}).filter(([, v]) => v);
-  return {
-    format,
-    ...(chat?.template ? { chatTemplate: chat.template } : {}),
-    ...(chat?.trainOn ? { trainOn: chat.trainOn } : {}),
-    ...(columns.length ? { chatColumns: Object.fromEntries(columns) as ChatColumns } : {}),
-  };
+  return { ...instructOptions(chat, spec), format }; // the format as resolved for this file
 }
 
 /** Exactly one of text, dataset and held-out split, with the options that fit it (one-line errors otherwise). */

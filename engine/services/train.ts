@@ -12,7 +12,7 @@ import { createProject } from '../store/project.ts';
 import { type ProjectTrainHooks, type RunOutcome, resumeRun, trainInProject } from '../store/run-training.ts';
 import { newRunId, runName } from '../store/runs.ts';
 import type { TrainEvent, TrainOptions, TrainResult } from '../train/types.ts';
-import { trainingData } from './datasets.ts';
+import { instructOptions, trainingData } from './datasets.ts';
 import { ENGINE, type EngineFunctions, type TrainInput } from './engine.ts';
 import { checkOutputFolder, requireDir, requirePath } from './files.ts';
 
@@ -90,12 +90,10 @@ export function toTrainOptions(config: RunConfig, data: TrainOptions['data']): T
       if (dataset.split) o.split = dataset.split;
     }
   } else {
-    if (chat?.format) o.format = chat.format;
-    if (chat?.template) o.chatTemplate = chat.template;
-    if (chat?.trainOn) o.trainOn = chat.trainOn;
+    const { chatColumns, ...choices } = instructOptions(chat, dataset);
+    Object.assign(o, choices);
     // Only the file is read through the mapping (mapped plain text arrives as documents).
-    const columns = Object.entries(dataset.chatColumns ?? {}).filter(([, v]) => v);
-    if (typeof data === 'string' && columns.length) o.chatColumns = Object.fromEntries(columns) as ChatColumns;
+    if (typeof data === 'string' && chatColumns) o.chatColumns = chatColumns;
   }
   return o;
 }
